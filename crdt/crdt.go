@@ -1,0 +1,56 @@
+package crdt
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+)
+
+// ReplicaID names one replica for one life: the updates it makes are tagged
+// with dots (replica, counter) or counter slots keyed by it. A process that
+// restarts must use a new ReplicaID, never the one of its earlier life: its
+// counters start again from zero, so reusing the ID would mint dots that
+// peers already hold, and a merge would swallow the new updates.
+type ReplicaID string
+
+// NewReplicaID returns a fresh replica ID for node (a host:port address): the
+// node followed by '#' and 64 random bits, so that each start of a process on
+// the same address gets an ID no earlier life used.
+func NewReplicaID(node string) ReplicaID {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand does not fail on supported platforms (Go 1.24+ panics
+		// inside rand.Read instead); keep the error path for clarity.
+		panic("crdt: crypto/rand failed: " + err.Error())
+	}
+	return ReplicaID(node + "#" + hex.EncodeToString(b[:]))
+}
+
+// CRDT is the small contract every type of this package satisfies and that
+// the ring is generic over: a user's own type that satisfies it can serve as
+// a ring payload too. P is the pointer type itself, e.g. *PNCounter.
+//
+// Implementations must make Merge commutative, associative and idempotent up
+// to Equal.
+type CRDT[P any] interface {
+	// Merge folds other into the receiver, leaving other unchanged, and
+	// reports whether the receiver's state changed.
+	Merge(other P) (changed bool)
+	// Equal reports whether the two states are the same.
+	Equal(other P) bool
+	// Clone returns a deep copy that shares nothing with the receiver.
+	Clone() P
+	// MarshalBinary encodes the state (a protobuf message of package
+	// messages for the types of this package).
+	MarshalBinary() ([]byte, error)
+	// UnmarshalBinary replaces the receiver's state with the decoded one. On
+	// error the receiver is left unchanged.
+	UnmarshalBinary(data []byte) error
+}
+
+// ErrDecode is wrapped by every decoding error of this package.
+var ErrDecode = errors.New("crdt: decode")
+
+// ErrUnsupportedElement is returned when an element or register value type
+// has no encoding: see the element codec rules in the package documentation.
+var ErrUnsupportedElement = errors.New("crdt: unsupported element type")
