@@ -115,13 +115,10 @@ func (x *Gossip) GetPayload() []byte {
 
 // Ping asks a member to prove it is alive by answering with an Ack.
 type Ping struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Ring  string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
-	From  string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	Seq   uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
-	// on_behalf_of is set when the ping is an indirect probe: the Ack goes to
-	// this node, not to from.
-	OnBehalfOf    string `protobuf:"bytes,4,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ring          string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -177,14 +174,8 @@ func (x *Ping) GetSeq() uint64 {
 	return 0
 }
 
-func (x *Ping) GetOnBehalfOf() string {
-	if x != nil {
-		return x.OnBehalfOf
-	}
-	return ""
-}
-
-// Ack answers a Ping.
+// Ack answers a Ping. A member that probed on another's behalf forwards
+// the Ack to it with the requester's seq.
 type Ack struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Ring  string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
@@ -1017,51 +1008,6 @@ func (x *CastRequest) GetBody() *anypb.Any {
 	return nil
 }
 
-// InfoRequest carries a user's info message to a remote ring member.
-type InfoRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Body          *anypb.Any             `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *InfoRequest) Reset() {
-	*x = InfoRequest{}
-	mi := &file_ring_proto_msgTypes[19]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *InfoRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*InfoRequest) ProtoMessage() {}
-
-func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[19]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
-func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{19}
-}
-
-func (x *InfoRequest) GetBody() *anypb.Any {
-	if x != nil {
-		return x.Body
-	}
-	return nil
-}
-
 var File_ring_proto protoreflect.FileDescriptor
 
 const file_ring_proto_rawDesc = "" +
@@ -1076,13 +1022,11 @@ const file_ring_proto_rawDesc = "" +
 	"\bnode_set\x18\x04 \x01(\v2\x1d.genserverring.messages.ORSetR\anodeSet\x12>\n" +
 	"\vforced_down\x18\x05 \x01(\v2\x1d.genserverring.messages.ORSetR\n" +
 	"forcedDown\x12\x18\n" +
-	"\apayload\x18\x06 \x01(\fR\apayload\"b\n" +
+	"\apayload\x18\x06 \x01(\fR\apayload\"@\n" +
 	"\x04Ping\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +
-	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12 \n" +
-	"\fon_behalf_of\x18\x04 \x01(\tR\n" +
-	"onBehalfOf\"?\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\"?\n" +
 	"\x03Ack\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +
@@ -1125,8 +1069,6 @@ const file_ring_proto_rawDesc = "" +
 	"\x04body\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x04body\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"7\n" +
 	"\vCastRequest\x12(\n" +
-	"\x04body\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x04body\"7\n" +
-	"\vInfoRequest\x12(\n" +
 	"\x04body\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x04bodyB4Z2github.com/genserverring/genserverring-go/messagesb\x06proto3"
 
 var (
@@ -1141,7 +1083,7 @@ func file_ring_proto_rawDescGZIP() []byte {
 	return file_ring_proto_rawDescData
 }
 
-var file_ring_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_ring_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_ring_proto_goTypes = []any{
 	(*Gossip)(nil),      // 0: genserverring.messages.Gossip
 	(*Ping)(nil),        // 1: genserverring.messages.Ping
@@ -1162,22 +1104,20 @@ var file_ring_proto_goTypes = []any{
 	(*CallRequest)(nil), // 16: genserverring.messages.CallRequest
 	(*CallReply)(nil),   // 17: genserverring.messages.CallReply
 	(*CastRequest)(nil), // 18: genserverring.messages.CastRequest
-	(*InfoRequest)(nil), // 19: genserverring.messages.InfoRequest
-	(*ORSet)(nil),       // 20: genserverring.messages.ORSet
-	(*anypb.Any)(nil),   // 21: google.protobuf.Any
+	(*ORSet)(nil),       // 19: genserverring.messages.ORSet
+	(*anypb.Any)(nil),   // 20: google.protobuf.Any
 }
 var file_ring_proto_depIdxs = []int32{
-	20, // 0: genserverring.messages.Gossip.node_set:type_name -> genserverring.messages.ORSet
-	20, // 1: genserverring.messages.Gossip.forced_down:type_name -> genserverring.messages.ORSet
-	21, // 2: genserverring.messages.CallRequest.body:type_name -> google.protobuf.Any
-	21, // 3: genserverring.messages.CallReply.body:type_name -> google.protobuf.Any
-	21, // 4: genserverring.messages.CastRequest.body:type_name -> google.protobuf.Any
-	21, // 5: genserverring.messages.InfoRequest.body:type_name -> google.protobuf.Any
-	6,  // [6:6] is the sub-list for method output_type
-	6,  // [6:6] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	19, // 0: genserverring.messages.Gossip.node_set:type_name -> genserverring.messages.ORSet
+	19, // 1: genserverring.messages.Gossip.forced_down:type_name -> genserverring.messages.ORSet
+	20, // 2: genserverring.messages.CallRequest.body:type_name -> google.protobuf.Any
+	20, // 3: genserverring.messages.CallReply.body:type_name -> google.protobuf.Any
+	20, // 4: genserverring.messages.CastRequest.body:type_name -> google.protobuf.Any
+	5,  // [5:5] is the sub-list for method output_type
+	5,  // [5:5] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_ring_proto_init() }
@@ -1192,7 +1132,7 @@ func file_ring_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ring_proto_rawDesc), len(file_ring_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
