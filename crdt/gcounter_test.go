@@ -13,17 +13,29 @@ import (
 	"github.com/genserverring/genserverring-go/messages"
 )
 
-// counterReplicas is the pool random counters draw their replicas from:
-// small, so that generated states overlap.
-var counterReplicas = []ReplicaID{"a", "b", "c", "d", "e"}
+// gcounterSpec describes GCounter's updates to the law harness.
+var gcounterSpec = opSpec[*GCounter]{
+	New: func() *GCounter { return &GCounter{} },
+	Op: func(r *rand.Rand, replica ReplicaID, c *GCounter) *GCounter {
+		return c.Increment(replica, r.Uint64N(5)) // zero included
+	},
+	Value: func(c *GCounter) any { return c.Value() },
+}
 
-// genGCounter returns a counter built by a few random increments.
-func genGCounter(r *rand.Rand) *GCounter {
-	var c GCounter
-	for range r.IntN(6) {
-		c.Increment(counterReplicas[r.IntN(len(counterReplicas))], r.Uint64N(10))
+func TestGCounterLaws(t *testing.T) {
+	checkLaws(t, "GCounter", historyGen(gcounterSpec))
+	checkConvergence(t, "GCounter", gcounterSpec)
+}
+
+// addStates adds the encodings of n states from gen to a fuzz corpus.
+func addStates[P CRDT[P]](f *testing.F, n int, gen func(r *rand.Rand) P) {
+	f.Helper()
+	r := rand.New(rand.NewPCG(1, 2))
+	for range n {
+		data, err := gen(r).MarshalBinary()
+		require.NoError(f, err)
+		f.Add(data)
 	}
-	return &c
 }
 
 func gcounterOf(slots map[ReplicaID]uint64) *GCounter {
@@ -311,12 +323,7 @@ var junkSeeds = [][]byte{
 }
 
 func FuzzGCounterDecode(f *testing.F) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for range 8 {
-		data, err := genGCounter(r).MarshalBinary()
-		require.NoError(f, err)
-		f.Add(data)
-	}
+	addStates(f, 8, historyGen(gcounterSpec))
 	for _, junk := range junkSeeds {
 		f.Add(junk)
 	}

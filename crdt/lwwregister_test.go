@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -12,15 +13,23 @@ import (
 	"github.com/genserverring/genserverring-go/messages"
 )
 
-// genLWWRegister returns a register after a few random writes. Timestamps
-// and values come from small ranges, so that generated registers tie on
-// (timestamp, replica) with different values.
-func genLWWRegister(r *rand.Rand) *LWWRegister[string] {
-	var reg LWWRegister[string]
-	for range r.IntN(4) {
-		reg.Set(counterReplicas[r.IntN(3)], r.Int64N(4), string(rune('p'+r.IntN(4))))
-	}
-	return &reg
+// lwwSpec describes LWWRegister's updates to the law harness. Timestamps
+// and values come from small ranges, so that writes tie on timestamp, and
+// a replica's own writes tie on (timestamp, replica) with different values.
+var lwwSpec = opSpec[*LWWRegister[string]]{
+	New: func() *LWWRegister[string] { return &LWWRegister[string]{} },
+	Op: func(r *rand.Rand, replica ReplicaID, reg *LWWRegister[string]) *LWWRegister[string] {
+		return reg.Set(replica, r.Int64N(4), string(rune('p'+r.IntN(4))))
+	},
+	Value: func(reg *LWWRegister[string]) any {
+		v, ok := reg.Value()
+		return fmt.Sprint(v, ok, reg.Timestamp(), reg.Replica())
+	},
+}
+
+func TestLWWRegisterLaws(t *testing.T) {
+	checkLaws(t, "LWWRegister", historyGen(lwwSpec))
+	checkConvergence(t, "LWWRegister", lwwSpec)
 }
 
 type lwwWrite struct {
@@ -224,12 +233,7 @@ func TestLWWRegisterUnmarshalErrorLeavesReceiver(t *testing.T) {
 }
 
 func FuzzLWWRegisterDecode(f *testing.F) {
-	r := rand.New(rand.NewPCG(5, 6))
-	for range 8 {
-		data, err := genLWWRegister(r).MarshalBinary()
-		require.NoError(f, err)
-		f.Add(data)
-	}
+	addStates(f, 8, historyGen(lwwSpec))
 	for _, junk := range junkSeeds {
 		f.Add(junk)
 	}

@@ -12,19 +12,21 @@ import (
 	"github.com/genserverring/genserverring-go/messages"
 )
 
-// genPNCounter returns a counter built by a few random increments and
-// decrements.
-func genPNCounter(r *rand.Rand) *PNCounter {
-	var c PNCounter
-	for range r.IntN(8) {
-		replica := counterReplicas[r.IntN(len(counterReplicas))]
+// pncounterSpec describes PNCounter's updates to the law harness.
+var pncounterSpec = opSpec[*PNCounter]{
+	New: func() *PNCounter { return &PNCounter{} },
+	Op: func(r *rand.Rand, replica ReplicaID, c *PNCounter) *PNCounter {
 		if r.IntN(2) == 0 {
-			c.Increment(replica, r.Uint64N(10))
-		} else {
-			c.Decrement(replica, r.Uint64N(10))
+			return c.Increment(replica, r.Uint64N(5)+1)
 		}
-	}
-	return &c
+		return c.Decrement(replica, r.Uint64N(5)+1)
+	},
+	Value: func(c *PNCounter) any { return c.Value() },
+}
+
+func TestPNCounterLaws(t *testing.T) {
+	checkLaws(t, "PNCounter", historyGen(pncounterSpec))
+	checkConvergence(t, "PNCounter", pncounterSpec)
 }
 
 // pnOp is one operation on a PNCounter: an increment, or a decrement if n
@@ -181,12 +183,7 @@ func TestPNCounterBinaryRoundTrip(t *testing.T) {
 }
 
 func FuzzPNCounterDecode(f *testing.F) {
-	r := rand.New(rand.NewPCG(3, 4))
-	for range 8 {
-		data, err := genPNCounter(r).MarshalBinary()
-		require.NoError(f, err)
-		f.Add(data)
-	}
+	addStates(f, 8, historyGen(pncounterSpec))
 	for _, junk := range junkSeeds {
 		f.Add(junk)
 	}
