@@ -1,0 +1,267 @@
+package crdt
+
+import (
+	"iter"
+	"maps"
+	"slices"
+)
+
+// DotKernel is the dot store of the causal CRDTs (Almeida, Shoker and
+// Baquero, "Delta State Replicated Data Types", 2018): a map from key to the
+// set of dots of the updates that keep the key present, plus the causal
+// context of every dot the kernel has seen. A key is present while it holds
+// at least one dot; removing it leaves nothing but its dots in the context
+// (no tombstone).
+//
+// The join (Merge) keeps a dot of a key if both sides hold it, or if one
+// side holds it and the other side's context has not seen it: a dot the
+// other side has seen but no longer holds was removed there. Adds win over
+// concurrent removes because a remove only covers the dots it observed.
+//
+// ORSet is a DotKernel over its elements; a Map keeps the presence of its
+// fields in one. The zero value is an empty kernel, ready to use.
+type DotKernel[K comparable] struct {
+	// entries maps each present key to its dots: non-empty, sorted by
+	// compareDots, and never written after being stored (copy on write), so
+	// that merges and clones may share them.
+	entries map[K][]Dot
+	ctx     CausalContext
+}
+
+// Contains reports whether key is present.
+func (k *DotKernel[K]) Contains(key K) bool {
+	_, ok := k.entries[key]
+	return ok
+}
+
+// Len returns the number of present keys.
+func (k *DotKernel[K]) Len() int {
+	return len(k.entries)
+}
+
+// Dots returns a copy of the dots of key, sorted by replica then counter;
+// nil if key is absent.
+func (k *DotKernel[K]) Dots(key K) []Dot {
+	return slices.Clone(k.entries[key])
+}
+
+// Keys iterates over the present keys in no particular order.
+func (k *DotKernel[K]) Keys() iter.Seq[K] {
+	return maps.Keys(k.entries)
+}
+
+// Context returns a copy of the kernel's causal context.
+func (k *DotKernel[K]) Context() *CausalContext {
+	return k.ctx.Clone()
+}
+
+// Add makes key present with a new dot of replica that replaces the key's
+// older dots, and returns the delta: the key with the new dot, and a
+// context holding the new dot and the replaced ones, so that merging the
+// delta replaces them everywhere too.
+func (k *DotKernel[K]) Add(replica ReplicaID, key K) *DotKernel[K] {
+	dot := k.ctx.Next(replica)
+	old := k.entries[key]
+	delta := &DotKernel[K]{entries: map[K][]Dot{key: {dot}}}
+	delta.ctx.AddAll(old)
+	delta.ctx.Add(dot)
+	if k.entries == nil {
+		k.entries = make(map[K][]Dot)
+	}
+	k.entries[key] = []Dot{dot}
+	k.ctx.Add(dot)
+	return delta
+}
+
+// Remove makes key absent and returns the delta: no keys, and a context
+// holding the dots key had here. Adds of key that this kernel has not seen
+// survive the remove. Removing an absent key returns an empty delta.
+func (k *DotKernel[K]) Remove(key K) *DotKernel[K] {
+	delta := &DotKernel[K]{}
+	old, ok := k.entries[key]
+	if !ok {
+		return delta
+	}
+	delta.ctx.AddAll(old)
+	delete(k.entries, key)
+	return delta
+}
+
+// RemoveAll makes every key absent and returns the delta: no keys, and a
+// context holding every dot the kernel's keys had.
+func (k *DotKernel[K]) RemoveAll() *DotKernel[K] {
+	delta := &DotKernel[K]{}
+	for _, dots := range k.entries {
+		delta.ctx.AddAll(dots)
+	}
+	clear(k.entries)
+	return delta
+}
+
+// Merge joins other into k (see DotKernel) and reports whether k changed.
+// Keys and dots other shares with k cost no allocation; Merge allocates for
+// map growth when other brings new keys, and for a key's dots only when the
+// joined dots are neither k's nor other's.
+func (k *DotKernel[K]) Merge(other *DotKernel[K]) bool {
+	if other == nil || k == other {
+		return false
+	}
+	changed := false
+	// Keys of k: join with other's dots (none if other lacks the key). The
+	// context used is each side's context before the merge.
+	for key, mine := range k.entries {
+		joined, keyChanged := joinDots(mine, &k.ctx, other.entries[key], &other.ctx)
+		if !keyChanged {
+			continue
+		}
+		changed = true
+		if len(joined) == 0 {
+			delete(k.entries, key)
+		} else {
+			k.entries[key] = joined
+		}
+	}
+	// Keys only other has: keep the dots k has not seen.
+	for key, theirs := range other.entries {
+		if _, ok := k.entries[key]; ok {
+			continue
+		}
+		kept := filterUnseen(theirs, &k.ctx)
+		if len(kept) == 0 {
+			continue
+		}
+		if k.entries == nil {
+			k.entries = make(map[K][]Dot, len(other.entries))
+		}
+		k.entries[key] = kept
+		changed = true
+	}
+	if k.ctx.Merge(&other.ctx) {
+		changed = true
+	}
+	return changed
+}
+
+// Equal reports whether the two kernels hold the same keys with the same
+// dots and the same context.
+func (k *DotKernel[K]) Equal(other *DotKernel[K]) bool {
+	if len(k.entries) != len(other.entries) || !k.ctx.Equal(&other.ctx) {
+		return false
+	}
+	for key, mine := range k.entries {
+		theirs, ok := other.entries[key]
+		if !ok || !dotsEqual(mine, theirs) {
+			return false
+		}
+	}
+	return true
+}
+
+// Clone returns a copy that shares nothing mutable with k.
+func (k *DotKernel[K]) Clone() *DotKernel[K] {
+	clone := &DotKernel[K]{}
+	k.cloneInto(clone)
+	return clone
+}
+
+// cloneInto overwrites dst with a copy of k. Dot lists are shared: they are
+// never written once stored.
+func (k *DotKernel[K]) cloneInto(dst *DotKernel[K]) {
+	dst.entries = nil
+	if len(k.entries) > 0 {
+		dst.entries = maps.Clone(k.entries)
+	}
+	k.ctx.cloneInto(&dst.ctx)
+}
+
+// joinDots joins the dots one key holds on two sides: a dot survives if both
+// sides hold it, or if one side holds it and the other side's context has
+// not seen it. Both lists are sorted and never written. The result is a
+// itself when unchanged (changed false), b itself when the join equals b,
+// and a new list otherwise, so that the common cases do not allocate.
+func joinDots(a []Dot, actx *CausalContext, b []Dot, bctx *CausalContext) (joined []Dot, changed bool) {
+	if dotsEqual(a, b) {
+		return a, false
+	}
+	keptA, keptB, total := 0, 0, 0
+	walkJoin(a, actx, b, bctx, func(d Dot, inA, inB bool) {
+		total++
+		if inA {
+			keptA++
+		}
+		if inB {
+			keptB++
+		}
+	})
+	switch {
+	case keptA == len(a) && total == len(a):
+		return a, false
+	case total == 0:
+		return nil, true
+	case keptB == len(b) && total == len(b):
+		return b, true
+	}
+	joined = make([]Dot, 0, total)
+	walkJoin(a, actx, b, bctx, func(d Dot, _, _ bool) {
+		joined = append(joined, d)
+	})
+	return joined, true
+}
+
+// walkJoin calls keep, in dot order, for each dot that survives the join of
+// a and b, telling which sides hold it.
+func walkJoin(a []Dot, actx *CausalContext, b []Dot, bctx *CausalContext, keep func(d Dot, inA, inB bool)) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		var order int
+		switch {
+		case j == len(b):
+			order = -1
+		case i == len(a):
+			order = 1
+		default:
+			order = compareDots(a[i], b[j])
+		}
+		switch {
+		case order < 0:
+			if !bctx.Contains(a[i]) {
+				keep(a[i], true, false)
+			}
+			i++
+		case order > 0:
+			if !actx.Contains(b[j]) {
+				keep(b[j], false, true)
+			}
+			j++
+		default:
+			keep(a[i], true, true)
+			i++
+			j++
+		}
+	}
+}
+
+// filterUnseen returns the dots of dots that ctx has not seen: dots itself
+// when ctx has seen none of them, so that the common case does not
+// allocate.
+func filterUnseen(dots []Dot, ctx *CausalContext) []Dot {
+	unseen := 0
+	for _, d := range dots {
+		if !ctx.Contains(d) {
+			unseen++
+		}
+	}
+	switch unseen {
+	case len(dots):
+		return dots
+	case 0:
+		return nil
+	}
+	kept := make([]Dot, 0, unseen)
+	for _, d := range dots {
+		if !ctx.Contains(d) {
+			kept = append(kept, d)
+		}
+	}
+	return kept
+}
