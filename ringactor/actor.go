@@ -1,0 +1,438 @@
+package ringactor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
+
+	"github.com/genserverring/genserverring-go/crdt"
+	"github.com/genserverring/genserverring-go/messages"
+	"github.com/genserverring/genserverring-go/persistence"
+)
+
+// Timer messages the ring actor sends itself.
+type (
+	gossipTick    struct{}
+	probeTick     struct{}
+	rejoinTick    struct{}
+	initDeadline  struct{}
+	probeDeadline struct {
+		seq   uint64
+		phase probePhase
+	}
+	// awaitInit asks whether Init succeeded; Start uses it.
+	awaitInit struct{}
+	// statsRequest asks for a copy of Stats.
+	statsRequest struct{}
+)
+
+// ErrNoRemote is returned when the ring actor's actor system has no remote:
+// a ring member is addressed by its host:port.
+var ErrNoRemote = errors.New("ringactor: the actor system has no remote; start one first (see StartActorSystem)")
+
+// Props returns the Props of a ring actor named name, to spawn with
+// SpawnNamed(props, name) under the same name on every member. The payload
+// type P is inferred from behaviour. Start is the shorter way.
+func Props[T any, P Payload[T, P]](name string, behaviour Behaviour[P], opts ...Option) (*actor.Props, error) {
+	if name == "" {
+		return nil, errors.New("ringactor: empty ring name")
+	}
+	if behaviour == nil {
+		return nil, errors.New("ringactor: nil behaviour")
+	}
+	cfg, err := buildConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &ringActor[T, P]{name: name, behaviour: behaviour, cfg: cfg}
+	}), nil
+}
+
+// ringActor is the shell around ringCore: it turns messages into core calls
+// and the core's effects into sends, watches, disk writes and callbacks.
+type ringActor[T any, P Payload[T, P]] struct {
+	name      string
+	behaviour Behaviour[P]
+	cfg       Config
+
+	view    ringView[P]
+	core    *ringCore
+	store   persistence.Store
+	log     *slog.Logger
+	ctx     *Context[P]
+	cancels []scheduler.CancelFunc
+	timers  *scheduler.TimerScheduler
+
+	initErr    error
+	stopReason error
+	terminated bool
+}
+
+// Receive implements actor.Actor.
+func (a *ringActor[T, P]) Receive(ctx actor.Context) {
+	if a.ctx != nil {
+		a.ctx.actorContext = ctx
+	}
+	switch ctx.Message().(type) {
+	case *actor.Started:
+		if err := a.start(ctx); err != nil {
+			a.initErr = err
+			a.log.Error("ring failed to start", slog.Any("error", err))
+			ctx.Stop(ctx.Self())
+		}
+		return
+	case *actor.Stopping:
+		a.terminate(ctx)
+		return
+	case *actor.Stopped, *actor.Restarting:
+		return
+	case *awaitInit:
+		ctx.Respond(&callReply{err: a.initErr})
+		return
+	}
+	if a.core == nil {
+		// Init failed: the actor is stopping. Answer requests so callers
+		// do not wait for their timeout.
+		a.respondStopped(ctx)
+		return
+	}
+	a.handle(ctx, ctx.Message())
+}
+
+func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
+	c := a.core
+	switch msg := message.(type) {
+	// The ring protocol.
+	case *messages.Gossip:
+		c.onGossip(msg)
+	case *messages.Ping:
+		c.onPing(msg)
+	case *messages.Ack:
+		c.onAck(msg)
+	case *messages.PingRequest:
+		c.onPingRequest(msg)
+	case *messages.NodeDown:
+		c.onNodeDown(msg)
+	case *actor.Terminated:
+		if msg.GetWho().GetId() != a.name {
+			a.info(ctx, msg)
+			return
+		}
+		c.onTerminated(msg.GetWho().GetAddress())
+	case *gossipTick:
+		c.onGossipTick()
+	case *rejoinTick:
+		c.onRejoinTick()
+	case *probeTick:
+		c.onProbeTick()
+	case *probeDeadline:
+		c.onProbeTimer(msg.seq, msg.phase)
+	case *initDeadline:
+		c.finishInit()
+
+	// Requests.
+	case *messages.AddNode:
+		a.respondOp(ctx, c.addNode(msg.GetNode()))
+		return
+	case *messages.DelNode:
+		a.respondOp(ctx, c.delNode(msg.GetNode()))
+		return
+	case *messages.ForceDown:
+		a.respondOp(ctx, c.forceDown(msg.GetNode()))
+		return
+	case *messages.UnforceDown:
+		a.respondOp(ctx, c.unforceDown(msg.GetNode()))
+		return
+	case *messages.GetAll:
+		respond(ctx, &messages.Nodes{Nodes: c.all()})
+	case *messages.GetUp:
+		respond(ctx, &messages.Nodes{Nodes: c.upNodes()})
+	case *statsRequest:
+		respond(ctx, c.stats)
+	case *messages.StopRing:
+		for _, node := range c.upNodes() {
+			if node != a.view.self {
+				ctx.Send(actor.NewPID(node, a.name), &messages.StopMember{Ring: a.name, From: a.view.self, Reason: msg.GetReason()})
+			}
+		}
+		respond(ctx, &messages.OpReply{})
+		a.stop(ctx, stopReason(msg.GetReason()))
+	case *messages.StopMember:
+		if msg.GetRing() == a.name {
+			a.stop(ctx, stopReason(msg.GetReason()))
+		}
+	case *messages.LocalStop:
+		respond(ctx, &messages.OpReply{})
+		a.stop(ctx, stopReason(msg.GetReason()))
+
+	// The behaviour's messages.
+	case *callEnvelope:
+		a.call(ctx, From{pid: ctx.Sender()}, msg.msg)
+	case *messages.CallRequest:
+		from := From{pid: ctx.Sender(), remote: true}
+		body, err := unpackBody(msg.GetBody())
+		if err != nil {
+			a.log.Warn("dropped call", slog.Any("error", err))
+			_ = reply(ctx, from, nil, err)
+			return
+		}
+		a.call(ctx, from, body)
+	case *castEnvelope:
+		a.callback(ctx, "HandleCast", func() { a.behaviour.HandleCast(a.ctx, msg.msg) })
+	case *messages.CastRequest:
+		body, err := unpackBody(msg.GetBody())
+		if err != nil {
+			a.log.Warn("dropped cast", slog.Any("error", err))
+			return
+		}
+		a.callback(ctx, "HandleCast", func() { a.behaviour.HandleCast(a.ctx, body) })
+	default:
+		a.info(ctx, message)
+		return
+	}
+	a.apply(ctx)
+}
+
+func (a *ringActor[T, P]) info(ctx actor.Context, msg any) {
+	if _, system := msg.(actor.SystemMessage); system {
+		return
+	}
+	a.callback(ctx, "HandleInfo", func() { a.behaviour.HandleInfo(a.ctx, msg) })
+	a.apply(ctx)
+}
+
+func (a *ringActor[T, P]) call(ctx actor.Context, from From, msg any) {
+	var result CallResult
+	if panicked := a.callback(ctx, "HandleCall", func() { result = a.behaviour.HandleCall(a.ctx, from, msg) }); panicked != nil {
+		result = ReplyWithError(panicked)
+	}
+	if !result.noReply {
+		if err := reply(ctx, from, result.reply, result.err); err != nil {
+			a.log.Warn("reply could not be sent", slog.Any("error", err))
+		}
+	}
+	a.apply(ctx)
+	if result.stop != nil {
+		a.stop(ctx, result.stop)
+	}
+}
+
+// callback runs a behaviour callback, recovering a panic: it is logged with
+// its stack and counted, and returned as an error wrapping ErrCallbackPanic.
+func (a *ringActor[T, P]) callback(ctx actor.Context, name string, f func()) (panicked error) {
+	a.ctx.actorContext = ctx
+	defer func() {
+		if r := recover(); r != nil {
+			panicked = fmt.Errorf("%w: %s: %v", ErrCallbackPanic, name, r)
+			if a.core != nil {
+				a.core.stats.CallbackPanics++
+			}
+			a.log.Error("callback panicked", slog.String("callback", name), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+		}
+		if a.core != nil {
+			a.core.payloadTouched()
+		}
+	}()
+	f()
+	return nil
+}
+
+func (a *ringActor[T, P]) start(ctx actor.Context) error {
+	self := ctx.ActorSystem().Address()
+	a.log = a.cfg.Logger
+	if a.log == nil {
+		a.log = ctx.Logger()
+	}
+	a.log = a.log.With(slog.String("ring", a.name), slog.String("node", self))
+	if err := validateNode(self); err != nil {
+		return fmt.Errorf("%w (address %q)", ErrNoRemote, self)
+	}
+	a.store = a.cfg.Store
+	if a.store == nil {
+		dir := a.cfg.DataDir
+		if dir == "" {
+			dir = persistence.DefaultDir(a.name)
+		}
+		store, err := persistence.NewFileStore(dir)
+		if err != nil {
+			return err
+		}
+		a.store = store
+	}
+	persisted, err := a.store.Load()
+	if errors.Is(err, persistence.ErrNotFound) {
+		persisted, err = nil, nil
+	}
+	if err != nil {
+		return err
+	}
+
+	a.view = ringView[P]{name: a.name, self: self, replica: crdt.NewReplicaID(self), log: a.log}
+	a.ctx = &Context[P]{actorContext: ctx, ring: &a.view}
+	var payload P
+	var initErr error
+	if panicked := a.callback(ctx, "Init", func() { payload, initErr = a.behaviour.Init(a.ctx) }); panicked != nil {
+		return panicked
+	}
+	if initErr != nil {
+		return fmt.Errorf("ringactor: Init: %w", initErr)
+	}
+	if payload == nil {
+		payload = P(new(T))
+	}
+	a.view.payload = payload
+
+	cfg := coreConfig{ring: a.name, self: self, replica: a.view.replica, indirectChecks: a.cfg.IndirectChecks}
+	core, err := newCore(cfg, persisted, a, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), a.log)
+	if err != nil {
+		return fmt.Errorf("%w (ring file %s)", err, a.store)
+	}
+	a.core = core
+	a.view.core = core
+	core.start()
+	a.apply(ctx)
+
+	a.timers = scheduler.NewTimerScheduler(ctx)
+	a.cancels = append(a.cancels,
+		a.timers.SendRepeatedly(a.cfg.GossipInterval, a.cfg.GossipInterval, ctx.Self(), &gossipTick{}),
+		a.timers.SendRepeatedly(a.cfg.ProbeInterval, a.cfg.ProbeInterval, ctx.Self(), &probeTick{}),
+		a.timers.SendRepeatedly(a.cfg.RejoinInterval, a.cfg.RejoinInterval, ctx.Self(), &rejoinTick{}),
+	)
+	a.timers.SendOnce(a.cfg.InitTimeout, ctx.Self(), &initDeadline{})
+	return nil
+}
+
+// apply carries out the core's effects.
+func (a *ringActor[T, P]) apply(ctx actor.Context) {
+	for {
+		eff := a.core.takeEffects()
+		if eff.persist && !eff.removed {
+			a.persist()
+		}
+		for _, node := range eff.watch {
+			ctx.Watch(actor.NewPID(node, a.name))
+		}
+		for _, out := range eff.sends {
+			ctx.Send(actor.NewPID(out.to, a.name), out.msg)
+		}
+		for _, t := range eff.probeTimers {
+			delay := a.cfg.ProbeTimeout
+			if t.phase == phaseIndirect {
+				delay /= 2
+			}
+			// One-shot timers are not cancelled on stop: a late one goes to
+			// a stopped actor and is dropped.
+			a.timers.SendOnce(delay, ctx.Self(), &probeDeadline{seq: t.seq, phase: t.phase})
+		}
+		if eff.stateChanged {
+			a.callback(ctx, "HandleStateChange", func() { a.behaviour.HandleStateChange(a.ctx, a.view.payload) })
+		}
+		for _, change := range eff.ringChanges {
+			a.callback(ctx, "HandleRingChange", func() { a.behaviour.HandleRingChange(a.ctx, change) })
+		}
+		if eff.removed {
+			if err := a.store.Delete(); err != nil {
+				a.log.Error("cannot delete the ring file of a removed member", slog.Any("error", err))
+			}
+			a.log.Warn("this member was removed from the ring; stopping")
+			a.stop(ctx, ErrRemoved)
+			return
+		}
+		// Callbacks may have caused more effects (a Reply does not, but a
+		// payload change invalidates the gossip cache only); loop until none.
+		if !a.core.hasEffects() {
+			return
+		}
+	}
+}
+
+func (a *ringActor[T, P]) persist() {
+	state, err := a.core.persisted()
+	if err == nil {
+		state.UnixNanos = time.Now().UnixNano()
+		err = a.store.Save(state)
+	}
+	if err != nil {
+		a.core.stats.PersistErrors++
+		a.log.Error("cannot persist the ring", slog.Any("error", err))
+	}
+}
+
+func (a *ringActor[T, P]) respondOp(ctx actor.Context, err error) {
+	a.apply(ctx)
+	reply := &messages.OpReply{}
+	if err != nil {
+		reply.Error = err.Error()
+	}
+	respond(ctx, reply)
+}
+
+func (a *ringActor[T, P]) respondStopped(ctx actor.Context) {
+	err := a.initErr
+	if err == nil {
+		err = ErrStopped
+	}
+	switch ctx.Message().(type) {
+	case *callEnvelope:
+		respond(ctx, &callReply{err: err})
+	case *messages.CallRequest:
+		respond(ctx, &messages.CallReply{Error: err.Error()})
+	case *messages.AddNode, *messages.DelNode, *messages.ForceDown, *messages.UnforceDown, *messages.StopRing, *messages.LocalStop:
+		respond(ctx, &messages.OpReply{Error: err.Error()})
+	}
+}
+
+// stop stops this member's ring actor; Terminate gets reason.
+func (a *ringActor[T, P]) stop(ctx actor.Context, reason error) {
+	if a.stopReason == nil {
+		a.stopReason = reason
+	}
+	ctx.Stop(ctx.Self())
+}
+
+func (a *ringActor[T, P]) terminate(ctx actor.Context) {
+	for _, cancel := range a.cancels {
+		cancel()
+	}
+	a.cancels = nil
+	if a.terminated || a.core == nil {
+		return
+	}
+	a.terminated = true
+	reason := a.stopReason
+	if reason == nil {
+		reason = ErrStopped
+	}
+	a.callback(ctx, "Terminate", func() { a.behaviour.Terminate(a.ctx, reason) })
+}
+
+// mergeEncoded and encode make the actor the core's payloadState.
+func (a *ringActor[T, P]) mergeEncoded(data []byte) (bool, error) {
+	remote := P(new(T))
+	if err := remote.UnmarshalBinary(data); err != nil {
+		return false, err
+	}
+	return a.view.payload.Merge(remote), nil
+}
+
+func (a *ringActor[T, P]) encode() ([]byte, error) { return a.view.payload.MarshalBinary() }
+
+func respond(ctx actor.Context, msg any) {
+	if ctx.Sender() != nil {
+		ctx.Respond(msg)
+	}
+}
+
+func stopReason(text string) error {
+	if text == "" {
+		return ErrStopped
+	}
+	return fmt.Errorf("%w: %s", ErrStopped, text)
+}

@@ -1,0 +1,176 @@
+package ringactor
+
+import (
+	"errors"
+
+	"github.com/genserverring/genserverring-go/crdt"
+)
+
+// Payload is the constraint on a ring's payload type: P is a pointer to T
+// and a CRDT of package crdt's contract (every crdt type, or a user's own
+// type that satisfies crdt.CRDT). The ring decodes gossip into a fresh
+// new(T), so T's zero value must be a valid empty state.
+type Payload[T any, P any] interface {
+	*T
+	crdt.CRDT[P]
+}
+
+// Behaviour is what a ring's user writes: the GenServer callbacks. P is the
+// payload type, e.g. *crdt.PNCounter.
+//
+// Every callback runs on the ring actor's goroutine, one at a time, so a
+// behaviour needs no locks for its own fields or for the payload. A callback
+// must not block: while it runs the member neither gossips nor answers the
+// probes of the other members, and a callback that outlasts the probe
+// timeout gets its member declared down by the others. Start long work on
+// another goroutine and send the result back (Cast, or a reply through Reply).
+//
+// A callback that panics is recovered: the panic is logged with its stack,
+// counted in Stats.CallbackPanics, and a pending call gets an error wrapping
+// ErrCallbackPanic. The ring keeps running with its membership intact.
+//
+// Embed DefaultBehaviour to write only the callbacks you need.
+type Behaviour[P any] interface {
+	// Init runs once, when the ring actor starts, before any other callback.
+	// It returns the initial payload; nil means an empty one (new(T)). An
+	// error stops the ring actor, and Start returns it.
+	Init(ctx *Context[P]) (P, error)
+
+	// HandleCall answers a Call. It returns ReplyWith (reply now), NoReply
+	// (reply later through Context.Reply or Reply with from), or StopWith
+	// (reply, then stop the ring actor of this member).
+	HandleCall(ctx *Context[P], from From, msg any) CallResult
+
+	// HandleCast handles a Cast: no reply is expected.
+	HandleCast(ctx *Context[P], msg any)
+
+	// HandleInfo handles any message sent to the ring actor that is neither
+	// a call, a cast nor a message of the ring itself.
+	HandleInfo(ctx *Context[P], msg any)
+
+	// HandleStateChange runs after gossip from another member changed the
+	// payload; payload is the merged payload (the same as ctx.Payload()).
+	HandleStateChange(ctx *Context[P], payload P)
+
+	// HandleRingChange runs when the set of up members changed.
+	HandleRingChange(ctx *Context[P], change RingChange)
+
+	// Terminate runs once when the ring actor stops: after LocalStop, Stop,
+	// StopWith, removal from the ring (reason wraps ErrRemoved), or the
+	// actor system's shutdown. The payload is still readable.
+	Terminate(ctx *Context[P], reason error)
+}
+
+// DefaultBehaviour implements every Behaviour callback as a no-op (Init
+// returns an empty payload; HandleCall answers ErrUnhandledCall). Embed it
+// and override what you need.
+type DefaultBehaviour[P any] struct{}
+
+// Init returns a nil payload, which the ring replaces with an empty one.
+func (DefaultBehaviour[P]) Init(*Context[P]) (P, error) {
+	var none P
+	return none, nil
+}
+
+// HandleCall answers every call with ErrUnhandledCall.
+func (DefaultBehaviour[P]) HandleCall(*Context[P], From, any) CallResult {
+	return ReplyWithError(ErrUnhandledCall)
+}
+
+// HandleCast ignores the cast.
+func (DefaultBehaviour[P]) HandleCast(*Context[P], any) {}
+
+// HandleInfo ignores the message.
+func (DefaultBehaviour[P]) HandleInfo(*Context[P], any) {}
+
+// HandleStateChange does nothing.
+func (DefaultBehaviour[P]) HandleStateChange(*Context[P], P) {}
+
+// HandleRingChange does nothing.
+func (DefaultBehaviour[P]) HandleRingChange(*Context[P], RingChange) {}
+
+// Terminate does nothing.
+func (DefaultBehaviour[P]) Terminate(*Context[P], error) {}
+
+// CallResult is what HandleCall returns; build it with ReplyWith,
+// ReplyWithError, NoReply or StopWith.
+type CallResult struct {
+	reply   any
+	err     error
+	noReply bool
+	stop    error
+}
+
+// ReplyWith answers the call now with value. A call from another process
+// can only carry a protobuf message (proto.Message) back.
+func ReplyWith(value any) CallResult { return CallResult{reply: value} }
+
+// ReplyWithError answers the call now with an error; the caller's Call
+// returns it (across processes, as a *CallError carrying its text).
+func ReplyWithError(err error) CallResult { return CallResult{err: err} }
+
+// NoReply leaves the call unanswered for now: answer it later with
+// Context.Reply or Reply, using the From that HandleCall got.
+func NoReply() CallResult { return CallResult{noReply: true} }
+
+// StopWith answers the call with value, then stops this member's ring actor
+// with reason (Terminate gets it).
+func StopWith(reason error, value any) CallResult {
+	if reason == nil {
+		reason = ErrStopped
+	}
+	return CallResult{reply: value, stop: reason}
+}
+
+// Reason says why the up set changed.
+type Reason string
+
+// The reasons of a RingChange.
+const (
+	// ReasonInit: the ring actor started; New holds the members of the
+	// persisted ring that answered.
+	ReasonInit Reason = "init"
+	// ReasonGossip: gossip or a probe answer showed members up, or gossip
+	// changed the node set or forced-down set.
+	ReasonGossip Reason = "gossip"
+	// ReasonNodeDown: a member was seen down (its process ended, its
+	// connection closed, or it stopped answering probes).
+	ReasonNodeDown Reason = "nodedown"
+	// ReasonRequest: AddNode, DelNode, ForceDown or UnforceDown on this
+	// member.
+	ReasonRequest Reason = "request"
+	// ReasonRemoved: this member learnt it was removed from the ring; New
+	// is empty and the ring actor stops next.
+	ReasonRemoved Reason = "removed"
+)
+
+// RingChange describes a change of the up set: the members believed up
+// (this member included) before and after, sorted.
+type RingChange struct {
+	Old    []string
+	New    []string
+	Ring   string
+	Reason Reason
+}
+
+// Errors that callers branch on.
+var (
+	// ErrUnhandledCall is DefaultBehaviour's answer to a call.
+	ErrUnhandledCall = errors.New("ringactor: call not handled by the behaviour")
+	// ErrCallbackPanic is wrapped by the error a caller gets when the
+	// callback handling its call panicked.
+	ErrCallbackPanic = errors.New("ringactor: callback panicked")
+	// ErrTimeout is wrapped by the error of a request that got no answer in
+	// time (the member is gone, hangs, or the network is cut).
+	ErrTimeout = errors.New("ringactor: request timed out")
+	// ErrRemoved is wrapped by the reason Terminate gets when this member
+	// learnt it was removed from the ring.
+	ErrRemoved = errors.New("ringactor: member removed from the ring")
+	// ErrStopped is the reason of a plain Stop or LocalStop.
+	ErrStopped = errors.New("ringactor: ring stopped")
+	// ErrNotProto is returned when a message or reply must cross processes
+	// but is not a protobuf message.
+	ErrNotProto = errors.New("ringactor: message to or from another process must be a proto.Message")
+	// ErrInvalidNode is returned for a node address that is not host:port.
+	ErrInvalidNode = errors.New("ringactor: invalid node address")
+)

@@ -1,0 +1,87 @@
+package ringactor
+
+import (
+	"fmt"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/genserverring/genserverring-go/messages"
+)
+
+// Calls and casts travel as plain Go values inside one process and as
+// protobuf messages (the user's message in an Any) between processes; the
+// Client chooses by the target's address.
+
+// callEnvelope is a call from the same process: any Go value.
+type callEnvelope struct{ msg any }
+
+// castEnvelope is a cast from the same process: any Go value.
+type castEnvelope struct{ msg any }
+
+// callReply answers a callEnvelope.
+type callReply struct {
+	value any
+	err   error
+}
+
+// From identifies the caller of a call, to answer it later with Reply.
+type From struct {
+	pid    *actor.PID
+	remote bool
+}
+
+// Reply answers a call that HandleCall left unanswered (NoReply), from any
+// goroutine: sender is any Proto.Actor sender (an actor's context, or the
+// actor system's Root). A reply to a caller in another process must be a
+// proto.Message; otherwise the caller gets an error and so does Reply.
+func Reply(sender actor.SenderContext, from From, value any) error {
+	return reply(sender, from, value, nil)
+}
+
+func reply(sender actor.SenderContext, from From, value any, callErr error) error {
+	if from.pid == nil {
+		return nil
+	}
+	if !from.remote {
+		sender.Send(from.pid, &callReply{value: value, err: callErr})
+		return nil
+	}
+	out := &messages.CallReply{}
+	var err error
+	switch {
+	case callErr != nil:
+		out.Error = callErr.Error()
+	case value == nil:
+	default:
+		msg, ok := value.(proto.Message)
+		if !ok {
+			err = fmt.Errorf("%w: reply of type %T", ErrNotProto, value)
+			out.Error = err.Error()
+		} else if out.Body, err = anypb.New(msg); err != nil {
+			err = fmt.Errorf("ringactor: encode reply: %w", err)
+			out.Error = err.Error()
+		}
+	}
+	sender.Send(from.pid, out)
+	return err
+}
+
+// CallError is the error a Call to another process returns when the member
+// answered with an error; Message is its text.
+type CallError struct{ Message string }
+
+func (e *CallError) Error() string { return "ringactor: remote call failed: " + e.Message }
+
+// unpackBody decodes a remote call or cast body to the user's message.
+func unpackBody(body *anypb.Any) (proto.Message, error) {
+	if body == nil {
+		return nil, fmt.Errorf("ringactor: message without body")
+	}
+	msg, err := body.UnmarshalNew()
+	if err != nil {
+		return nil, fmt.Errorf("ringactor: cannot decode message of type %q: %w", body.GetTypeUrl(), err)
+	}
+	return msg, nil
+}

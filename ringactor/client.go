@@ -1,0 +1,237 @@
+package ringactor
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/genserverring/genserverring-go/messages"
+)
+
+// Client talks to one ring member, in this process or another: it is the
+// handle Start returns, and NewClient makes one for any member. It is safe
+// for concurrent use.
+type Client struct {
+	system  *actor.ActorSystem
+	pid     *actor.PID
+	timeout time.Duration
+}
+
+// ErrMemberGone is wrapped by the error of a request whose target ring actor
+// does not exist (never started, or stopped).
+var ErrMemberGone = errors.New("ringactor: ring member is gone")
+
+// Start spawns this process's ring actor named name on system and returns a
+// Client for it, once Init has run. It fails with Init's error, with the
+// error of a ring file that cannot be read (naming the file), or when the
+// name is taken. system must have a remote started (StartActorSystem).
+func Start[T any, P Payload[T, P]](system *actor.ActorSystem, name string, behaviour Behaviour[P], opts ...Option) (*Client, error) {
+	props, err := Props[T, P](name, behaviour, opts...)
+	if err != nil {
+		return nil, err
+	}
+	cfg, _ := buildConfig(opts)
+	pid, err := system.Root.SpawnNamed(props, name)
+	if err != nil {
+		return nil, fmt.Errorf("ringactor: spawn ring %q: %w", name, err)
+	}
+	client := &Client{system: system, pid: pid, timeout: cfg.RequestTimeout}
+	res, err := system.Root.RequestFuture(pid, &awaitInit{}, cfg.RequestTimeout).Result()
+	if err == nil {
+		if r, ok := res.(*callReply); ok {
+			err = r.err
+		}
+	}
+	if errors.Is(err, actor.ErrDeadLetter) {
+		// Init failed and the actor stopped before it could answer: the
+		// error was logged; report what we know.
+		err = fmt.Errorf("ringactor: ring %q stopped during start (see the log)", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return client, nil
+}
+
+// NewClient returns a Client for the ring member named ring on node (a
+// host:port address; this process's own address for the local member).
+// Requests other than Call time out after 5 s (see WithTimeout).
+func NewClient(system *actor.ActorSystem, node, ring string) *Client {
+	return &Client{system: system, pid: actor.NewPID(node, ring), timeout: DefaultConfig().RequestTimeout}
+}
+
+// WithTimeout returns a copy of the client whose requests (other than Call)
+// time out after d.
+func (c *Client) WithTimeout(d time.Duration) *Client {
+	copied := *c
+	copied.timeout = d
+	return &copied
+}
+
+// PID returns the member's ring actor PID.
+func (c *Client) PID() *actor.PID { return c.pid }
+
+// Node returns the member's node address.
+func (c *Client) Node() string { return c.pid.GetAddress() }
+
+func (c *Client) local() bool {
+	address := c.pid.GetAddress()
+	return address == c.system.Address() || address == "nonhost"
+}
+
+// Call sends msg to the member's HandleCall and waits up to timeout for the
+// reply. To a member in another process, msg must be a proto.Message and so
+// is the reply. Errors: ErrTimeout (no answer in time: the member hangs,
+// the network is cut, or the callback did not reply), ErrMemberGone, the
+// error the behaviour replied with (a *CallError across processes), or
+// ErrCallbackPanic.
+func (c *Client) Call(msg any, timeout time.Duration) (any, error) {
+	if c.local() {
+		res, err := c.request(&callEnvelope{msg: msg}, timeout)
+		if err != nil {
+			return nil, err
+		}
+		r, ok := res.(*callReply)
+		if !ok {
+			return nil, fmt.Errorf("ringactor: unexpected answer %T", res)
+		}
+		return r.value, r.err
+	}
+	body, err := packBody(msg)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.request(&messages.CallRequest{Body: body}, timeout)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := res.(*messages.CallReply)
+	if !ok {
+		return nil, fmt.Errorf("ringactor: unexpected answer %T", res)
+	}
+	if r.GetError() != "" {
+		return nil, &CallError{Message: r.GetError()}
+	}
+	if r.GetBody() == nil {
+		return nil, nil
+	}
+	return unpackBody(r.GetBody())
+}
+
+// Cast sends msg to the member's HandleCast and does not wait. To a member
+// in another process, msg must be a proto.Message.
+func (c *Client) Cast(msg any) error {
+	if c.local() {
+		c.system.Root.Send(c.pid, &castEnvelope{msg: msg})
+		return nil
+	}
+	body, err := packBody(msg)
+	if err != nil {
+		return err
+	}
+	c.system.Root.Send(c.pid, &messages.CastRequest{Body: body})
+	return nil
+}
+
+// Send sends msg as is to the ring actor: it reaches HandleInfo unless it is
+// a message of the ring itself. To another process, msg must be a
+// proto.Message.
+func (c *Client) Send(msg any) { c.system.Root.Send(c.pid, msg) }
+
+// AddNode adds node (host:port) to the ring through this member.
+func (c *Client) AddNode(node string) error { return c.op(&messages.AddNode{Node: node}) }
+
+// DelNode removes node from the ring through this member. The removed
+// member deletes its ring file and stops its ring actor when it learns it.
+func (c *Client) DelNode(node string) error { return c.op(&messages.DelNode{Node: node}) }
+
+// ForceDown makes the ring ignore node: no gossip to it, gossip from it
+// dropped, out of the up set, until UnforceDown.
+func (c *Client) ForceDown(node string) error { return c.op(&messages.ForceDown{Node: node}) }
+
+// UnforceDown undoes ForceDown.
+func (c *Client) UnforceDown(node string) error { return c.op(&messages.UnforceDown{Node: node}) }
+
+// Stop stops the ring actor on every up member (Terminate gets a reason
+// wrapping ErrStopped).
+func (c *Client) Stop() error { return c.op(&messages.StopRing{}) }
+
+// LocalStop stops this member's ring actor only.
+func (c *Client) LocalStop() error { return c.op(&messages.LocalStop{}) }
+
+// All returns every member of the ring, sorted.
+func (c *Client) All() ([]string, error) { return c.nodes(&messages.GetAll{}) }
+
+// Up returns the members believed up by this member (itself included),
+// sorted.
+func (c *Client) Up() ([]string, error) { return c.nodes(&messages.GetUp{}) }
+
+// Stats returns the member's counters; only for a member in this process.
+func (c *Client) Stats() (Stats, error) {
+	if !c.local() {
+		return Stats{}, errors.New("ringactor: Stats is only for the member in this process")
+	}
+	res, err := c.request(&statsRequest{}, c.timeout)
+	if err != nil {
+		return Stats{}, err
+	}
+	stats, ok := res.(Stats)
+	if !ok {
+		return Stats{}, fmt.Errorf("ringactor: unexpected answer %T", res)
+	}
+	return stats, nil
+}
+
+func (c *Client) op(msg proto.Message) error {
+	res, err := c.request(msg, c.timeout)
+	if err != nil {
+		return err
+	}
+	switch r := res.(type) {
+	case *messages.OpReply:
+		if r.GetError() != "" {
+			return &CallError{Message: r.GetError()}
+		}
+		return nil
+	case *callReply:
+		return r.err
+	}
+	return fmt.Errorf("ringactor: unexpected answer %T", res)
+}
+
+func (c *Client) nodes(msg proto.Message) ([]string, error) {
+	res, err := c.request(msg, c.timeout)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := res.(*messages.Nodes)
+	if !ok {
+		return nil, fmt.Errorf("ringactor: unexpected answer %T", res)
+	}
+	return r.GetNodes(), nil
+}
+
+func (c *Client) request(msg any, timeout time.Duration) (any, error) {
+	res, err := c.system.Root.RequestFuture(c.pid, msg, timeout).Result()
+	switch {
+	case errors.Is(err, actor.ErrTimeout):
+		return nil, fmt.Errorf("%w: %T to %s after %v", ErrTimeout, msg, c.pid, timeout)
+	case errors.Is(err, actor.ErrDeadLetter):
+		return nil, fmt.Errorf("%w: %s", ErrMemberGone, c.pid)
+	case err != nil:
+		return nil, err
+	}
+	return res, nil
+}
+
+func packBody(msg any) (*anypb.Any, error) {
+	m, ok := msg.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("%w: %T", ErrNotProto, msg)
+	}
+	return anypb.New(m)
+}

@@ -1,0 +1,548 @@
+package ringactor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strconv"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/genserverring/genserverring-go/crdt"
+	"github.com/genserverring/genserverring-go/messages"
+)
+
+// The ring's decisions live here, in plain methods over plain values: what a
+// gossip, a probe answer, a watch notice or a request changes, whom to send
+// what, when to persist, what to tell the behaviour, when to stop. The actor
+// (actor.go) turns Proto.Actor messages into calls on ringCore and its
+// effects into sends, watches, disk writes and callbacks; tests drive
+// ringCore directly with a simulated network (core_test.go).
+
+// payloadState is the core's view of the user's payload: it only ever merges
+// an encoded remote payload and encodes the local one.
+type payloadState interface {
+	// mergeEncoded decodes data and merges it into the payload. On a decode
+	// error the payload is unchanged.
+	mergeEncoded(data []byte) (changed bool, err error)
+	encode() ([]byte, error)
+}
+
+// coreConfig is what the core needs to know of itself.
+type coreConfig struct {
+	ring           string
+	self           string
+	replica        crdt.ReplicaID
+	indirectChecks int
+}
+
+// outbound is one message for the ring actor of node to.
+type outbound struct {
+	to  string
+	msg proto.Message
+}
+
+// probePhase names the two deadlines of a probe.
+type probePhase int
+
+const (
+	// phaseIndirect: the direct ping got no answer; ask others to probe.
+	phaseIndirect probePhase = iota
+	// phaseFinal: no answer at all; declare the target down.
+	phaseFinal
+)
+
+// probeTimer asks the shell to call onProbeTimer(seq, phase) when phase's
+// deadline has passed.
+type probeTimer struct {
+	seq   uint64
+	phase probePhase
+}
+
+// effects is what the core asks the shell to do after an event.
+type effects struct {
+	sends        []outbound
+	watch        []string
+	persist      bool
+	ringChanges  []RingChange
+	stateChanged bool
+	removed      bool
+	probeTimers  []probeTimer
+}
+
+// Errors of membership requests.
+var (
+	// ErrUnknownNode is returned by DelNode and ForceDown for a node that
+	// is not in the ring.
+	ErrUnknownNode = errors.New("ringactor: node is not in the ring")
+	// ErrSelf is returned by ForceDown for the member's own node.
+	ErrSelf = errors.New("ringactor: a member cannot force itself down")
+)
+
+// ringCore is one member's ring state and decisions.
+type ringCore struct {
+	cfg coreConfig
+	log *slog.Logger
+	rng *rand.Rand
+
+	nodeSet    *crdt.ORSet[string]
+	forcedDown *crdt.ORSet[string]
+	payload    payloadState
+
+	// alive holds the other nodes believed alive: they gossiped, answered a
+	// probe or were added here, and no watch notice or failed probe has
+	// contradicted it since. The up set is derived from it.
+	alive map[string]bool
+	// up is the current up set: self, plus the alive members of the node
+	// set that are not forced down; sorted.
+	up []string
+	// initDone is false until finishInit: ring changes before it are folded
+	// into the init notice.
+	initDone bool
+
+	probes prober
+	stats  Stats
+	out    effects
+
+	// gossipCache is the gossip message for the current state; nil when the
+	// state changed since it was built.
+	gossipCache *messages.Gossip
+}
+
+// newCore builds a member's core from its persisted ring (nil when there is
+// none: the member starts a ring of its own).
+func newCore(cfg coreConfig, persisted *messages.PersistedRing, payload payloadState, rng *rand.Rand, log *slog.Logger) (*ringCore, error) {
+	c := &ringCore{
+		cfg:        cfg,
+		log:        log,
+		rng:        rng,
+		nodeSet:    &crdt.ORSet[string]{},
+		forcedDown: &crdt.ORSet[string]{},
+		payload:    payload,
+		alive:      map[string]bool{},
+		probes:     newProber(),
+	}
+	if persisted != nil {
+		if persisted.GetRing() != cfg.ring {
+			return nil, fmt.Errorf("ringactor: persisted ring is %q, not %q", persisted.GetRing(), cfg.ring)
+		}
+		var err error
+		if c.nodeSet, err = crdt.ORSetFromProto[string](persisted.GetNodeSet()); err != nil {
+			return nil, fmt.Errorf("ringactor: persisted node set: %w", err)
+		}
+		if c.forcedDown, err = crdt.ORSetFromProto[string](persisted.GetForcedDown()); err != nil {
+			return nil, fmt.Errorf("ringactor: persisted forced-down set: %w", err)
+		}
+		if err := validateNodes(c.nodeSet, c.forcedDown); err != nil {
+			return nil, fmt.Errorf("ringactor: persisted ring: %w", err)
+		}
+	}
+	// A new ring, or a hand-made file that does not list this member, gets
+	// this member added with a fresh dot. A persisted ring that lists it
+	// keeps its old entry: if the others removed it while it was away, their
+	// gossip removes it here too, and it stops.
+	if !c.nodeSet.Contains(cfg.self) {
+		c.nodeSet.Add(cfg.replica, cfg.self)
+		c.out.persist = true
+	}
+	c.up = []string{cfg.self}
+	return c, nil
+}
+
+// start probes every other member of the persisted ring: those that answer
+// before finishInit are up in the init notice.
+func (c *ringCore) start() {
+	for _, node := range c.nodeSet.Elements() {
+		if node != c.cfg.self && !c.forcedDown.Contains(node) {
+			c.send(node, &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self})
+		}
+	}
+}
+
+// finishInit reports the up set with reason init.
+func (c *ringCore) finishInit() {
+	c.initDone = true
+	c.settle(ReasonInit)
+	c.out.ringChanges = append(c.out.ringChanges, RingChange{New: slices.Clone(c.up), Ring: c.cfg.ring, Reason: ReasonInit})
+	c.stats.RingChanges++
+}
+
+// takeEffects returns the effects accumulated since the last call.
+func (c *ringCore) takeEffects() effects {
+	e := c.out
+	c.out = effects{}
+	return e
+}
+
+// payloadTouched tells the core the payload may have changed outside a merge
+// (a user callback ran): the next gossip must encode it again.
+func (c *ringCore) payloadTouched() { c.gossipCache = nil }
+
+// all returns every node of the ring, sorted.
+func (c *ringCore) all() []string { return sortedElements(c.nodeSet) }
+
+// upNodes returns the up set, sorted.
+func (c *ringCore) upNodes() []string { return slices.Clone(c.up) }
+
+// forced returns the forced-down nodes, sorted.
+func (c *ringCore) forced() []string { return sortedElements(c.forcedDown) }
+
+// persisted returns the state to write to disk.
+func (c *ringCore) persisted() (*messages.PersistedRing, error) {
+	nodeSet, err := c.nodeSet.ToProto()
+	if err != nil {
+		return nil, err
+	}
+	forcedDown, err := c.forcedDown.ToProto()
+	if err != nil {
+		return nil, err
+	}
+	return &messages.PersistedRing{Ring: c.cfg.ring, Self: c.cfg.self, NodeSet: nodeSet, ForcedDown: forcedDown}, nil
+}
+
+// --- gossip ---
+
+// onGossipTick sends the state to one random up member.
+func (c *ringCore) onGossipTick() {
+	if target, ok := c.randomUpOther(""); ok {
+		c.sendGossip(target)
+	}
+}
+
+// onRejoinTick sends the state to one random member of the node set that is
+// not up, so members find each other again after a partition or a hang.
+func (c *ringCore) onRejoinTick() {
+	var down []string
+	for _, node := range c.nodeSet.Elements() {
+		if node != c.cfg.self && !c.forcedDown.Contains(node) && !slices.Contains(c.up, node) {
+			down = append(down, node)
+		}
+	}
+	if len(down) > 0 {
+		slices.Sort(down) // map order must not leak into the random choice
+		c.sendGossip(down[c.rng.IntN(len(down))])
+	}
+}
+
+// onGossip merges a gossip from another member.
+func (c *ringCore) onGossip(g *messages.Gossip) {
+	c.stats.GossipReceived++
+	if !c.acceptFrom("gossip", g.GetRing(), g.GetFrom()) {
+		return
+	}
+	from := g.GetFrom()
+	// Decode everything before changing anything: a malformed gossip must
+	// leave the state as it was.
+	nodeSet, err := crdt.ORSetFromProto[string](g.GetNodeSet())
+	if err == nil {
+		var forcedDown *crdt.ORSet[string]
+		if forcedDown, err = crdt.ORSetFromProto[string](g.GetForcedDown()); err == nil {
+			if err = validateNodes(nodeSet, forcedDown); err == nil {
+				c.mergeGossip(from, nodeSet, forcedDown, g.GetPayload())
+				return
+			}
+		}
+	}
+	c.drop("gossip", "malformed", from, err)
+}
+
+func (c *ringCore) mergeGossip(from string, nodeSet, forcedDown *crdt.ORSet[string], payload []byte) {
+	payloadChanged, err := c.payload.mergeEncoded(payload)
+	if err != nil {
+		c.drop("gossip", "malformed", from, fmt.Errorf("payload: %w", err))
+		return
+	}
+	wasMember := c.nodeSet.Contains(c.cfg.self)
+	nodeSetChanged := c.nodeSet.Merge(nodeSet)
+	forcedDownChanged := c.forcedDown.Merge(forcedDown)
+	if nodeSetChanged || forcedDownChanged {
+		c.out.persist = true
+		c.gossipCache = nil
+	}
+	if payloadChanged {
+		c.out.stateChanged = true
+		c.stats.StateChanges++
+		c.gossipCache = nil
+	}
+	if wasMember && !c.nodeSet.Contains(c.cfg.self) {
+		c.removeSelf()
+		return
+	}
+	firstContact := !c.alive[from]
+	c.alive[from] = true
+	// Answer a member that did not know us as up, or that was removed and
+	// does not know it: it learns our state now instead of after random
+	// gossip finds it (and a removed member never gets random gossip).
+	if firstContact || !c.nodeSet.Contains(from) {
+		c.sendGossip(from)
+	}
+	c.settle(ReasonGossip)
+}
+
+// sendGossip sends the current state to node.
+func (c *ringCore) sendGossip(node string) {
+	g, err := c.gossipMessage()
+	if err != nil {
+		c.log.Error("cannot encode gossip", slog.Any("error", err))
+		c.stats.EncodeErrors++
+		return
+	}
+	c.stats.GossipSent++
+	c.send(node, g)
+}
+
+func (c *ringCore) gossipMessage() (*messages.Gossip, error) {
+	if c.gossipCache != nil {
+		return c.gossipCache, nil
+	}
+	nodeSet, err := c.nodeSet.ToProto()
+	if err != nil {
+		return nil, fmt.Errorf("node set: %w", err)
+	}
+	forcedDown, err := c.forcedDown.ToProto()
+	if err != nil {
+		return nil, fmt.Errorf("forced-down set: %w", err)
+	}
+	payload, err := c.payload.encode()
+	if err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	c.gossipCache = &messages.Gossip{
+		Ring: c.cfg.ring, From: c.cfg.self, Replica: string(c.cfg.replica),
+		NodeSet: nodeSet, ForcedDown: forcedDown, Payload: payload,
+	}
+	return c.gossipCache, nil
+}
+
+// --- failure detection ---
+
+// onTerminated handles a watch notice: node's ring actor or its connection
+// is gone.
+func (c *ringCore) onTerminated(node string) {
+	if c.alive[node] {
+		delete(c.alive, node)
+		c.settle(ReasonNodeDown)
+	}
+}
+
+// onNodeDown handles another member's verdict that a node is down.
+func (c *ringCore) onNodeDown(n *messages.NodeDown) {
+	if !c.acceptFrom("node-down notice", n.GetRing(), n.GetFrom()) {
+		return
+	}
+	if n.GetNode() == c.cfg.self {
+		// We are alive: show it to the member that thinks otherwise.
+		c.sendGossip(n.GetFrom())
+		return
+	}
+	if c.alive[n.GetNode()] {
+		delete(c.alive, n.GetNode())
+		c.settle(ReasonNodeDown)
+	}
+}
+
+// acceptFrom reports whether a message of the ring protocol from node is to
+// be handled; it logs and counts the ones that are dropped.
+func (c *ringCore) acceptFrom(what, ring, from string) bool {
+	switch {
+	case ring != c.cfg.ring:
+		c.stats.DroppedOtherRing++
+		c.drop(what, "other ring", from, fmt.Errorf("ring %q", ring))
+		return false
+	case from == "" || from == c.cfg.self:
+		c.drop(what, "malformed", from, errors.New("bad sender"))
+		return false
+	case c.forcedDown.Contains(from):
+		c.stats.DroppedForcedDown++
+		c.drop(what, "forced down", from, nil)
+		return false
+	}
+	return true
+}
+
+func (c *ringCore) drop(what, why, from string, err error) {
+	c.stats.Dropped++
+	if why == "malformed" {
+		c.stats.DroppedMalformed++
+	}
+	attrs := []any{slog.String("why", why), slog.String("from", from)}
+	if err != nil {
+		attrs = append(attrs, slog.Any("error", err))
+	}
+	c.log.Warn("dropped "+what, attrs...)
+}
+
+// --- membership requests ---
+
+// addNode adds node to the ring and believes it up until shown otherwise.
+func (c *ringCore) addNode(node string) error {
+	if err := validateNode(node); err != nil {
+		return err
+	}
+	if node == c.cfg.self {
+		return nil
+	}
+	if !c.nodeSet.Contains(node) {
+		c.nodeSet.Add(c.cfg.replica, node)
+		c.out.persist = true
+		c.gossipCache = nil
+	}
+	if !c.forcedDown.Contains(node) {
+		c.alive[node] = true
+		c.sendGossip(node)
+	}
+	c.settle(ReasonRequest)
+	return nil
+}
+
+// delNode removes node from the ring. Removing this member itself tells
+// every up member, then stops.
+func (c *ringCore) delNode(node string) error {
+	if !c.nodeSet.Contains(node) {
+		return fmt.Errorf("%w: %s", ErrUnknownNode, node)
+	}
+	c.nodeSet.Remove(node)
+	c.out.persist = true
+	c.gossipCache = nil
+	if node == c.cfg.self {
+		for _, other := range c.up {
+			if other != c.cfg.self {
+				c.sendGossip(other)
+			}
+		}
+		c.removeSelf()
+		return nil
+	}
+	// The removed member gets no more random gossip: tell it now.
+	c.sendGossip(node)
+	delete(c.alive, node)
+	c.settle(ReasonRequest)
+	return nil
+}
+
+// forceDown makes the member ignore node until unforceDown.
+func (c *ringCore) forceDown(node string) error {
+	if node == c.cfg.self {
+		return ErrSelf
+	}
+	if !c.nodeSet.Contains(node) {
+		return fmt.Errorf("%w: %s", ErrUnknownNode, node)
+	}
+	if !c.forcedDown.Contains(node) {
+		c.forcedDown.Add(c.cfg.replica, node)
+		c.out.persist = true
+		c.gossipCache = nil
+	}
+	// After unforceDown it must prove again that it is alive.
+	delete(c.alive, node)
+	c.settle(ReasonRequest)
+	return nil
+}
+
+// unforceDown stops ignoring node; it is up again once it gossips or
+// answers.
+func (c *ringCore) unforceDown(node string) error {
+	if c.forcedDown.Contains(node) {
+		c.forcedDown.Remove(node)
+		c.out.persist = true
+		c.gossipCache = nil
+		c.sendGossip(node)
+		c.settle(ReasonRequest)
+	}
+	return nil
+}
+
+// removeSelf is the end of a member that learnt it was removed.
+func (c *ringCore) removeSelf() {
+	c.out.removed = true
+	c.out.ringChanges = append(c.out.ringChanges, RingChange{Old: c.up, Ring: c.cfg.ring, Reason: ReasonRemoved})
+	c.stats.RingChanges++
+	c.up = nil
+	c.alive = map[string]bool{}
+}
+
+// settle recomputes the up set after an event: nodes entering it are
+// watched, and a change is reported with reason once init is done.
+func (c *ringCore) settle(reason Reason) {
+	up := []string{c.cfg.self}
+	for node := range c.alive {
+		if c.nodeSet.Contains(node) && !c.forcedDown.Contains(node) {
+			up = append(up, node)
+		}
+	}
+	slices.Sort(up)
+	if slices.Equal(up, c.up) {
+		return
+	}
+	for _, node := range up {
+		if node != c.cfg.self && !slices.Contains(c.up, node) {
+			c.out.watch = append(c.out.watch, node)
+		}
+	}
+	old := c.up
+	c.up = up
+	if c.initDone {
+		c.out.ringChanges = append(c.out.ringChanges, RingChange{Old: old, New: slices.Clone(up), Ring: c.cfg.ring, Reason: reason})
+		c.stats.RingChanges++
+	}
+}
+
+// randomUpOther picks a random up member other than self and except.
+func (c *ringCore) randomUpOther(except string) (string, bool) {
+	candidates := make([]string, 0, len(c.up))
+	for _, node := range c.up {
+		if node != c.cfg.self && node != except {
+			candidates = append(candidates, node)
+		}
+	}
+	if len(candidates) == 0 {
+		return "", false
+	}
+	return candidates[c.rng.IntN(len(candidates))], true
+}
+
+func (c *ringCore) send(to string, msg proto.Message) {
+	c.out.sends = append(c.out.sends, outbound{to: to, msg: msg})
+}
+
+func sortedElements(s *crdt.ORSet[string]) []string {
+	elements := s.Elements()
+	slices.Sort(elements)
+	return elements
+}
+
+// validateNode checks that node is a host:port address.
+func validateNode(node string) error {
+	host, port, err := net.SplitHostPort(node)
+	if err != nil {
+		return fmt.Errorf("%w: %q: %v", ErrInvalidNode, node, err)
+	}
+	if host == "" {
+		return fmt.Errorf("%w: %q: empty host", ErrInvalidNode, node)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+		return fmt.Errorf("%w: %q: bad port", ErrInvalidNode, node)
+	}
+	return nil
+}
+
+func validateNodes(sets ...*crdt.ORSet[string]) error {
+	for _, s := range sets {
+		for _, node := range s.Elements() {
+			if err := validateNode(node); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// hasEffects reports whether effects are waiting to be taken.
+func (c *ringCore) hasEffects() bool {
+	e := &c.out
+	return len(e.sends) > 0 || len(e.watch) > 0 || e.persist || len(e.ringChanges) > 0 ||
+		e.stateChanged || e.removed || len(e.probeTimers) > 0
+}
