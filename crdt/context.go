@@ -234,15 +234,27 @@ func (c *CausalContext) String() string {
 	return sb.String()
 }
 
-// ToProto returns the context as a protobuf message.
+// ToProto returns the context as a protobuf message; the clock is omitted
+// when empty.
 func (c *CausalContext) ToProto() *messages.CausalContext {
+	m := &messages.CausalContext{}
 	if c == nil {
-		return &messages.CausalContext{Clock: &messages.VClock{}}
+		return m
 	}
-	return &messages.CausalContext{
-		Clock: c.clock.ToProto(),
-		Cloud: dotsToProto(c.cloud),
+	if len(c.clock.entries) > 0 {
+		m.Clock = c.clock.ToProto()
 	}
+	m.Cloud = dotsToProto(c.cloud)
+	return m
+}
+
+// toProtoOrNil is ToProto, but nil for an empty context, so that empty
+// states encode to no bytes.
+func (c *CausalContext) toProtoOrNil() *messages.CausalContext {
+	if c.IsEmpty() {
+		return nil
+	}
+	return c.ToProto()
 }
 
 // CausalContextFromProto decodes a context. A missing message is an empty

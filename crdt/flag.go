@@ -61,7 +61,7 @@ func (f *dotFlag) clone() dotFlag {
 }
 
 func (f *dotFlag) toProto() *messages.Flag {
-	return &messages.Flag{Context: f.ctx.ToProto(), Dots: dotsToProto(f.dots)}
+	return &messages.Flag{Context: f.ctx.toProtoOrNil(), Dots: dotsToProto(f.dots)}
 }
 
 func (f *dotFlag) fromProto(m *messages.Flag) error {

@@ -169,7 +169,7 @@ func (r *MVRegister[V]) Clone() *MVRegister[V] {
 // ToProto returns the register as a protobuf message. It fails only if a
 // value has no encoding.
 func (r *MVRegister[V]) ToProto() (*messages.MVRegister, error) {
-	m := &messages.MVRegister{Context: r.ctx.ToProto()}
+	m := &messages.MVRegister{Context: r.ctx.toProtoOrNil()}
 	dots := dotsToProto(r.dotList())
 	for i, e := range r.entries {
 		value, err := encodeValue(e.value)
@@ -212,7 +212,7 @@ func MVRegisterFromProto[V any](m *messages.MVRegister) (*MVRegister[V], error) 
 		}
 		value, err := decodeValue[V](entry.GetValue())
 		if err != nil {
-			return nil, fmt.Errorf("mvregister: entry %d: %w", i, err)
+			return nil, fmt.Errorf("mvregister: entry %d: %w", i, asDecodeError(err))
 		}
 		r.entries = append(r.entries, mvEntry[V]{dot: dot, value: value})
 	}

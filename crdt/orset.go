@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -94,7 +95,7 @@ func (s *ORSet[E]) ToProto() (*messages.ORSet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("orset: %w", err)
 	}
-	return &messages.ORSet{Context: s.kernel.ctx.ToProto(), Entries: entries}, nil
+	return &messages.ORSet{Context: s.kernel.ctx.toProtoOrNil(), Entries: entries}, nil
 }
 
 // ORSetFromProto decodes a set. It fails, with an error wrapping ErrDecode,
@@ -211,7 +212,7 @@ func kernelFromProto[K comparable](k *DotKernel[K], context *messages.CausalCont
 	for i, entry := range entries {
 		key, err := decodeValue[K](entry.GetElement())
 		if err != nil {
-			return fmt.Errorf("entry %d: %w", i, err)
+			return fmt.Errorf("entry %d: %w", i, asDecodeError(err))
 		}
 		if _, dup := k.entries[key]; dup {
 			return fmt.Errorf("%w: entry %d: duplicate element %v", ErrDecode, i, key)
@@ -264,4 +265,13 @@ func dotsFromProto(dst []Dot, ms []*messages.Dot, ctx *CausalContext, replica *R
 		}
 	}
 	return dst, nil
+}
+
+// asDecodeError makes err wrap ErrDecode, which every decoding error of the
+// package wraps: decodeValue's errors do, except ErrUnsupportedElement.
+func asDecodeError(err error) error {
+	if errors.Is(err, ErrDecode) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrDecode, err)
 }
