@@ -104,7 +104,9 @@ func (c *GCounter) Merge(other *GCounter) bool {
 	mine := c.slots
 	i := 0
 	for _, theirs := range other.slots {
-		for i < len(mine) && mine[i].replica < theirs.replica {
+		// Equality first: counters of one ring mostly hold the same
+		// replicas, and equal strings often share their bytes.
+		for i < len(mine) && mine[i].replica != theirs.replica && mine[i].replica < theirs.replica {
 			i++
 		}
 		if i < len(mine) && mine[i].replica == theirs.replica {

@@ -388,9 +388,16 @@ func TestMapEqual(t *testing.T) {
 	d.ctx = a.ctx // same context, different dot
 	assert.False(t, a.Equal(&d))
 
+	var f Map
+	f.UpdateGCounter("B", "x", func(c *GCounter) { c.Increment("B", 1) })
 	e := a.Clone()
-	e.Merge(&b)
+	e.Merge(&f)
+	e.ctx = a.ctx
 	assert.False(t, a.Equal(e), "same context and key, different number of dots")
+
+	// A dot names one update, so Merge does not merge the values of a dot
+	// both maps hold: states that break that rule stay apart.
+	assert.False(t, a.Clone().Merge(&b))
 }
 
 func TestMapKeysAndStrings(t *testing.T) {
