@@ -36,9 +36,13 @@ type Gossip struct {
 	NodeSet    *ORSet `protobuf:"bytes,4,opt,name=node_set,json=nodeSet,proto3" json:"node_set,omitempty"`
 	ForcedDown *ORSet `protobuf:"bytes,5,opt,name=forced_down,json=forcedDown,proto3" json:"forced_down,omitempty"`
 	// payload is the user's CRDT, encoded by its MarshalBinary.
-	Payload       []byte `protobuf:"bytes,6,opt,name=payload,proto3" json:"payload,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Payload []byte `protobuf:"bytes,6,opt,name=payload,proto3" json:"payload,omitempty"`
+	// reply_requested is set when the sender does not believe the receiver
+	// is up (rejoin gossip): the receiver answers with its own gossip, which
+	// shows the sender that it is up.
+	ReplyRequested bool `protobuf:"varint,7,opt,name=reply_requested,json=replyRequested,proto3" json:"reply_requested,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Gossip) Reset() {
@@ -111,6 +115,13 @@ func (x *Gossip) GetPayload() []byte {
 		return x.Payload
 	}
 	return nil
+}
+
+func (x *Gossip) GetReplyRequested() bool {
+	if x != nil {
+		return x.ReplyRequested
+	}
+	return false
 }
 
 // Ping asks a member to prove it is alive by answering with an Ack.
@@ -1014,7 +1025,7 @@ const file_ring_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"ring.proto\x12\x16genserverring.messages\x1a\x19google/protobuf/any.proto\x1a\n" +
-	"crdt.proto\"\xde\x01\n" +
+	"crdt.proto\"\x87\x02\n" +
 	"\x06Gossip\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
@@ -1022,7 +1033,8 @@ const file_ring_proto_rawDesc = "" +
 	"\bnode_set\x18\x04 \x01(\v2\x1d.genserverring.messages.ORSetR\anodeSet\x12>\n" +
 	"\vforced_down\x18\x05 \x01(\v2\x1d.genserverring.messages.ORSetR\n" +
 	"forcedDown\x12\x18\n" +
-	"\apayload\x18\x06 \x01(\fR\apayload\"@\n" +
+	"\apayload\x18\x06 \x01(\fR\apayload\x12'\n" +
+	"\x0freply_requested\x18\a \x01(\bR\x0ereplyRequested\"@\n" +
 	"\x04Ping\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +

@@ -208,7 +208,7 @@ func (c *ringCore) persisted() (*messages.PersistedRing, error) {
 // onGossipTick sends the state to one random up member.
 func (c *ringCore) onGossipTick() {
 	if target, ok := c.randomUpOther(""); ok {
-		c.sendGossip(target)
+		c.sendGossip(target, false)
 	}
 }
 
@@ -223,7 +223,7 @@ func (c *ringCore) onRejoinTick() {
 	}
 	if len(down) > 0 {
 		slices.Sort(down) // map order must not leak into the random choice
-		c.sendGossip(down[c.rng.IntN(len(down))])
+		c.sendGossip(down[c.rng.IntN(len(down))], true)
 	}
 }
 
@@ -240,8 +240,9 @@ func (c *ringCore) onGossip(g *messages.Gossip) {
 	if err == nil {
 		var forcedDown *crdt.ORSet[string]
 		if forcedDown, err = crdt.ORSetFromProto[string](g.GetForcedDown()); err == nil {
-			if err = validateNodes(nodeSet, forcedDown); err == nil {
-				c.mergeGossip(from, nodeSet, forcedDown, g.GetPayload())
+			var fresh []string
+			if fresh, err = c.newNodes(nodeSet, forcedDown); err == nil {
+				c.mergeGossip(g, nodeSet, forcedDown, fresh)
 				return
 			}
 		}
@@ -249,8 +250,31 @@ func (c *ringCore) onGossip(g *messages.Gossip) {
 	c.drop("gossip", "malformed", from, err)
 }
 
-func (c *ringCore) mergeGossip(from string, nodeSet, forcedDown *crdt.ORSet[string], payload []byte) {
-	payloadChanged, err := c.payload.mergeEncoded(payload)
+// newNodes returns the nodes of nodeSet this member does not know yet,
+// after checking that every unknown address in both sets is valid.
+func (c *ringCore) newNodes(nodeSet, forcedDown *crdt.ORSet[string]) ([]string, error) {
+	var fresh []string
+	for node := range nodeSet.All() {
+		if !c.nodeSet.Contains(node) {
+			if err := validateNode(node); err != nil {
+				return nil, err
+			}
+			fresh = append(fresh, node)
+		}
+	}
+	for node := range forcedDown.All() {
+		if !c.forcedDown.Contains(node) {
+			if err := validateNode(node); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return fresh, nil
+}
+
+func (c *ringCore) mergeGossip(g *messages.Gossip, nodeSet, forcedDown *crdt.ORSet[string], fresh []string) {
+	from := g.GetFrom()
+	payloadChanged, err := c.payload.mergeEncoded(g.GetPayload())
 	if err != nil {
 		c.drop("gossip", "malformed", from, fmt.Errorf("payload: %w", err))
 		return
@@ -271,24 +295,41 @@ func (c *ringCore) mergeGossip(from string, nodeSet, forcedDown *crdt.ORSet[stri
 		c.removeSelf()
 		return
 	}
+	// A member first heard of through gossip is presumed up, and watched:
+	// the watch and the probes show within seconds if it is not. Waiting
+	// for each member to hear from each other one directly would take
+	// rounds in proportion to the ring's size.
+	for _, node := range fresh {
+		if node != c.cfg.self && c.nodeSet.Contains(node) {
+			c.alive[node] = true
+		}
+	}
 	firstContact := !c.alive[from]
 	c.alive[from] = true
-	// Answer a member that did not know us as up, or that was removed and
-	// does not know it: it learns our state now instead of after random
-	// gossip finds it (and a removed member never gets random gossip).
-	if firstContact || !c.nodeSet.Contains(from) {
-		c.sendGossip(from)
+	// Answer a member that asked for it (it believes us down), that we did
+	// not believe up, or that was removed and does not know it: it learns
+	// our state now instead of when random gossip finds it (a removed
+	// member never gets random gossip).
+	if g.GetReplyRequested() || firstContact || !c.nodeSet.Contains(from) {
+		c.sendGossip(from, false)
 	}
 	c.settle(ReasonGossip)
 }
 
-// sendGossip sends the current state to node.
-func (c *ringCore) sendGossip(node string) {
+// sendGossip sends the current state to node; replyRequested asks node to
+// answer with its own.
+func (c *ringCore) sendGossip(node string, replyRequested bool) {
 	g, err := c.gossipMessage()
 	if err != nil {
 		c.log.Error("cannot encode gossip", slog.Any("error", err))
 		c.stats.EncodeErrors++
 		return
+	}
+	if replyRequested {
+		g = &messages.Gossip{
+			Ring: g.Ring, From: g.From, Replica: g.Replica, NodeSet: g.NodeSet,
+			ForcedDown: g.ForcedDown, Payload: g.Payload, ReplyRequested: true,
+		}
 	}
 	c.stats.GossipSent++
 	c.send(node, g)
@@ -335,7 +376,7 @@ func (c *ringCore) onNodeDown(n *messages.NodeDown) {
 	}
 	if n.GetNode() == c.cfg.self {
 		// We are alive: show it to the member that thinks otherwise.
-		c.sendGossip(n.GetFrom())
+		c.sendGossip(n.GetFrom(), false)
 		return
 	}
 	if c.alive[n.GetNode()] {
@@ -392,7 +433,7 @@ func (c *ringCore) addNode(node string) error {
 	}
 	if !c.forcedDown.Contains(node) {
 		c.alive[node] = true
-		c.sendGossip(node)
+		c.sendGossip(node, false)
 	}
 	c.settle(ReasonRequest)
 	return nil
@@ -410,14 +451,14 @@ func (c *ringCore) delNode(node string) error {
 	if node == c.cfg.self {
 		for _, other := range c.up {
 			if other != c.cfg.self {
-				c.sendGossip(other)
+				c.sendGossip(other, false)
 			}
 		}
 		c.removeSelf()
 		return nil
 	}
 	// The removed member gets no more random gossip: tell it now.
-	c.sendGossip(node)
+	c.sendGossip(node, false)
 	delete(c.alive, node)
 	c.settle(ReasonRequest)
 	return nil
@@ -449,7 +490,7 @@ func (c *ringCore) unforceDown(node string) error {
 		c.forcedDown.Remove(node)
 		c.out.persist = true
 		c.gossipCache = nil
-		c.sendGossip(node)
+		c.sendGossip(node, true)
 		c.settle(ReasonRequest)
 	}
 	return nil

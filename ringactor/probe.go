@@ -136,6 +136,7 @@ func (c *ringCore) onPing(p *messages.Ping) {
 		return
 	}
 	c.send(p.GetFrom(), &messages.Ack{Ring: c.cfg.ring, From: c.cfg.self, Seq: p.GetSeq()})
+	c.markAlive(p.GetFrom())
 }
 
 // onPingRequest probes a target on another member's behalf.
@@ -164,8 +165,13 @@ func (c *ringCore) onAck(a *messages.Ack) {
 			return
 		}
 	}
-	if !c.alive[a.GetFrom()] {
-		c.alive[a.GetFrom()] = true
+	c.markAlive(a.GetFrom())
+}
+
+// markAlive notes that node showed it is alive.
+func (c *ringCore) markAlive(node string) {
+	if !c.alive[node] {
+		c.alive[node] = true
 		c.settle(ReasonGossip)
 	}
 }
