@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"unicode/utf8"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/genserverring/genserverring-go/messages"
@@ -110,18 +112,34 @@ func ORSetFromProto[E comparable](m *messages.ORSet) (*ORSet[E], error) {
 	return s, nil
 }
 
-// MarshalBinary encodes the set as a messages.ORSet.
+// MarshalBinary encodes the set as a messages.ORSet, deterministically:
+// the bytes are those of proto.Marshal(ToProto()), written directly.
 func (s *ORSet[E]) MarshalBinary() ([]byte, error) {
-	m, err := s.ToProto()
+	data, err := appendKernelWire(nil, &s.kernel)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("orset: %w", err)
 	}
-	return proto.Marshal(m)
+	return data, nil
 }
 
 // UnmarshalBinary replaces the set with the decoded one; on error s is
-// unchanged.
+// unchanged. It accepts any encoding of a messages.ORSet that
+// ORSetFromProto accepts.
 func (s *ORSet[E]) UnmarshalBinary(data []byte) error {
+	decoded := &ORSet[E]{}
+	if handled, err := kernelFromWire(&decoded.kernel, data); handled {
+		if err != nil {
+			return fmt.Errorf("orset: %w", err)
+		}
+		*s = *decoded
+		return nil
+	}
+	return s.unmarshalProto(data)
+}
+
+// unmarshalProto is UnmarshalBinary through the generated protobuf code:
+// the reference that kernelFromWire's fast path must agree with.
+func (s *ORSet[E]) unmarshalProto(data []byte) error {
 	var m messages.ORSet
 	if err := proto.Unmarshal(data, &m); err != nil {
 		return fmt.Errorf("%w: orset: %v", ErrDecode, err)
@@ -233,38 +251,45 @@ func kernelFromProto[K comparable](k *DotKernel[K], context *messages.CausalCont
 	return nil
 }
 
-// dotsFromProto appends the dots of ms to dst, sorted, and checks that
-// there is at least one, that none has counter 0 or repeats, and that ctx
-// covers each. A dot whose replica equals *replica shares its string, and
+// dotsFromProto appends the dots of ms to dst and checks them (see
+// checkDots). A dot whose replica equals *replica shares its string, and
 // *replica becomes the last dot's: a state holds many dots of few replicas.
 // Errors do not wrap ErrDecode: the caller adds the context.
 func dotsFromProto(dst []Dot, ms []*messages.Dot, ctx *CausalContext, replica *ReplicaID) ([]Dot, error) {
-	if len(ms) == 0 {
-		return nil, fmt.Errorf("no dots")
-	}
 	for _, m := range ms {
 		d := Dot{Replica: ReplicaID(m.GetReplica()), Counter: m.GetCounter()}
 		if d.Replica == *replica {
 			d.Replica = *replica
 		}
 		*replica = d.Replica
+		dst = append(dst, d)
+	}
+	return checkDots(dst, ctx)
+}
+
+// checkDots sorts the dots of one key and checks that there is at least
+// one, that none has counter 0 or repeats, and that ctx covers each.
+func checkDots(dots []Dot, ctx *CausalContext) ([]Dot, error) {
+	if len(dots) == 0 {
+		return nil, fmt.Errorf("no dots")
+	}
+	for _, d := range dots {
 		if d.Counter == 0 {
 			return nil, fmt.Errorf("dot of replica %q has counter 0", d.Replica)
 		}
 		if !ctx.Contains(d) {
 			return nil, fmt.Errorf("dot %v is not covered by the context", d)
 		}
-		dst = append(dst, d)
 	}
-	if !slices.IsSortedFunc(dst, compareDots) {
-		slices.SortFunc(dst, compareDots)
+	if !slices.IsSortedFunc(dots, compareDots) {
+		slices.SortFunc(dots, compareDots)
 	}
-	for i := 1; i < len(dst); i++ {
-		if dst[i] == dst[i-1] {
-			return nil, fmt.Errorf("dot %v listed twice", dst[i])
+	for i := 1; i < len(dots); i++ {
+		if dots[i] == dots[i-1] {
+			return nil, fmt.Errorf("dot %v listed twice", dots[i])
 		}
 	}
-	return dst, nil
+	return dots, nil
 }
 
 // asDecodeError makes err wrap ErrDecode, which every decoding error of the
@@ -274,4 +299,283 @@ func asDecodeError(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrDecode, err)
+}
+
+// Wire format of a DotKernel as a messages.ORSet, written and read directly
+// with protowire: going through the generated messages costs one object per
+// entry and per dot, which dominates the encoding and decoding of large sets.
+
+// Field numbers of messages.ORSet, ORSetEntry and Dot.
+const (
+	orsetContextField protowire.Number = 1
+	orsetEntriesField protowire.Number = 2
+	entryElementField protowire.Number = 1
+	entryDotsField    protowire.Number = 2
+	dotReplicaField   protowire.Number = 1
+	dotCounterField   protowire.Number = 2
+	wireTagSize                        = 1 // every field number here is below 16
+)
+
+// dotWireSize is the size of a Dot message's body.
+func dotWireSize(d Dot) int {
+	size := 0
+	if d.Replica != "" {
+		size += wireTagSize + protowire.SizeBytes(len(d.Replica))
+	}
+	if d.Counter != 0 {
+		size += wireTagSize + protowire.SizeVarint(d.Counter)
+	}
+	return size
+}
+
+// appendKernelWire appends to b the encoding of k as a messages.ORSet, the
+// same bytes as proto.Marshal of the message kernelEntriesToProto and the
+// context build: fields in number order, empty scalars omitted, entries
+// sorted by encoded element.
+func appendKernelWire[K comparable](b []byte, k *DotKernel[K]) ([]byte, error) {
+	type encoded struct {
+		element []byte
+		dots    []Dot
+		size    int // of the entry message's body
+	}
+	list := make([]encoded, 0, len(k.entries))
+	var buffer []byte // string elements share one allocation
+	if _, isString := any(*new(K)).(string); isString {
+		size := 0
+		for key := range k.entries {
+			size += len(any(key).(string))
+		}
+		buffer = make([]byte, 0, size)
+	}
+	total := 0
+	for key, dots := range k.entries {
+		var element []byte
+		if str, isString := any(key).(string); isString {
+			start := len(buffer)
+			buffer = append(buffer, str...)
+			element = buffer[start:len(buffer):len(buffer)]
+		} else {
+			var err error
+			if element, err = encodeValue(key); err != nil {
+				return nil, err
+			}
+		}
+		size := 0
+		if len(element) > 0 {
+			size += wireTagSize + protowire.SizeBytes(len(element))
+		}
+		for _, d := range dots {
+			size += wireTagSize + protowire.SizeBytes(dotWireSize(d))
+		}
+		list = append(list, encoded{element: element, dots: dots, size: size})
+		total += wireTagSize + protowire.SizeBytes(size)
+	}
+	slices.SortFunc(list, func(x, y encoded) int { return bytes.Compare(x.element, y.element) })
+
+	var context []byte
+	if m := k.ctx.toProtoOrNil(); m != nil {
+		var err error
+		if context, err = proto.Marshal(m); err != nil {
+			return nil, err
+		}
+		total += wireTagSize + protowire.SizeBytes(len(context))
+	}
+	b = slices.Grow(b, total)
+	if context != nil {
+		b = protowire.AppendTag(b, orsetContextField, protowire.BytesType)
+		b = protowire.AppendBytes(b, context)
+	}
+	for _, e := range list {
+		b = protowire.AppendTag(b, orsetEntriesField, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(e.size))
+		if len(e.element) > 0 {
+			b = protowire.AppendTag(b, entryElementField, protowire.BytesType)
+			b = protowire.AppendBytes(b, e.element)
+		}
+		for _, d := range e.dots {
+			b = protowire.AppendTag(b, entryDotsField, protowire.BytesType)
+			b = protowire.AppendVarint(b, uint64(dotWireSize(d)))
+			if d.Replica != "" {
+				b = protowire.AppendTag(b, dotReplicaField, protowire.BytesType)
+				b = protowire.AppendString(b, string(d.Replica))
+			}
+			if d.Counter != 0 {
+				b = protowire.AppendTag(b, dotCounterField, protowire.VarintType)
+				b = protowire.AppendVarint(b, d.Counter)
+			}
+		}
+	}
+	return b, nil
+}
+
+// kernelFromWire is the fast path of decoding a messages.ORSet into an
+// empty kernel. It handles the encodings that appendKernelWire writes, and
+// any other that has each singular field at most once and no unknown
+// field; for anything else (or malformed bytes) it reports handled false,
+// and the caller decodes through the generated code, which knows every rule
+// of protobuf and gives the error. When handled, err is the same validation
+// error (wrapping ErrDecode) that kernelFromProto would give.
+func kernelFromWire[K comparable](k *DotKernel[K], data []byte) (handled bool, err error) {
+	// Pass 1: find the context and count the entries.
+	var context []byte
+	entries := 0
+	for rest := data; len(rest) > 0; {
+		num, typ, n := protowire.ConsumeTag(rest)
+		if n < 0 || typ != protowire.BytesType {
+			return false, nil
+		}
+		rest = rest[n:]
+		value, n := protowire.ConsumeBytes(rest)
+		if n < 0 {
+			return false, nil
+		}
+		rest = rest[n:]
+		switch num {
+		case orsetContextField:
+			if context != nil {
+				return false, nil
+			}
+			context = value
+		case orsetEntriesField:
+			entries++
+		default:
+			return false, nil
+		}
+	}
+	var m messages.CausalContext
+	if err := proto.Unmarshal(context, &m); err != nil {
+		return false, nil
+	}
+	ctx, err := CausalContextFromProto(&m)
+	if err != nil {
+		return true, err
+	}
+	k.ctx = *ctx
+	if entries == 0 {
+		return true, nil
+	}
+	k.entries = make(map[K][]Dot, entries)
+
+	// Pass 2: the entries.
+	var (
+		dotBlock []Dot
+		replica  ReplicaID // the last replica seen, shared by later dots
+		i        int
+	)
+	for rest := data; len(rest) > 0; {
+		num, _, n := protowire.ConsumeTag(rest)
+		rest = rest[n:]
+		entry, n := protowire.ConsumeBytes(rest)
+		rest = rest[n:]
+		if num != orsetEntriesField {
+			continue
+		}
+		element, dots, ok := parseEntryWire(entry, dotBlock[:0], &replica)
+		if !ok {
+			return false, nil
+		}
+		// Dot lists share blocks of memory; each list is capped so that it
+		// can never grow into the next.
+		if len(dotBlock) < len(dots) {
+			dotBlock = make([]Dot, max(len(dots), entries-i))
+			copy(dotBlock, dots)
+		}
+		dots = dotBlock[:len(dots):len(dots)]
+		dotBlock = dotBlock[len(dots):]
+
+		var key K
+		if str, isString := any(&key).(*string); isString {
+			*str = string(element) // what decodeValue does, without boxing key
+		} else if key, err = decodeValue[K](element); err != nil {
+			return true, fmt.Errorf("entry %d: %w", i, asDecodeError(err))
+		}
+		if _, dup := k.entries[key]; dup {
+			return true, fmt.Errorf("%w: entry %d: duplicate element %v", ErrDecode, i, key)
+		}
+		if dots, err = checkDots(dots, &k.ctx); err != nil {
+			return true, fmt.Errorf("%w: entry %d (element %v): %v", ErrDecode, i, key, err)
+		}
+		k.entries[key] = dots
+		i++
+	}
+	return true, nil
+}
+
+// parseEntryWire parses an ORSetEntry message, appending its dots to dst
+// (which may grow past its capacity: the caller copies them then). ok is
+// false for anything but fields 1 (once) and 2 with the right wire types,
+// and for malformed bytes or replica names that are not UTF-8.
+func parseEntryWire(entry []byte, dst []Dot, replica *ReplicaID) (element []byte, dots []Dot, ok bool) {
+	seenElement := false
+	dots = dst
+	for len(entry) > 0 {
+		num, typ, n := protowire.ConsumeTag(entry)
+		if n < 0 || typ != protowire.BytesType {
+			return nil, nil, false
+		}
+		entry = entry[n:]
+		value, n := protowire.ConsumeBytes(entry)
+		if n < 0 {
+			return nil, nil, false
+		}
+		entry = entry[n:]
+		switch num {
+		case entryElementField:
+			if seenElement {
+				return nil, nil, false
+			}
+			seenElement = true
+			element = value
+		case entryDotsField:
+			d, ok := parseDotWire(value, replica)
+			if !ok {
+				return nil, nil, false
+			}
+			dots = append(dots, d)
+		default:
+			return nil, nil, false
+		}
+	}
+	return element, dots, true
+}
+
+// parseDotWire parses a Dot message; see parseEntryWire.
+func parseDotWire(data []byte, replica *ReplicaID) (d Dot, ok bool) {
+	seenReplica, seenCounter := false, false
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 {
+			return Dot{}, false
+		}
+		data = data[n:]
+		switch {
+		case num == dotReplicaField && typ == protowire.BytesType && !seenReplica:
+			value, n := protowire.ConsumeBytes(data)
+			if n < 0 {
+				return Dot{}, false
+			}
+			data = data[n:]
+			seenReplica = true
+			if string(value) == string(*replica) {
+				d.Replica = *replica // no allocation for a replica seen before
+				continue
+			}
+			if !utf8.Valid(value) {
+				return Dot{}, false
+			}
+			d.Replica = ReplicaID(value)
+			*replica = d.Replica
+		case num == dotCounterField && typ == protowire.VarintType && !seenCounter:
+			value, n := protowire.ConsumeVarint(data)
+			if n < 0 {
+				return Dot{}, false
+			}
+			data = data[n:]
+			seenCounter = true
+			d.Counter = value
+		default:
+			return Dot{}, false
+		}
+	}
+	return d, true
 }

@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/genserverring/genserverring-go/messages"
@@ -391,6 +393,7 @@ func FuzzORSetDecode(f *testing.F) {
 	causalSeedCorpus(f, historyGen(orsetSpec))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecode(t, data, func() *ORSet[int] { return &ORSet[int]{} })
+		checkORSetDecodersAgree[int](t, data)
 	})
 }
 
@@ -407,6 +410,7 @@ func FuzzORSetDecodeStrings(f *testing.F) {
 	})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecode(t, data, func() *ORSet[string] { return &ORSet[string]{} })
+		checkORSetDecodersAgree[string](t, data)
 	})
 }
 
@@ -487,5 +491,115 @@ func BenchmarkORSetAdd(b *testing.B) {
 	for b.Loop() {
 		s.Add("10.0.0.1:7001#3f2a9c0d11e4b6a7", elements[i%len(elements)])
 		i++
+	}
+}
+
+func TestORSetWireEncodingMatchesGeneratedCode(t *testing.T) {
+	gen := historyGen(orsetSpec)
+	r := rand.New(rand.NewPCG(3, 3))
+	check := func(t *testing.T, data []byte, m proto.Message) {
+		t.Helper()
+		want, err := proto.Marshal(m)
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(want, data), "direct encoding %x, generated code %x", data, want)
+	}
+	for range 100 {
+		s := gen(r)
+		data, err := s.MarshalBinary()
+		require.NoError(t, err)
+		m, err := s.ToProto()
+		require.NoError(t, err)
+		check(t, data, m)
+	}
+	var strings ORSet[string]
+	strings.Add("", "") // an empty replica and an empty element are omitted fields
+	strings.Add("b", "y")
+	x, _ := benchmarkSets(100)
+	strings.Merge(x)
+	var points ORSet[point]
+	points.Add("a", point{1, 2})
+	for _, s := range []interface {
+		MarshalBinary() ([]byte, error)
+	}{&strings, &points} {
+		data, err := s.MarshalBinary()
+		require.NoError(t, err)
+		var m proto.Message
+		switch s := s.(type) {
+		case *ORSet[string]:
+			m, err = s.ToProto()
+		case *ORSet[point]:
+			m, err = s.ToProto()
+		}
+		require.NoError(t, err)
+		check(t, data, m)
+	}
+	var decoded ORSet[string]
+	data, err := strings.MarshalBinary()
+	require.NoError(t, err)
+	require.NoError(t, decoded.UnmarshalBinary(data))
+	assert.True(t, decoded.Equal(&strings))
+	assert.True(t, decoded.Contains(""))
+}
+
+// checkORSetDecodersAgree decodes data with the fast path and with the
+// generated code, and requires the same outcome.
+func checkORSetDecodersAgree[E comparable](t *testing.T, data []byte) {
+	t.Helper()
+	var fast, reference ORSet[E]
+	fastErr := fast.UnmarshalBinary(data)
+	referenceErr := reference.unmarshalProto(data)
+	if referenceErr != nil {
+		require.Error(t, fastErr, "the fast decoder accepts what the generated code rejects (%v)", referenceErr)
+		require.ErrorIs(t, fastErr, ErrDecode)
+		return
+	}
+	require.NoError(t, fastErr, "the fast decoder rejects what the generated code accepts")
+	require.True(t, fast.Equal(&reference), "the decoders disagree")
+}
+
+func TestORSetDecodeNonCanonicalEncodings(t *testing.T) {
+	var s ORSet[string]
+	s.Add("a", "x")
+	s.Add("b", "y")
+	s.Remove("x")
+	s.Add("a", "z")
+	m, err := s.ToProto()
+	require.NoError(t, err)
+	canonical, err := proto.Marshal(m)
+	require.NoError(t, err)
+	context, err := proto.Marshal(m.GetContext())
+	require.NoError(t, err)
+	entries := canonical[len(protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), context)):]
+	contextField := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), context)
+	unknown := protowire.AppendVarint(protowire.AppendTag(nil, 9, protowire.VarintType), 5)
+	badUTF8Dot := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte{0xff})
+	badUTF8Entry := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), badUTF8Dot)
+	badUTF8 := append(slices.Clone(canonical), protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), badUTF8Entry)...)
+
+	tests := []struct {
+		name  string
+		data  []byte
+		valid bool
+	}{
+		{"canonical", canonical, true},
+		{"entries before the context", append(slices.Clone(entries), contextField...), true},
+		// Protobuf merges the two contexts: their clocks repeat replicas.
+		{"context twice", append(slices.Clone(contextField), canonical...), false},
+		{"unknown field", append(slices.Clone(canonical), unknown...), true},
+		{"replica not UTF-8", badUTF8, false},
+		{"truncated", canonical[:len(canonical)-1], false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkORSetDecodersAgree[string](t, tt.data)
+			var decoded ORSet[string]
+			err := decoded.UnmarshalBinary(tt.data)
+			if tt.valid {
+				require.NoError(t, err)
+				assert.True(t, decoded.Equal(&s))
+			} else {
+				require.ErrorIs(t, err, ErrDecode)
+			}
+		})
 	}
 }

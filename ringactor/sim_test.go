@@ -373,7 +373,9 @@ func TestSimDelNodeRemovesMember(t *testing.T) {
 
 	rest := slices.DeleteFunc(slices.Clone(all), func(s string) bool { return s == gone })
 	net.roundsUntil(50, "dropped", func() bool {
-		return net.allLive(func(m *simMember) bool { return slices.Equal(m.core.all(), rest) && slices.Equal(m.core.upNodes(), rest) })
+		return net.allLive(func(m *simMember) bool {
+			return slices.Equal(m.core.all(), rest) && slices.Equal(m.core.upNodes(), rest)
+		})
 	})
 	require.ErrorIs(t, first.core.delNode(gone), ErrUnknownNode)
 }
@@ -447,10 +449,12 @@ func TestSimBadGossipChangesNothing(t *testing.T) {
 		gossip  *messages.Gossip
 		counter *uint64
 	}{
-		"other ring":     {bad(func(g *messages.Gossip) { g.Ring = "other" }), &a.core.stats.DroppedOtherRing},
-		"payload bytes":  {bad(func(g *messages.Gossip) { g.Payload = []byte{0xff, 0xff, 0xff} }), &a.core.stats.DroppedMalformed},
-		"bad node":       {bad(func(g *messages.Gossip) { g.NodeSet = mustORSet(t, "not-an-address") }), &a.core.stats.DroppedMalformed},
-		"broken set":     {bad(func(g *messages.Gossip) { g.ForcedDown = &messages.ORSet{Entries: []*messages.ORSetEntry{{Element: []byte("x:1")}}} }), &a.core.stats.DroppedMalformed},
+		"other ring":    {bad(func(g *messages.Gossip) { g.Ring = "other" }), &a.core.stats.DroppedOtherRing},
+		"payload bytes": {bad(func(g *messages.Gossip) { g.Payload = []byte{0xff, 0xff, 0xff} }), &a.core.stats.DroppedMalformed},
+		"bad node":      {bad(func(g *messages.Gossip) { g.NodeSet = mustORSet(t, "not-an-address") }), &a.core.stats.DroppedMalformed},
+		"broken set": {bad(func(g *messages.Gossip) {
+			g.ForcedDown = &messages.ORSet{Entries: []*messages.ORSetEntry{{Element: []byte("x:1")}}}
+		}), &a.core.stats.DroppedMalformed},
 		"missing sender": {bad(func(g *messages.Gossip) { g.From = "" }), &a.core.stats.DroppedMalformed},
 	}
 	for name, tc := range cases {
