@@ -229,8 +229,9 @@ type message[P any] struct {
 }
 
 // checkConvergence runs replicas that make random updates and exchange
-// deltas (to every other replica) and full states (to a random one),
-// delivered in random order, some twice, some through their encoding. At
+// deltas (to every other replica) and, in half of the runs, full states (to
+// a random one), delivered in random order, some twice, some joined with
+// another payload to the same replica, some through their encoding. At
 // every update it checks the delta law: merging the delta into any state
 // that has seen the state before the update gives what merging the full
 // new state gives. Once everything is delivered, every replica must be
@@ -281,8 +282,11 @@ func convergeOnce[P CRDT[P]](t *testing.T, at string, r *rand.Rand, spec opSpec[
 		require.Equal(t, !before.Equal(states[m.to]), changed, "%s: Merge's report disagrees with Equal", at)
 	}
 
+	// Half of the runs exchange deltas only, so that convergence cannot
+	// lean on full states.
+	fullStates := r.IntN(2) == 0
 	for range 10 + r.IntN(50) {
-		switch roll := r.IntN(20); {
+		switch roll := r.IntN(22); {
 		case roll < 11: // an update, its delta sent to everyone else
 			i := r.IntN(n)
 			before := states[i].Clone()
@@ -300,7 +304,20 @@ func convergeOnce[P CRDT[P]](t *testing.T, at string, r *rand.Rand, spec opSpec[
 				}
 			}
 		case roll < 14: // a full state, to one replica
-			send(r.IntN(n), states[r.IntN(n)])
+			if fullStates {
+				send(r.IntN(n), states[r.IntN(n)])
+			}
+		case roll < 16: // two payloads in flight to one replica, joined into one
+			if len(inFlight) < 2 {
+				continue
+			}
+			first, second := r.IntN(len(inFlight)), r.IntN(len(inFlight))
+			if first == second || inFlight[first].to != inFlight[second].to {
+				continue
+			}
+			inFlight[first].payload.Merge(inFlight[second].payload)
+			inFlight[second] = inFlight[len(inFlight)-1]
+			inFlight = inFlight[:len(inFlight)-1]
 		default:
 			if len(inFlight) > 0 {
 				deliver(r.IntN(len(inFlight)), r.IntN(10) == 0)
