@@ -26,8 +26,6 @@ type (
 		seq   uint64
 		phase probePhase
 	}
-	// awaitInit asks whether Init succeeded; Start uses it.
-	awaitInit struct{}
 	// statsRequest asks for a copy of Stats.
 	statsRequest struct{}
 )
@@ -50,9 +48,15 @@ func Props[T any, P Payload[T, P]](name string, behaviour Behaviour[P], opts ...
 	if err != nil {
 		return nil, err
 	}
+	return newProps[T, P](name, behaviour, cfg, nil), nil
+}
+
+// newProps builds the Props; started, if not nil, gets the outcome of each
+// start of the actor (nil, or why it failed).
+func newProps[T any, P Payload[T, P]](name string, behaviour Behaviour[P], cfg Config, started func(error)) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &ringActor[T, P]{name: name, behaviour: behaviour, cfg: cfg}
-	}), nil
+		return &ringActor[T, P]{name: name, behaviour: behaviour, cfg: cfg, started: started}
+	})
 }
 
 // ringActor is the shell around ringCore: it turns messages into core calls
@@ -70,6 +74,7 @@ type ringActor[T any, P Payload[T, P]] struct {
 	cancels []scheduler.CancelFunc
 	timers  *scheduler.TimerScheduler
 
+	started    func(error)
 	initErr    error
 	stopReason error
 	terminated bool
@@ -82,19 +87,20 @@ func (a *ringActor[T, P]) Receive(ctx actor.Context) {
 	}
 	switch ctx.Message().(type) {
 	case *actor.Started:
-		if err := a.start(ctx); err != nil {
+		err := a.start(ctx)
+		if err != nil {
 			a.initErr = err
 			a.log.Error("ring failed to start", slog.Any("error", err))
 			ctx.Stop(ctx.Self())
+		}
+		if a.started != nil {
+			a.started(err)
 		}
 		return
 	case *actor.Stopping:
 		a.terminate(ctx)
 		return
 	case *actor.Stopped, *actor.Restarting:
-		return
-	case *awaitInit:
-		ctx.Respond(&callReply{err: a.initErr})
 		return
 	}
 	if a.core == nil {

@@ -30,31 +30,30 @@ var ErrMemberGone = errors.New("ringactor: ring member is gone")
 // error of a ring file that cannot be read (naming the file), or when the
 // name is taken. system must have a remote started (StartActorSystem).
 func Start[T any, P Payload[T, P]](system *actor.ActorSystem, name string, behaviour Behaviour[P], opts ...Option) (*Client, error) {
-	props, err := Props[T, P](name, behaviour, opts...)
-	if err != nil {
+	if _, err := Props[T, P](name, behaviour, opts...); err != nil {
 		return nil, err
 	}
 	cfg, _ := buildConfig(opts)
+	outcome := make(chan error, 1)
+	props := newProps[T, P](name, behaviour, cfg, func(err error) {
+		select {
+		case outcome <- err: // the first start's outcome; restarts are not waited for
+		default:
+		}
+	})
 	pid, err := system.Root.SpawnNamed(props, name)
 	if err != nil {
 		return nil, fmt.Errorf("ringactor: spawn ring %q: %w", name, err)
 	}
-	client := &Client{system: system, pid: pid, timeout: cfg.RequestTimeout}
-	res, err := system.Root.RequestFuture(pid, &awaitInit{}, cfg.RequestTimeout).Result()
-	if err == nil {
-		if r, ok := res.(*callReply); ok {
-			err = r.err
-		}
-	}
-	if errors.Is(err, actor.ErrDeadLetter) {
-		// Init failed and the actor stopped before it could answer: the
-		// error was logged; report what we know.
-		err = fmt.Errorf("ringactor: ring %q stopped during start (see the log)", name)
+	select {
+	case err = <-outcome:
+	case <-time.After(cfg.RequestTimeout):
+		err = fmt.Errorf("%w: ring %q did not start within %v", ErrTimeout, name, cfg.RequestTimeout)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return client, nil
+	return &Client{system: system, pid: pid, timeout: cfg.RequestTimeout}, nil
 }
 
 // NewClient returns a Client for the ring member named ring on node (a

@@ -139,15 +139,20 @@ func newCore(cfg coreConfig, persisted *messages.PersistedRing, payload payloadS
 		if err := validateNodes(c.nodeSet, c.forcedDown); err != nil {
 			return nil, fmt.Errorf("ringactor: persisted ring: %w", err)
 		}
+		// A ring file that does not list this member was made by hand to
+		// seed a ring: join it. (A member's own file always lists it; if
+		// the others removed it while it was away, their gossip removes it
+		// here too, and it stops.)
+		if !c.nodeSet.Contains(cfg.self) {
+			c.nodeSet.Add(cfg.replica, cfg.self)
+			c.out.persist = true
+		}
 	}
-	// A new ring, or a hand-made file that does not list this member, gets
-	// this member added with a fresh dot. A persisted ring that lists it
-	// keeps its old entry: if the others removed it while it was away, their
-	// gossip removes it here too, and it stops.
-	if !c.nodeSet.Contains(cfg.self) {
-		c.nodeSet.Add(cfg.replica, cfg.self)
-		c.out.persist = true
-	}
+	// A member does not add itself: it is a ring of one until it adds
+	// another node (addNode then adds it too) or another member adds it. So
+	// every node's membership has a single add, and whoever knows the node
+	// knows that add and can remove it; a self-add concurrent with the
+	// other member's add would survive a removal that had not seen it.
 	c.up = []string{cfg.self}
 	return c, nil
 }
@@ -181,8 +186,16 @@ func (c *ringCore) takeEffects() effects {
 // (a user callback ran): the next gossip must encode it again.
 func (c *ringCore) payloadTouched() { c.gossipCache = nil }
 
-// all returns every node of the ring, sorted.
-func (c *ringCore) all() []string { return sortedElements(c.nodeSet) }
+// all returns every node of the ring, sorted: this member is always one of
+// them (a member no other one added is a ring of one).
+func (c *ringCore) all() []string {
+	nodes := sortedElements(c.nodeSet)
+	if !c.nodeSet.Contains(c.cfg.self) {
+		nodes = append(nodes, c.cfg.self)
+		slices.Sort(nodes)
+	}
+	return nodes
+}
 
 // upNodes returns the up set, sorted.
 func (c *ringCore) upNodes() []string { return slices.Clone(c.up) }
@@ -426,10 +439,12 @@ func (c *ringCore) addNode(node string) error {
 	if node == c.cfg.self {
 		return nil
 	}
-	if !c.nodeSet.Contains(node) {
-		c.nodeSet.Add(c.cfg.replica, node)
-		c.out.persist = true
-		c.gossipCache = nil
+	for _, n := range []string{c.cfg.self, node} {
+		if !c.nodeSet.Contains(n) {
+			c.nodeSet.Add(c.cfg.replica, n)
+			c.out.persist = true
+			c.gossipCache = nil
+		}
 	}
 	if !c.forcedDown.Contains(node) {
 		c.alive[node] = true

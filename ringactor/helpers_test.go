@@ -2,6 +2,9 @@ package ringactor
 
 import (
 	"io"
+	"net"
+	"slices"
+	"strconv"
 	"log/slog"
 	"sync"
 	"testing"
@@ -9,6 +12,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/genserverring/genserverring-go/crdt"
 	"github.com/genserverring/genserverring-go/persistence"
@@ -53,6 +58,9 @@ func (b *counterBehaviour) HandleCall(ctx *Context[*crdt.PNCounter], from From, 
 		return ReplyWith(ctx.Payload().Value())
 	case boom:
 		panic("boom")
+	case *wrapperspb.Int64Value:
+		ctx.Payload().Increment(ctx.Replica(), uint64(m.GetValue()))
+		return ReplyWith(wrapperspb.Int64(ctx.Payload().Value()))
 	}
 	return ReplyWithError(ErrUnhandledCall)
 }
@@ -123,7 +131,12 @@ type member struct {
 
 func newSystem(t *testing.T) (*actor.ActorSystem, func()) {
 	t.Helper()
-	system, r, err := StartActorSystem(RemoteOptions{Logger: quietLogger()})
+	return newSystemOn(t, 0)
+}
+
+func newSystemOn(t *testing.T, port int) (*actor.ActorSystem, func()) {
+	t.Helper()
+	system, r, err := StartActorSystem(RemoteOptions{Port: port, Logger: quietLogger()})
 	require.NoError(t, err)
 	var once sync.Once
 	stop := func() {
@@ -139,7 +152,13 @@ func newSystem(t *testing.T) (*actor.ActorSystem, func()) {
 // startMember starts a member with store (a fresh MemoryStore when nil).
 func startMember(t *testing.T, ring string, store persistence.Store, opts ...Option) *member {
 	t.Helper()
-	system, stop := newSystem(t)
+	return startMemberOn(t, 0, ring, store, opts...)
+}
+
+// startMemberOn starts a member listening on port (0: a free one).
+func startMemberOn(t *testing.T, port int, ring string, store persistence.Store, opts ...Option) *member {
+	t.Helper()
+	system, stop := newSystemOn(t, port)
 	if store == nil {
 		store = persistence.NewMemoryStore()
 	}
@@ -163,3 +182,47 @@ func (m *member) up(t *testing.T) []string {
 	require.NoError(t, err)
 	return up
 }
+
+// closedAddress returns a 127.0.0.1 address nothing listens on.
+func closedAddress(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	address := l.Addr().String()
+	require.NoError(t, l.Close())
+	return address
+}
+
+func portOf(t *testing.T, node string) int {
+	t.Helper()
+	_, port, err := net.SplitHostPort(node)
+	require.NoError(t, err)
+	n, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	return n
+}
+
+func (m *member) stats(t *testing.T) Stats {
+	t.Helper()
+	stats, err := m.client.Stats()
+	require.NoError(t, err)
+	return stats
+}
+
+func (b *counterBehaviour) infoCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.infos)
+}
+
+func (b *counterBehaviour) stateChangeCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stateChanges
+}
+
+func without(nodes []string, drop string) []string {
+	return slices.DeleteFunc(slices.Clone(nodes), func(s string) bool { return s == drop })
+}
+
+var protoMarshal = func(m proto.Message) ([]byte, error) { return proto.Marshal(m) }
