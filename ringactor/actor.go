@@ -302,10 +302,13 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	}
 	a.core = core
 	a.view.core = core
+	// Timers fire on their own goroutines: they send through the actor
+	// system's root context, never through the actor's context, which is
+	// only valid on the actor's goroutine (and is torn down when it stops).
+	a.timers = scheduler.NewTimerScheduler(ctx.ActorSystem().Root)
 	core.start()
 	a.apply(ctx)
 
-	a.timers = scheduler.NewTimerScheduler(ctx)
 	a.cancels = append(a.cancels,
 		a.timers.SendRepeatedly(a.cfg.GossipInterval, a.cfg.GossipInterval, ctx.Self(), &gossipTick{}),
 		a.timers.SendRepeatedly(a.cfg.ProbeInterval, a.cfg.ProbeInterval, ctx.Self(), &probeTick{}),

@@ -92,9 +92,10 @@ type ringCore struct {
 	forcedDown *crdt.ORSet[string]
 	payload    payloadState
 
-	// alive holds the other nodes believed alive: they gossiped, answered a
-	// probe or were added here, and no watch notice or failed probe has
-	// contradicted it since. The up set is derived from it.
+	// alive holds the other nodes believed alive: they answered a probe,
+	// were added here or first heard of through gossip, and no watch notice
+	// or failed probe has contradicted it since. The up set is derived from
+	// it.
 	alive map[string]bool
 	// up is the current up set: self, plus the alive members of the node
 	// set that are not forced down; sorted.
@@ -160,9 +161,9 @@ func newCore(cfg coreConfig, persisted *messages.PersistedRing, payload payloadS
 // start probes every other member of the persisted ring: those that answer
 // before finishInit are up in the init notice.
 func (c *ringCore) start() {
-	for _, node := range c.nodeSet.Elements() {
+	for _, node := range sortedElements(c.nodeSet) {
 		if node != c.cfg.self && !c.forcedDown.Contains(node) {
-			c.send(node, &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self})
+			c.probe(node)
 		}
 	}
 }
@@ -318,7 +319,7 @@ func (c *ringCore) mergeGossip(g *messages.Gossip, nodeSet, forcedDown *crdt.ORS
 		}
 	}
 	firstContact := !c.alive[from]
-	c.alive[from] = true
+	c.heardFrom(from)
 	// Answer a member that asked for it (it believes us down), that we did
 	// not believe up, or that was removed and does not know it: it learns
 	// our state now instead of when random gossip finds it (a removed
@@ -375,12 +376,7 @@ func (c *ringCore) gossipMessage() (*messages.Gossip, error) {
 
 // onTerminated handles a watch notice: node's ring actor or its connection
 // is gone.
-func (c *ringCore) onTerminated(node string) {
-	if c.alive[node] {
-		delete(c.alive, node)
-		c.settle(ReasonNodeDown)
-	}
-}
+func (c *ringCore) onTerminated(node string) { c.onDown(node) }
 
 // onNodeDown handles another member's verdict that a node is down.
 func (c *ringCore) onNodeDown(n *messages.NodeDown) {
@@ -392,10 +388,7 @@ func (c *ringCore) onNodeDown(n *messages.NodeDown) {
 		c.sendGossip(n.GetFrom(), false)
 		return
 	}
-	if c.alive[n.GetNode()] {
-		delete(c.alive, n.GetNode())
-		c.settle(ReasonNodeDown)
-	}
+	c.onDown(n.GetNode())
 }
 
 // acceptFrom reports whether a message of the ring protocol from node is to

@@ -2,10 +2,10 @@ package ringactor
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"slices"
 	"strconv"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +23,7 @@ import (
 // for the race detector on a loaded 2-core machine.
 var testOptions = []Option{
 	WithGossipInterval(50 * time.Millisecond),
-	WithProbe(100*time.Millisecond, 600*time.Millisecond),
+	WithProbe(200*time.Millisecond, time.Second),
 	WithRejoinInterval(100 * time.Millisecond),
 	WithInitTimeout(200 * time.Millisecond),
 	WithRequestTimeout(3 * time.Second),

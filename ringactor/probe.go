@@ -21,6 +21,9 @@ import (
 // pendingProbe is a ping awaiting its Ack.
 type pendingProbe struct {
 	target string
+	// revive is set for a ping to a member believed down: its Ack brings
+	// the member back up, and no answer changes nothing.
+	revive bool
 	// relayFor is set when this ping is an indirect probe made for another
 	// member: the Ack is forwarded to it with relaySeq.
 	relayFor string
@@ -50,6 +53,48 @@ func (p *prober) probing(target string) bool {
 	return false
 }
 
+// forget drops the pings in flight to target: an Ack to a ping sent before
+// target was seen down may have left target before it died, so it proves
+// nothing.
+func (p *prober) forget(target string) {
+	for seq, probe := range p.pending {
+		if probe.target == target && probe.relayFor == "" {
+			delete(p.pending, seq)
+		}
+	}
+}
+
+// probe pings target directly; for a target believed down it is a revive
+// ping, which needs no indirect checks and no verdict.
+func (c *ringCore) probe(target string) {
+	revive := !c.alive[target]
+	seq := c.probes.start(pendingProbe{target: target, revive: revive})
+	c.stats.ProbesSent++
+	c.send(target, &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self, Seq: seq})
+	if !revive {
+		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseIndirect})
+	}
+	c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseFinal})
+}
+
+// heardFrom handles a message of the ring protocol from node (gossip or a
+// ping): if node is believed down, it is pinged, and its answer brings it
+// back up. The message itself is not proof enough: it may have been sent
+// before node died and have arrived after the watch notice, over another
+// connection.
+func (c *ringCore) heardFrom(node string) {
+	if !c.alive[node] && !c.probes.probing(node) {
+		c.probe(node)
+	}
+}
+
+// onDown is the end of every path that finds a member down.
+func (c *ringCore) onDown(node string) {
+	delete(c.alive, node)
+	c.probes.forget(node)
+	c.settle(ReasonNodeDown)
+}
+
 // onProbeTick starts this interval's probes.
 func (c *ringCore) onProbeTick() {
 	var targets []string
@@ -63,10 +108,7 @@ func (c *ringCore) onProbeTick() {
 		if c.probes.probing(target) {
 			continue // still waiting for the last probe's verdict
 		}
-		seq := c.probes.start(pendingProbe{target: target})
-		c.stats.ProbesSent++
-		c.send(target, &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self, Seq: seq})
-		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseIndirect}, probeTimer{seq, phaseFinal})
+		c.probe(target)
 	}
 }
 
@@ -85,9 +127,9 @@ func (c *ringCore) onProbeTimer(seq uint64, phase probePhase) {
 	if !ok {
 		return // answered in time
 	}
-	if probe.relayFor != "" {
+	if probe.relayFor != "" || probe.revive {
 		if phase == phaseFinal {
-			delete(c.probes.pending, seq) // the requester decides, not us
+			delete(c.probes.pending, seq) // no verdict: nothing changes
 		}
 		return
 	}
@@ -121,13 +163,12 @@ func (c *ringCore) declareDown(target string) {
 	}
 	c.stats.ProbeFailures++
 	c.log.Warn("member did not answer probes; declaring it down", "node", target)
-	delete(c.alive, target)
 	for _, node := range c.up {
 		if node != c.cfg.self && node != target {
 			c.send(node, &messages.NodeDown{Ring: c.cfg.ring, From: c.cfg.self, Node: target})
 		}
 	}
-	c.settle(ReasonNodeDown)
+	c.onDown(target)
 }
 
 // onPing answers a probe. A ping also shows that its sender is alive.
@@ -136,7 +177,7 @@ func (c *ringCore) onPing(p *messages.Ping) {
 		return
 	}
 	c.send(p.GetFrom(), &messages.Ack{Ring: c.cfg.ring, From: c.cfg.self, Seq: p.GetSeq()})
-	c.markAlive(p.GetFrom())
+	c.heardFrom(p.GetFrom())
 }
 
 // onPingRequest probes a target on another member's behalf.
@@ -152,26 +193,24 @@ func (c *ringCore) onPingRequest(r *messages.PingRequest) {
 	c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseFinal})
 }
 
-// onAck handles a probe's answer: the probed node is alive.
+// onAck handles a probe's answer: the probed node is alive. An Ack that
+// answers no ping in flight (late, or to a ping forgotten when the node was
+// seen down) proves nothing.
 func (c *ringCore) onAck(a *messages.Ack) {
 	if !c.acceptFrom("ack", a.GetRing(), a.GetFrom()) {
 		return
 	}
 	probe, ok := c.probes.pending[a.GetSeq()]
-	if ok && probe.target == a.GetFrom() {
-		delete(c.probes.pending, a.GetSeq())
-		if probe.relayFor != "" {
-			c.send(probe.relayFor, &messages.Ack{Ring: c.cfg.ring, From: a.GetFrom(), Seq: probe.relaySeq})
-			return
-		}
+	if !ok || probe.target != a.GetFrom() {
+		return
 	}
-	c.markAlive(a.GetFrom())
-}
-
-// markAlive notes that node showed it is alive.
-func (c *ringCore) markAlive(node string) {
-	if !c.alive[node] {
-		c.alive[node] = true
+	delete(c.probes.pending, a.GetSeq())
+	if probe.relayFor != "" {
+		c.send(probe.relayFor, &messages.Ack{Ring: c.cfg.ring, From: a.GetFrom(), Seq: probe.relaySeq})
+		return
+	}
+	if !c.alive[a.GetFrom()] {
+		c.alive[a.GetFrom()] = true
 		c.settle(ReasonGossip)
 	}
 }

@@ -530,3 +530,24 @@ func BenchmarkSimRoundsToConverge(b *testing.B) {
 		})
 	}
 }
+
+func TestSimStaleGossipAfterCrashDoesNotRevive(t *testing.T) {
+	net, all := bootstrap(t, 3, 12)
+	net.roundsUntil(50, "membership", func() bool {
+		return net.allLive(func(m *simMember) bool { return slices.Equal(m.core.upNodes(), all) })
+	})
+	dead := net.members[all[1]]
+	stale, err := dead.core.gossipMessage()
+	require.NoError(t, err)
+	net.crash(dead.node)
+	rest := without(all, dead.node)
+	a := net.members[all[0]]
+	require.Equal(t, rest, a.core.upNodes())
+
+	// Its last gossip arrives after the watch notice, over another
+	// connection: a revive ping goes out, and nothing answers it.
+	a.core.onGossip(stale)
+	net.collect(a)
+	net.round()
+	require.Equal(t, rest, a.core.upNodes())
+}
