@@ -1,0 +1,123 @@
+// Package ringactor is a distributed GenServer on Proto.Actor: each process
+// of an application runs one ring actor under the same name, and together
+// they form a ring with no master. The members share two things by gossip:
+// the ring's membership (an OR-set of node addresses, persisted on disk) and
+// a payload, a CRDT of the user's choice (package crdt). The user writes
+// GenServer-style callbacks: Init, HandleCall, HandleCast, HandleInfo, plus
+// HandleStateChange (gossip changed the payload) and HandleRingChange (the
+// set of up members changed).
+//
+// # Starting a member
+//
+// A member needs an actor system with a remote: a node is a host:port
+// address, and the ring actor on a node is actor.NewPID(node, ringName).
+// StartActorSystem starts one configured for a ring (see RemoteConfig for
+// why Proto.Actor's defaults do not fit). Then Start spawns the ring actor
+// and returns a Client:
+//
+//	system, _, err := ringactor.StartActorSystem(ringactor.RemoteOptions{Host: "127.0.0.1", Port: 7001})
+//	ring, err := ringactor.Start[crdt.PNCounter](system, "counter", &Counter{},
+//		ringactor.WithDataDir("data/counter"))
+//	err = ring.AddNode("127.0.0.1:7002") // join another member
+//
+// Inside an application that spawns its own actors, use Props with
+// SpawnNamed(props, ringName) instead.
+//
+// # Callbacks
+//
+// A Behaviour[P] implements the callbacks for a payload type P, a pointer
+// to a CRDT such as *crdt.PNCounter; embed DefaultBehaviour[P] and write only
+// what you need. Every callback runs on the ring actor's goroutine, one at
+// a time: the behaviour's own fields and the payload need no locks. A
+// callback must not block, because while it runs the member neither
+// gossips nor answers probes, and the other members declare it down once
+// it misses ProbeTimeout. Hand long work to a goroutine and send the result
+// back with Cast, or answer the caller later with Reply.
+//
+//   - Init(ctx) (P, error): once, at start; returns the initial payload
+//     (nil for an empty one).
+//   - HandleCall(ctx, from, msg) CallResult: a Call. Return ReplyWith(v),
+//     ReplyWithError(err), NoReply() (answer later with ctx.Reply(from, v)
+//     or Reply), or StopWith(reason, v).
+//   - HandleCast(ctx, msg): a Cast.
+//   - HandleInfo(ctx, msg): any other message sent to the ring actor.
+//   - HandleStateChange(ctx, payload): gossip from another member changed
+//     the payload.
+//   - HandleRingChange(ctx, change): the up set changed; change.Reason is
+//     ReasonInit (start: the persisted members that answered), ReasonGossip,
+//     ReasonNodeDown, ReasonRequest (AddNode, DelNode, ForceDown,
+//     UnforceDown here) or ReasonRemoved (this member was removed; it stops
+//     next).
+//   - Terminate(ctx, reason): once, when the ring actor stops.
+//
+// Update the payload in callbacks with this member's replica ID:
+// ctx.Payload().Increment(ctx.Replica(), 1). The replica ID is new at every
+// start of the process (crdt.NewReplicaID), so a restarted member never
+// reuses the CRDT dots or counter slots of its earlier life and none of its
+// new updates is swallowed by a merge with its old ones.
+//
+// A callback that panics is recovered and logged with its stack; a pending
+// call gets an error wrapping ErrCallbackPanic, Stats.CallbackPanics counts
+// it, and the ring keeps its state and its persisted membership.
+//
+// # Talking to a member
+//
+// A Client reaches one member, in this process or another (NewClient):
+// Call (with a timeout: ErrTimeout when no answer comes in time,
+// ErrMemberGone when the member's ring actor does not exist), Cast, Send,
+// AddNode, DelNode, All, Up, ForceDown, UnforceDown, Stop (every up member)
+// and LocalStop (this member). Inside a process, calls and casts carry any
+// Go value; to another process they must be protobuf messages, and so are
+// the replies.
+//
+// # Gossip and membership
+//
+// Every GossipInterval a member sends its node set, forced-down set and
+// payload to one random up member; the receiver merges them, calls
+// HandleStateChange if the payload changed and HandleRingChange if the up
+// set changed, and answers with its own state when the sender was not up
+// in its view or asked for an answer. Gossip from a ring of another name,
+// from a forced-down member, or that fails to decode is dropped with a log
+// line and counted in Stats; it never changes state.
+//
+// AddNode adds a node to the node set (and this member too, if no one had
+// added it yet: a lone member is a ring of one). A member first heard of
+// through gossip is presumed up and watched. DelNode removes a node; the
+// removed member, told at once, deletes its ring file, calls
+// HandleRingChange with ReasonRemoved and Terminate with ErrRemoved, and
+// stops its ring actor; its process goes on. ForceDown makes every member
+// ignore a node (no gossip to it, gossip from it dropped, out of the up
+// set) until UnforceDown.
+//
+// # Failure detection
+//
+// A member's death is seen three ways. A process that ends or closes its
+// connections is reported by Proto.Actor's remote watch within
+// milliseconds. A process that hangs (stopped, or cut off by a partition)
+// is found by probes: every ProbeInterval each member pings its successor
+// in the sorted up set and one random up member; a ping unanswered after
+// half of ProbeTimeout is retried through IndirectChecks other members,
+// and one unanswered after ProbeTimeout gets its target declared down here
+// and at every up member. So a hung member leaves every up set within
+// ProbeInterval + ProbeTimeout (2 s with the defaults). A member seen down
+// is back up once it answers a ping sent after it was seen down: any
+// message from it triggers one, and every RejoinInterval each member
+// gossips to one member it believes down, asking for an answer, so a
+// partition heals on its own.
+//
+// # Persistence
+//
+// The node set and the forced-down set are written to the Store (by
+// default a persistence.FileStore under DataDir, ./data/<ring name>/) on
+// every change, atomically, with a format version and a checksum. On start
+// the persisted ring is loaded and its members are pinged; those that
+// answer within InitTimeout are up in the init notice. A ring file that
+// fails its checksum or version check makes Start fail with an error that
+// names the file; nothing is overwritten. A ring file made by hand that
+// does not list the member seeds a ring it joins.
+//
+// # Configuration
+//
+// Config lists every setting with its default; DefaultConfig returns them
+// and the With* options change them. Tests use short intervals.
+package ringactor
