@@ -327,7 +327,9 @@ func (c *ringCore) mergeGossip(g *messages.Gossip, nodeSet, forcedDown *crdt.ORS
 	if g.GetReplyRequested() || firstContact || !c.nodeSet.Contains(from) {
 		c.sendGossip(from, false)
 	}
-	c.settle(ReasonGossip)
+	if nodeSetChanged || forcedDownChanged || len(fresh) > 0 {
+		c.settle(ReasonGossip) // only these can change the up set here
+	}
 }
 
 // sendGossip sends the current state to node; replyRequested asks node to

@@ -1,0 +1,89 @@
+package ringactor
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/genserverring/genserverring-go/crdt"
+	"github.com/genserverring/genserverring-go/messages"
+	"github.com/genserverring/genserverring-go/persistence"
+)
+
+// BenchmarkGossipMerge measures what a member does with one gossip in a
+// converged ring of n members whose payload is a PN-counter with a slot per
+// member: decode both sets and the payload, merge (nothing changes), settle.
+func BenchmarkGossipMerge(b *testing.B) {
+	for _, n := range []int{8, 64, 512} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			var nodeSet crdt.ORSet[string]
+			var payload counterPayload
+			for i := range n {
+				nodeSet.Add(crdt.ReplicaID(simNode(0)), simNode(i))
+				payload.Increment(crdt.ReplicaID(simNode(i)), uint64(i+1))
+			}
+			setProto, err := nodeSet.ToProto()
+			require.NoError(b, err)
+			payloadBytes, err := payload.MarshalBinary()
+			require.NoError(b, err)
+			gossip := &messages.Gossip{Ring: "bench", From: simNode(1), NodeSet: setProto, ForcedDown: &messages.ORSet{}, Payload: payloadBytes}
+			persisted := &messages.PersistedRing{Ring: "bench", NodeSet: setProto, ForcedDown: &messages.ORSet{}}
+
+			local := &counterPayload{}
+			local.Merge(&payload.PNCounter)
+			core, err := newCore(coreConfig{ring: "bench", self: simNode(0), replica: "bench#0", indirectChecks: 2}, persisted, local, rand.New(rand.NewPCG(1, 2)), quietLogger())
+			require.NoError(b, err)
+			core.onGossip(gossip) // first contact: marks the sender alive
+			core.takeEffects()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				core.onGossip(gossip)
+				core.takeEffects()
+			}
+			b.ReportMetric(float64(proto.Size(gossip)), "gossip-bytes")
+		})
+	}
+}
+
+// BenchmarkCall measures a Call to the ring actor of this process (any Go
+// value) and to one in another actor system over loopback (protobuf).
+func BenchmarkCall(b *testing.B) {
+	members := benchRing(b)
+	b.Run("local", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := members[0].Call(get{}, time.Second); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("remote", func(b *testing.B) {
+		remote := NewClient(members[0].system, members[1].Node(), "bench")
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := remote.Call(wrapperspb.Int64(0), time.Second); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func benchRing(b *testing.B) []*Client {
+	var clients []*Client
+	for range 2 {
+		system, r, err := StartActorSystem(RemoteOptions{Logger: quietLogger()})
+		require.NoError(b, err)
+		b.Cleanup(func() { r.Shutdown(false); system.Shutdown() })
+		client, err := Start[crdt.PNCounter](system, "bench", &counterBehaviour{}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()))
+		require.NoError(b, err)
+		clients = append(clients, client)
+	}
+	require.NoError(b, clients[0].AddNode(clients[1].Node()))
+	return clients
+}
