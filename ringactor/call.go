@@ -72,6 +72,7 @@ func reply(sender actor.SenderContext, from From, value any, callErr error) erro
 // answered with an error; Message is its text.
 type CallError struct{ Message string }
 
+// Error implements error.
 func (e *CallError) Error() string { return "ringactor: remote call failed: " + e.Message }
 
 // unpackBody decodes a remote call or cast body to the user's message.
