@@ -43,11 +43,15 @@ type counterBehaviour struct {
 	infos        []any
 	casts        []any
 	terminated   error
+	pending      []From
 }
 
 type incr struct{ n uint64 }
 type get struct{}
 type boom struct{}
+type later struct{}              // a call answered by the next release cast
+type release struct{ value any } // answers the pending later calls
+type stopWith struct{}           // StopWith: reply, then stop
 
 func (b *counterBehaviour) HandleCall(ctx *Context[*crdt.PNCounter], from From, msg any) CallResult {
 	switch m := msg.(type) {
@@ -58,6 +62,20 @@ func (b *counterBehaviour) HandleCall(ctx *Context[*crdt.PNCounter], from From, 
 		return ReplyWith(ctx.Payload().Value())
 	case boom:
 		panic("boom")
+	case later:
+		b.mu.Lock()
+		b.pending = append(b.pending, from)
+		b.mu.Unlock()
+		return NoReply()
+	case stopWith:
+		return StopWith(nil, "bye")
+	case *wrapperspb.StringValue:
+		if m.GetValue() == "later" {
+			b.mu.Lock()
+			b.pending = append(b.pending, from)
+			b.mu.Unlock()
+			return NoReply()
+		}
 	case *wrapperspb.Int64Value:
 		ctx.Payload().Increment(ctx.Replica(), uint64(m.GetValue()))
 		return ReplyWith(wrapperspb.Int64(ctx.Payload().Value()))
@@ -69,8 +87,19 @@ func (b *counterBehaviour) HandleCast(ctx *Context[*crdt.PNCounter], msg any) {
 	b.mu.Lock()
 	b.casts = append(b.casts, msg)
 	b.mu.Unlock()
-	if m, ok := msg.(incr); ok {
+	switch m := msg.(type) {
+	case incr:
 		ctx.Payload().Increment(ctx.Replica(), m.n)
+	case release:
+		b.mu.Lock()
+		pending := b.pending
+		b.pending = nil
+		b.mu.Unlock()
+		for _, from := range pending {
+			if err := ctx.Reply(from, m.value); err != nil {
+				ctx.Logger().Error("reply", "error", err)
+			}
+		}
 	}
 }
 
@@ -226,3 +255,9 @@ func without(nodes []string, drop string) []string {
 }
 
 var protoMarshal = func(m proto.Message) ([]byte, error) { return proto.Marshal(m) }
+
+func (b *counterBehaviour) pendingCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.pending)
+}
