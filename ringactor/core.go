@@ -405,8 +405,11 @@ func (c *ringCore) acceptFrom(what, ring, from string) bool {
 		c.drop(what, "malformed", from, errors.New("bad sender"))
 		return false
 	case c.forcedDown.Contains(from):
+		// Expected while a member is forced down (it keeps gossiping):
+		// counted, and logged at debug level only.
 		c.stats.DroppedForcedDown++
-		c.drop(what, "forced down", from, nil)
+		c.stats.Dropped++
+		c.log.Debug("dropped "+what, slog.String("why", "forced down"), slog.String("from", from))
 		return false
 	}
 	return true
