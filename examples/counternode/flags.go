@@ -1,0 +1,87 @@
+package counternode
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ParseFlags reads a member's configuration from command-line arguments
+// (without the program name); it prints what is wrong with them on stderr.
+// The configuration's logger writes to stderr at the level of -log-level.
+// Run the cluster program with -h for the list.
+func ParseFlags(name string, args []string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: %s [flags]\n\n", name)
+		fmt.Fprintf(stderr, "A ring member with a shared PN-counter, driven by commands on stdin\n")
+		fmt.Fprintf(stderr, "(inc [N], dec [N], get, all, up, add ADDR, del ADDR, down ADDR,\n")
+		fmt.Fprintf(stderr, "undown ADDR, stop, help); see go doc ./examples/counternode.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	var cfg Config
+	var peers, level string
+	fs.StringVar(&cfg.Ring, "ring", DefaultRing, "ring name, the same on every member")
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:0", "host:port to listen on (port 0: a free port, printed on the ready line)")
+	fs.StringVar(&cfg.Advertise, "advertise", "", "host:port the other members reach this one at, if not the listen address")
+	fs.StringVar(&cfg.DataDir, "data", "", "directory of the ring file ring.pb (default data/<ring>/<host>_<port>)")
+	fs.StringVar(&peers, "peers", "", "comma-separated host:port of members to add at start")
+	fs.DurationVar(&cfg.GossipInterval, "gossip", time.Second, "gossip interval")
+	fs.DurationVar(&cfg.ProbeInterval, "probe-interval", time.Second, "probe interval")
+	fs.DurationVar(&cfg.ProbeTimeout, "probe-timeout", time.Second, "probe timeout: a member that does not answer for this long is down")
+	fs.DurationVar(&cfg.RejoinInterval, "rejoin", time.Second, "how often to gossip to a member that is down, so it can come back")
+	fs.DurationVar(&cfg.InitTimeout, "init-timeout", 500*time.Millisecond, "how long a restarted member waits for its persisted ring to answer")
+	fs.DurationVar(&cfg.CommandTimeout, "command-timeout", DefaultCommandTimeout, "bound on each command's request to the ring")
+	fs.StringVar(&level, "log-level", "info", "log level on stderr: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err // fs printed it, with the usage
+	}
+	fail := func(err error) (Config, error) {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return Config{}, err
+	}
+	if fs.NArg() != 0 {
+		return fail(fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
+	}
+	for _, peer := range strings.Split(peers, ",") {
+		if peer = strings.TrimSpace(peer); peer != "" {
+			cfg.Peers = append(cfg.Peers, peer)
+		}
+	}
+	var logLevel slog.Level
+	if err := logLevel.UnmarshalText([]byte(level)); err != nil {
+		return fail(fmt.Errorf("-log-level: %w", err))
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
+	return cfg, nil
+}
+
+// Main is a member program: it parses args (without the program name),
+// runs the member on stdin and stdout until stop, the end of stdin, SIGTERM
+// or SIGINT, and returns the exit status: 0, 1 when the member cannot
+// start, 2 for bad flags.
+func Main(name string, args []string) int {
+	cfg, err := ParseFlags(name, args, os.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer cancel()
+	if err := Run(ctx, cfg, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,6 @@
+//go:build !race
+
+package integration
+
+// raceEnabled tells TestMain to build the member binary with -race too.
+const raceEnabled = false
