@@ -45,9 +45,16 @@ func (state *endpointWriter) initialize(ctx actor.Context) {
 		err = state.initializeInternal()
 		if err != nil {
 			state.remote.Logger().Error("EndpointWriter failed to connect", slog.String("address", state.address), slog.Any("error", err), slog.Int("retry", i))
-			// Wait 2 seconds to restart and retry
-			// Replace with Exponential Backoff
-			time.Sleep(2 * time.Second)
+			// GenServerring patch: wait only between attempts, not after
+			// the last one. The wait blocks this writer's mailbox, and
+			// every message sent to the address meanwhile is dropped once
+			// it ends; after the last attempt it only delayed the
+			// endpoint-terminated event by 2 s.
+			if i+1 < state.remote.config.MaxRetryCount {
+				// Wait 2 seconds to restart and retry
+				// Replace with Exponential Backoff
+				time.Sleep(2 * time.Second)
+			}
 			continue
 		}
 
