@@ -333,7 +333,7 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 		}
 		for _, t := range eff.probeTimers {
 			delay := a.cfg.ProbeTimeout
-			if t.phase == phaseIndirect {
+			if t.phase == phaseIndirect || t.phase == phaseConfirm {
 				delay /= 2
 			}
 			// One-shot timers are not cancelled on stop: a late one goes to

@@ -24,9 +24,12 @@ type Config struct {
 	// ProbeTimeout is how long a probe may go unanswered before the member
 	// declares the target down and tells the others. After half of it with no
 	// answer, IndirectChecks other members are asked to probe the target too,
-	// so one slow link does not bring a member down. A member that hangs is
-	// seen down after at most ProbeInterval + ProbeTimeout (plus one of each
-	// for each adjacent member that hangs with it). Default 1 s.
+	// so one slow link does not bring a member down; the others check the
+	// verdict with a ping of their own that may go unanswered for half of it.
+	// A member that hangs is seen down by every other member within
+	// ProbeInterval + 1.5 × ProbeTimeout (2.5 s with the defaults), plus as
+	// much again for each adjacent member in the sorted up set that hangs
+	// with it. Default 1 s.
 	ProbeTimeout time.Duration
 
 	// IndirectChecks is how many other members are asked to probe a target

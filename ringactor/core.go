@@ -53,6 +53,9 @@ const (
 	phaseIndirect probePhase = iota
 	// phaseFinal: no answer at all; declare the target down.
 	phaseFinal
+	// phaseConfirm: the deadline of a ping that checks another member's
+	// verdict, half the probe timeout after the verdict arrived.
+	phaseConfirm
 )
 
 // probeTimer asks the shell to call onProbeTimer(seq, phase) when phase's
@@ -163,7 +166,7 @@ func newCore(cfg coreConfig, persisted *messages.PersistedRing, payload payloadS
 func (c *ringCore) start() {
 	for _, node := range sortedElements(c.nodeSet) {
 		if node != c.cfg.self && !c.forcedDown.Contains(node) {
-			c.probe(node)
+			c.probe(node, probeRevive)
 		}
 	}
 }
@@ -380,19 +383,6 @@ func (c *ringCore) gossipMessage() (*messages.Gossip, error) {
 // is gone.
 func (c *ringCore) onTerminated(node string) { c.onDown(node) }
 
-// onNodeDown handles another member's verdict that a node is down.
-func (c *ringCore) onNodeDown(n *messages.NodeDown) {
-	if !c.acceptFrom("node-down notice", n.GetRing(), n.GetFrom()) {
-		return
-	}
-	if n.GetNode() == c.cfg.self {
-		// We are alive: show it to the member that thinks otherwise.
-		c.sendGossip(n.GetFrom(), false)
-		return
-	}
-	c.onDown(n.GetNode())
-}
-
 // acceptFrom reports whether a message of the ring protocol from node is to
 // be handled; it logs and counts the ones that are dropped.
 func (c *ringCore) acceptFrom(what, ring, from string) bool {
@@ -412,6 +402,7 @@ func (c *ringCore) acceptFrom(what, ring, from string) bool {
 		c.log.Debug("dropped "+what, slog.String("why", "forced down"), slog.String("from", from))
 		return false
 	}
+	c.probes.heard[from] = c.probes.nextSeq
 	return true
 }
 

@@ -97,9 +97,12 @@
 // is found by probes: every ProbeInterval each member pings its successor
 // in the sorted up set and one random up member; a ping unanswered after
 // half of ProbeTimeout is retried through IndirectChecks other members,
-// and one unanswered after ProbeTimeout gets its target declared down here
-// and at every up member. So a hung member leaves every up set within
-// ProbeInterval + ProbeTimeout (2 s with the defaults). A member seen down
+// and one unanswered after ProbeTimeout gets its target declared down here.
+// The verdict goes to every up member, which checks it with a ping of its
+// own and takes the target down if that goes unanswered for half of
+// ProbeTimeout: a member whose own pings were lost cannot bring a healthy
+// one down elsewhere. So a hung member leaves every up set within
+// ProbeInterval + 1.5 × ProbeTimeout (2.5 s with the defaults). A member seen down
 // is back up once it answers a ping sent after it was seen down: any
 // message from it triggers one, and every RejoinInterval each member
 // gossips to one member it believes down, asking for an answer, so a

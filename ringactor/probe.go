@@ -8,24 +8,50 @@ import (
 
 // Probing finds members that hang without closing their connections (a
 // stopped process, a cut link), which Proto.Actor's watch never reports.
-// It follows SWIM (Das et al., 2002) with one change: each interval a member
-// pings its successor in the sorted up set, so every up member is probed by
-// at least one live member every interval and detection time has a bound,
-// and also one random member, for a second opinion. A ping unanswered for
-// half the probe timeout is retried through other members (indirect probe);
-// unanswered at the full timeout, the target is declared down here and the
-// verdict is sent to every up member. A member declared down by mistake
-// comes back with its next gossip. Cost: two pings per member per interval,
-// whatever the ring's size, plus one message per member per failure.
+// It follows SWIM (Das et al., 2002) with two changes.
+//
+// Each interval a member pings its successor in the sorted up set, so every
+// up member is probed by at least one live member every interval and the
+// detection time has a bound, and one random member, for a second opinion.
+// A ping unanswered for half the probe timeout is retried through other
+// members (indirect probe); unanswered at the full timeout, and with nothing
+// heard from the target since the ping, the target is declared down here
+// and the verdict is sent to every up member and to the target itself.
+//
+// A member that gets a verdict does not take it on trust (SWIM's suspicion,
+// made short): it pings the target itself and takes it down only if that
+// ping is unanswered for half the probe timeout. A member whose own pings
+// went unanswered for a reason of its own (it was forced down, or its link
+// to the target is cut) then cannot bring a healthy member down elsewhere.
+// A target that gets a verdict about itself answers with its gossip, and the
+// verdict's sender pings it back up.
+//
+// Cost: two pings per member per interval, whatever the ring's size, plus a
+// few messages per member per failure.
+
+// probeKind says what a ping is for.
+type probeKind int
+
+const (
+	// probeCheck: a ping to an up member; no answer is a verdict.
+	probeCheck probeKind = iota
+	// probeRevive: a ping to a member believed down; its Ack brings the
+	// member back up, and no answer changes nothing.
+	probeRevive
+	// probeConfirm: a ping to check another member's verdict; no answer
+	// takes the target down here, without telling anyone.
+	probeConfirm
+	// probeRelay: an indirect probe on another member's behalf; the Ack is
+	// forwarded to it.
+	probeRelay
+)
 
 // pendingProbe is a ping awaiting its Ack.
 type pendingProbe struct {
 	target string
-	// revive is set for a ping to a member believed down: its Ack brings
-	// the member back up, and no answer changes nothing.
-	revive bool
-	// relayFor is set when this ping is an indirect probe made for another
-	// member: the Ack is forwarded to it with relaySeq.
+	kind   probeKind
+	// relayFor and relaySeq are, for probeRelay, the member that asked and
+	// the seq of its ping.
 	relayFor string
 	relaySeq uint64
 }
@@ -34,9 +60,14 @@ type pendingProbe struct {
 type prober struct {
 	nextSeq uint64
 	pending map[uint64]pendingProbe
+	// heard maps a node to the value of nextSeq when a message from it was
+	// last accepted: heard[n] >= seq means n spoke after ping seq was sent.
+	heard map[string]uint64
 }
 
-func newProber() prober { return prober{pending: map[uint64]pendingProbe{}} }
+func newProber() prober {
+	return prober{pending: map[uint64]pendingProbe{}, heard: map[string]uint64{}}
+}
 
 func (p *prober) start(probe pendingProbe) uint64 {
 	p.nextSeq++
@@ -44,37 +75,44 @@ func (p *prober) start(probe pendingProbe) uint64 {
 	return p.nextSeq
 }
 
-func (p *prober) probing(target string) bool {
+// probing reports whether a ping of this member's own of one of kinds is
+// in flight to target.
+func (p *prober) probing(target string, kinds ...probeKind) bool {
 	for _, probe := range p.pending {
-		if probe.target == target && probe.relayFor == "" {
+		if probe.target == target && slices.Contains(kinds, probe.kind) {
 			return true
 		}
 	}
 	return false
 }
 
-// forget drops the pings in flight to target: an Ack to a ping sent before
-// target was seen down may have left target before it died, so it proves
-// nothing.
+// forget drops this member's own pings in flight to target: an Ack to a
+// ping sent before target was seen down may have left target before it
+// died, so it proves nothing.
 func (p *prober) forget(target string) {
 	for seq, probe := range p.pending {
-		if probe.target == target && probe.relayFor == "" {
+		if probe.target == target && probe.kind != probeRelay {
 			delete(p.pending, seq)
 		}
 	}
 }
 
-// probe pings target directly; for a target believed down it is a revive
-// ping, which needs no indirect checks and no verdict.
-func (c *ringCore) probe(target string) {
-	revive := !c.alive[target]
-	seq := c.probes.start(pendingProbe{target: target, revive: revive})
+// heardSince reports whether target spoke after ping seq was sent.
+func (p *prober) heardSince(target string, seq uint64) bool { return p.heard[target] >= seq }
+
+// probe pings target and schedules the ping's deadlines.
+func (c *ringCore) probe(target string, kind probeKind) {
+	seq := c.probes.start(pendingProbe{target: target, kind: kind})
 	c.stats.ProbesSent++
 	c.send(target, &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self, Seq: seq})
-	if !revive {
-		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseIndirect})
+	switch kind {
+	case probeCheck:
+		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseIndirect}, probeTimer{seq, phaseFinal})
+	case probeConfirm:
+		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseConfirm})
+	default:
+		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseFinal})
 	}
-	c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseFinal})
 }
 
 // heardFrom handles a message of the ring protocol from node (gossip or a
@@ -83,8 +121,8 @@ func (c *ringCore) probe(target string) {
 // before node died and have arrived after the watch notice, over another
 // connection.
 func (c *ringCore) heardFrom(node string) {
-	if !c.alive[node] && !c.probes.probing(node) {
-		c.probe(node)
+	if !c.alive[node] && !c.probes.probing(node, probeRevive) {
+		c.probe(node, probeRevive)
 	}
 }
 
@@ -105,10 +143,9 @@ func (c *ringCore) onProbeTick() {
 		targets = append(targets, random)
 	}
 	for _, target := range targets {
-		if c.probes.probing(target) {
-			continue // still waiting for the last probe's verdict
+		if !c.probes.probing(target, probeCheck) { // else still waiting for the last verdict
+			c.probe(target, probeCheck)
 		}
-		c.probe(target)
 	}
 }
 
@@ -125,20 +162,23 @@ func (c *ringCore) successor() (string, bool) {
 func (c *ringCore) onProbeTimer(seq uint64, phase probePhase) {
 	probe, ok := c.probes.pending[seq]
 	if !ok {
-		return // answered in time
+		return // answered in time, or forgotten
 	}
-	if probe.relayFor != "" || probe.revive {
-		if phase == phaseFinal {
-			delete(c.probes.pending, seq) // no verdict: nothing changes
-		}
-		return
-	}
-	switch phase {
-	case phaseIndirect:
+	switch {
+	case probe.kind == probeCheck && phase == phaseIndirect:
 		c.askIndirect(seq, probe.target)
-	case phaseFinal:
+	case probe.kind == probeCheck:
 		delete(c.probes.pending, seq)
-		c.declareDown(probe.target)
+		if !c.probes.heardSince(probe.target, seq) {
+			c.declareDown(probe.target)
+		}
+	case probe.kind == probeConfirm:
+		delete(c.probes.pending, seq)
+		if c.alive[probe.target] && !c.probes.heardSince(probe.target, seq) {
+			c.onDown(probe.target)
+		}
+	default: // revive and relay pings: no answer, no change
+		delete(c.probes.pending, seq)
 	}
 }
 
@@ -163,12 +203,30 @@ func (c *ringCore) declareDown(target string) {
 	}
 	c.stats.ProbeFailures++
 	c.log.Warn("member did not answer probes; declaring it down", "node", target)
+	// The target gets the verdict too: if it is alive after all, it
+	// answers, and this member pings it back up.
 	for _, node := range c.up {
-		if node != c.cfg.self && node != target {
+		if node != c.cfg.self {
 			c.send(node, &messages.NodeDown{Ring: c.cfg.ring, From: c.cfg.self, Node: target})
 		}
 	}
 	c.onDown(target)
+}
+
+// onNodeDown handles another member's verdict that a node is down: this
+// member checks it with a ping of its own.
+func (c *ringCore) onNodeDown(n *messages.NodeDown) {
+	if !c.acceptFrom("node-down notice", n.GetRing(), n.GetFrom()) {
+		return
+	}
+	target := n.GetNode()
+	switch {
+	case target == c.cfg.self:
+		// We are alive: show it to the member that thinks otherwise.
+		c.sendGossip(n.GetFrom(), false)
+	case c.alive[target] && !c.probes.probing(target, probeConfirm):
+		c.probe(target, probeConfirm)
+	}
 }
 
 // onPing answers a probe. A ping also shows that its sender is alive.
@@ -188,7 +246,7 @@ func (c *ringCore) onPingRequest(r *messages.PingRequest) {
 	if r.GetTarget() == c.cfg.self || validateNode(r.GetTarget()) != nil {
 		return
 	}
-	seq := c.probes.start(pendingProbe{target: r.GetTarget(), relayFor: r.GetFrom(), relaySeq: r.GetSeq()})
+	seq := c.probes.start(pendingProbe{target: r.GetTarget(), kind: probeRelay, relayFor: r.GetFrom(), relaySeq: r.GetSeq()})
 	c.send(r.GetTarget(), &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self, Seq: seq})
 	c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseFinal})
 }
@@ -205,7 +263,7 @@ func (c *ringCore) onAck(a *messages.Ack) {
 		return
 	}
 	delete(c.probes.pending, a.GetSeq())
-	if probe.relayFor != "" {
+	if probe.kind == probeRelay {
 		c.send(probe.relayFor, &messages.Ack{Ring: c.cfg.ring, From: a.GetFrom(), Seq: probe.relaySeq})
 		return
 	}

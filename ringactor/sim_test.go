@@ -147,13 +147,14 @@ func (n *simNet) each(f func(*simMember)) {
 }
 
 // round is one gossip interval: gossip, rejoin, probe, deliver, then the
-// probes' deadlines.
+// probes' deadlines in time order (indirect checks, verdicts, and the
+// confirmations of the verdicts by the members that got them).
 func (n *simNet) round() {
 	n.each(func(m *simMember) { m.core.onGossipTick() })
 	n.each(func(m *simMember) { m.core.onRejoinTick() })
 	n.each(func(m *simMember) { m.core.onProbeTick() })
 	n.deliver()
-	for _, phase := range []probePhase{phaseIndirect, phaseFinal} {
+	for _, phase := range []probePhase{phaseIndirect, phaseFinal, phaseConfirm} {
 		n.each(func(m *simMember) {
 			timers := m.timers
 			m.timers = nil
@@ -550,4 +551,46 @@ func TestSimStaleGossipAfterCrashDoesNotRevive(t *testing.T) {
 	net.collect(a)
 	net.round()
 	require.Equal(t, rest, a.core.upNodes())
+}
+
+func TestSimFalseVerdictIsNotTakenOnTrust(t *testing.T) {
+	net, all := bootstrap(t, 4, 13)
+	net.roundsUntil(50, "membership", func() bool {
+		return net.allLive(func(m *simMember) bool { return slices.Equal(m.core.upNodes(), all) })
+	})
+	// s cannot send for a while (as when it was forced down: the others
+	// dropped its pings), then can again; its probes then time out.
+	s := net.members[all[0]]
+	net.setCut([]string{s.node}, without(all, s.node), true)
+	s.core.onProbeTick()
+	net.collect(s)
+	net.deliver()
+	for _, phase := range []probePhase{phaseIndirect, phaseFinal} {
+		if phase == phaseFinal {
+			net.setCut([]string{s.node}, without(all, s.node), false)
+		}
+		timers := s.timers
+		s.timers = nil
+		for _, timer := range timers {
+			if timer.phase == phase {
+				s.core.onProbeTimer(timer.seq, phase)
+			} else {
+				s.timers = append(s.timers, timer)
+			}
+		}
+		net.collect(s)
+		net.deliver()
+	}
+	require.Positive(t, s.core.stats.ProbeFailures, "s declared someone down")
+
+	// The others check the verdict, get answers, and keep everyone up; s
+	// gets the accused member back when it answers s's verdict.
+	net.roundsUntil(5, "everyone up everywhere", func() bool {
+		return net.allLive(func(m *simMember) bool { return slices.Equal(m.core.upNodes(), all) })
+	})
+	for _, node := range all[1:] {
+		for _, change := range net.members[node].changes {
+			require.NotEqual(t, ReasonNodeDown, change.Reason, "%s took a false verdict on trust", node)
+		}
+	}
 }
