@@ -38,8 +38,10 @@ const (
 	slack = 2 * time.Second
 )
 
-// hangBound is the documented bound on seeing a hung member down.
-const hangBound = probeInterval + probeTimeout
+// hangBound is the documented bound on every member seeing a hung member
+// down: the prober's verdict after a probe interval and a probe timeout,
+// then each member's own check of it, half a probe timeout.
+const hangBound = probeInterval + probeTimeout + probeTimeout/2
 
 const ringName = "itest"
 

@@ -11,8 +11,8 @@ import (
 // partitionBound is how long a side may take to see the whole other side
 // down: each member probes its successor in the sorted up set and one
 // random member, so the two members of the other side can be found one
-// after the other (one probe interval and timeout each), plus slack.
-const partitionBound = 2*(probeInterval+probeTimeout) + slack
+// after the other (one hang bound each), plus slack.
+const partitionBound = 2*hangBound + slack
 
 // TestPartition runs two members on each side of a network link, in
 // network namespaces, and cuts the link: each side sees the other down and
