@@ -152,19 +152,18 @@ func (s *ORSet[E]) unmarshalProto(data []byte) error {
 	return nil
 }
 
-// kernelEntriesToProto encodes the keys of a kernel with the element codec,
-// sorted by encoding, with their dots. The messages are allocated in
-// blocks, and string keys share one buffer.
-func kernelEntriesToProto[K comparable](k *DotKernel[K]) ([]*messages.ORSetEntry, error) {
-	n := len(k.entries)
-	if n == 0 {
-		return nil, nil
-	}
-	type encoded struct {
-		element []byte
-		dots    []Dot
-	}
-	list := make([]encoded, 0, n)
+// encodedEntry is one key of a kernel, encoded with the element codec,
+// with its dots.
+type encodedEntry struct {
+	element []byte
+	dots    []Dot
+}
+
+// encodeKernelEntries encodes the keys of a kernel and returns them with
+// the order that sorts them by encoding (so equal sets encode to equal
+// bytes) and the number of dots. String keys share one buffer.
+func encodeKernelEntries[K comparable](k *DotKernel[K]) (list []encodedEntry, order []int32, totalDots int, err error) {
+	list = make([]encodedEntry, 0, len(k.entries))
 	var buffer []byte
 	if _, isString := any(*new(K)).(string); isString {
 		size := 0
@@ -173,29 +172,46 @@ func kernelEntriesToProto[K comparable](k *DotKernel[K]) ([]*messages.ORSetEntry
 		}
 		buffer = make([]byte, 0, size)
 	}
-	totalDots := 0
 	for key, dots := range k.entries {
 		var element []byte
 		if str, isString := any(key).(string); isString {
 			start := len(buffer)
 			buffer = append(buffer, str...)
 			element = buffer[start:len(buffer):len(buffer)]
-		} else {
-			var err error
-			if element, err = encodeValue(key); err != nil {
-				return nil, err
-			}
+		} else if element, err = encodeValue(key); err != nil {
+			return nil, nil, 0, err
 		}
-		list = append(list, encoded{element: element, dots: dots})
+		list = append(list, encodedEntry{element: element, dots: dots})
 		totalDots += len(dots)
 	}
-	slices.SortFunc(list, func(a, b encoded) int { return bytes.Compare(a.element, b.element) })
+	// Sorting indices moves 4 bytes a swap instead of a whole entry: twice
+	// as fast for large sets.
+	order = make([]int32, len(list))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(x, y int32) int { return bytes.Compare(list[x].element, list[y].element) })
+	return list, order, totalDots, nil
+}
 
+// kernelEntriesToProto encodes the keys of a kernel with the element codec,
+// sorted by encoding, with their dots. The messages are allocated in
+// blocks.
+func kernelEntriesToProto[K comparable](k *DotKernel[K]) ([]*messages.ORSetEntry, error) {
+	n := len(k.entries)
+	if n == 0 {
+		return nil, nil
+	}
+	list, order, totalDots, err := encodeKernelEntries(k)
+	if err != nil {
+		return nil, err
+	}
 	entryBlock := make([]messages.ORSetEntry, n)
 	entries := make([]*messages.ORSetEntry, n)
 	dotBlock := make([]messages.Dot, totalDots)
 	dotPointers := make([]*messages.Dot, totalDots)
-	for i, e := range list {
+	for i, index := range order {
+		e := &list[index]
 		entry := &entryBlock[i]
 		entry.Element = e.element
 		entry.Dots = dotPointers[:len(e.dots):len(e.dots)]
@@ -333,50 +349,23 @@ func dotWireSize(d Dot) int {
 // context build: fields in number order, empty scalars omitted, entries
 // sorted by encoded element.
 func appendKernelWire[K comparable](b []byte, k *DotKernel[K]) ([]byte, error) {
-	type encoded struct {
-		element []byte
-		dots    []Dot
-		size    int // of the entry message's body
+	list, order, _, err := encodeKernelEntries(k)
+	if err != nil {
+		return nil, err
 	}
-	list := make([]encoded, 0, len(k.entries))
-	var buffer []byte // string elements share one allocation
-	if _, isString := any(*new(K)).(string); isString {
-		size := 0
-		for key := range k.entries {
-			size += len(any(key).(string))
-		}
-		buffer = make([]byte, 0, size)
-	}
+	sizes := make([]int, len(list)) // of each entry message's body
 	total := 0
-	for key, dots := range k.entries {
-		var element []byte
-		if str, isString := any(key).(string); isString {
-			start := len(buffer)
-			buffer = append(buffer, str...)
-			element = buffer[start:len(buffer):len(buffer)]
-		} else {
-			var err error
-			if element, err = encodeValue(key); err != nil {
-				return nil, err
-			}
-		}
+	for i, e := range list {
 		size := 0
-		if len(element) > 0 {
-			size += wireTagSize + protowire.SizeBytes(len(element))
+		if len(e.element) > 0 {
+			size += wireTagSize + protowire.SizeBytes(len(e.element))
 		}
-		for _, d := range dots {
+		for _, d := range e.dots {
 			size += wireTagSize + protowire.SizeBytes(dotWireSize(d))
 		}
-		list = append(list, encoded{element: element, dots: dots, size: size})
+		sizes[i] = size
 		total += wireTagSize + protowire.SizeBytes(size)
 	}
-	// Sorting indices moves 4 bytes a swap instead of a whole entry: twice
-	// as fast for large sets.
-	order := make([]int32, len(list))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortFunc(order, func(x, y int32) int { return bytes.Compare(list[x].element, list[y].element) })
 
 	var context []byte
 	if m := k.ctx.toProtoOrNil(); m != nil {
@@ -394,7 +383,7 @@ func appendKernelWire[K comparable](b []byte, k *DotKernel[K]) ([]byte, error) {
 	for _, i := range order {
 		e := &list[i]
 		b = protowire.AppendTag(b, orsetEntriesField, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(e.size))
+		b = protowire.AppendVarint(b, uint64(sizes[i]))
 		if len(e.element) > 0 {
 			b = protowire.AppendTag(b, entryElementField, protowire.BytesType)
 			b = protowire.AppendBytes(b, e.element)
