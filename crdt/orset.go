@@ -369,7 +369,6 @@ func appendKernelWire[K comparable](b []byte, k *DotKernel[K]) ([]byte, error) {
 
 	var context []byte
 	if m := k.ctx.toProtoOrNil(); m != nil {
-		var err error
 		if context, err = proto.Marshal(m); err != nil {
 			return nil, err
 		}
