@@ -60,10 +60,9 @@ func TestOriginalScenario(t *testing.T) {
 	// The monitor forces the sleeper down for a while: once every other
 	// member knows, nobody gossips to it, and it misses the increments.
 	// Nobody answers its probes either, so in time it sees nobody up; the
-	// undown comes after that. (An undown while the sleeper still has
-	// probes in flight makes it declare healthy members down when they time
-	// out, and the others believe it: a ring bug, reproduced by hand and
-	// reported; this scenario is about the forced-down member.)
+	// undown comes after that, as in the original's ten-second force-down.
+	// (An undown while it still has probes in flight is
+	// TestShortForceDownBringsNoOneDown.)
 	downMark := sleeper.EventCount()
 	monitor.exec("down " + sleeper.Node)
 	awake := []*member{writer, reader, monitor, crasher}
