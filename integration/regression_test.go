@@ -22,8 +22,9 @@ func TestRestartedMemberSeesLivePeersAtInit(t *testing.T) {
 	a, b, r := c.start("a"), c.start("b"), c.start("r")
 	formRing(t, a, b, r)
 	mark := marks(a, b)
+	killed := time.Now()
 	r.Kill()
-	waitDown(t, "crash", time.Now(), mark, []*member{r}, a, b)
+	waitDown(t, "crash", killed, mark, []*member{r}, a, b)
 	// Wait until both have tried to reach the dead member a few times.
 	waitFor(t, "rejoin attempts to the dead member", func() error {
 		for _, m := range []*member{a, b} {
