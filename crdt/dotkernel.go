@@ -106,37 +106,50 @@ func (k *DotKernel[K]) Merge(other *DotKernel[K]) bool {
 	if other == nil || k == other {
 		return false
 	}
+	changed := joinKeyed(&k.entries, other.entries,
+		func(_ K, mine, theirs []Dot) ([]Dot, bool) { return joinDots(mine, &k.ctx, theirs, &other.ctx) },
+		func(_ K, theirs []Dot) []Dot { return filterUnseen(theirs, &k.ctx) })
+	if k.ctx.Merge(&other.ctx) {
+		changed = true
+	}
+	return changed
+}
+
+// joinKeyed is the key-by-key part of a dot-store join, shared by
+// DotKernel and Map, on maps from a key to its dots (D holds a dot): each
+// key of mine is joined with other's dots for it (nil when other lacks it)
+// and dropped when none is left; a key only other has is adopted with the
+// dots that adopt keeps. Both callbacks see the contexts as they were
+// before the merge. It reports whether mine changed.
+func joinKeyed[K comparable, D any](mine *map[K][]D, other map[K][]D,
+	join func(key K, mine, theirs []D) ([]D, bool), adopt func(key K, theirs []D) []D) bool {
 	changed := false
-	// Keys of k: join with other's dots (none if other lacks the key). The
-	// context used is each side's context before the merge.
-	for key, mine := range k.entries {
-		joined, keyChanged := joinDots(mine, &k.ctx, other.entries[key], &other.ctx)
+	for key, dots := range *mine {
+		joined, keyChanged := join(key, dots, other[key])
 		if !keyChanged {
 			continue
 		}
 		changed = true
 		if len(joined) == 0 {
-			delete(k.entries, key)
+			delete(*mine, key)
 		} else {
-			k.entries[key] = joined
+			(*mine)[key] = joined
 		}
 	}
-	// Keys only other has: keep the dots k has not seen.
-	for key, theirs := range other.entries {
-		if _, ok := k.entries[key]; ok {
+	for key, theirs := range other {
+		if _, ok := (*mine)[key]; ok {
 			continue
 		}
-		kept := filterUnseen(theirs, &k.ctx)
+		// A key dropped by the loop above has no dot mine has not seen,
+		// so adopt keeps nothing of it either.
+		kept := adopt(key, theirs)
 		if len(kept) == 0 {
 			continue
 		}
-		if k.entries == nil {
-			k.entries = make(map[K][]Dot, len(other.entries))
+		if *mine == nil {
+			*mine = make(map[K][]D, len(other))
 		}
-		k.entries[key] = kept
-		changed = true
-	}
-	if k.ctx.Merge(&other.ctx) {
+		(*mine)[key] = kept
 		changed = true
 	}
 	return changed

@@ -319,41 +319,20 @@ func (m *Map) Merge(other *Map) bool {
 	if other == nil || m == other {
 		return false
 	}
-	changed := false
-	for key, mine := range m.fields {
-		joined, fieldChanged := m.joinField(&kinds[key.Kind], mine, other.fields[key], &other.ctx)
-		if !fieldChanged {
-			continue
-		}
-		changed = true
-		if len(joined) == 0 {
-			delete(m.fields, key)
-		} else {
-			m.fields[key] = joined
-		}
-	}
-	for key, theirs := range other.fields {
-		if _, ok := m.fields[key]; ok {
-			continue
-		}
-		// A key m removed during the loop above has no dot m has not seen,
-		// so it is skipped here too.
-		ops := &kinds[key.Kind]
-		var kept []fieldDot
-		for _, fd := range theirs {
-			if !m.ctx.Contains(fd.dot) {
-				kept = append(kept, fieldDot{dot: fd.dot, value: ops.clone(fd.value)})
+	changed := joinKeyed(&m.fields, other.fields,
+		func(key MapKey, mine, theirs []fieldDot) ([]fieldDot, bool) {
+			return m.joinField(&kinds[key.Kind], mine, theirs, &other.ctx)
+		},
+		func(key MapKey, theirs []fieldDot) []fieldDot {
+			ops := &kinds[key.Kind]
+			var kept []fieldDot
+			for _, fd := range theirs {
+				if !m.ctx.Contains(fd.dot) {
+					kept = append(kept, fieldDot{dot: fd.dot, value: ops.clone(fd.value)})
+				}
 			}
-		}
-		if len(kept) == 0 {
-			continue
-		}
-		if m.fields == nil {
-			m.fields = make(map[MapKey][]fieldDot, len(other.fields))
-		}
-		m.fields[key] = kept
-		changed = true
-	}
+			return kept
+		})
 	if m.ctx.Merge(&other.ctx) {
 		changed = true
 	}
