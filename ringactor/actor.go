@@ -100,7 +100,13 @@ func (a *ringActor[T, P]) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		a.terminate(ctx)
 		return
-	case *actor.Stopped, *actor.Restarting:
+	case *actor.Restarting:
+		// A panic outside the callbacks (a bug of the ring) restarts the
+		// actor: a new instance reloads the ring file and starts its own
+		// timers, so this one's must stop.
+		a.cancelTimers()
+		return
+	case *actor.Stopped:
 		return
 	}
 	if a.core == nil {
@@ -406,11 +412,15 @@ func (a *ringActor[T, P]) stop(ctx actor.Context, reason error) {
 	ctx.Stop(ctx.Self())
 }
 
-func (a *ringActor[T, P]) terminate(ctx actor.Context) {
+func (a *ringActor[T, P]) cancelTimers() {
 	for _, cancel := range a.cancels {
 		cancel()
 	}
 	a.cancels = nil
+}
+
+func (a *ringActor[T, P]) terminate(ctx actor.Context) {
+	a.cancelTimers()
 	if a.terminated || a.core == nil {
 		return
 	}
