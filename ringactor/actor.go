@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -38,8 +39,8 @@ var ErrNoRemote = errors.New("ringactor: the actor system has no remote; start o
 // SpawnNamed(props, name) under the same name on every member. The payload
 // type P is inferred from behaviour. Start is the shorter way.
 func Props[T any, P Payload[T, P]](name string, behaviour Behaviour[P], opts ...Option) (*actor.Props, error) {
-	if name == "" {
-		return nil, errors.New("ringactor: empty ring name")
+	if err := validateRingName(name); err != nil {
+		return nil, err
 	}
 	if behaviour == nil {
 		return nil, errors.New("ringactor: nil behaviour")
@@ -454,4 +455,16 @@ func stopReason(text string) error {
 		return ErrStopped
 	}
 	return fmt.Errorf("%w: %s", ErrStopped, text)
+}
+
+// validateRingName checks that name can be an actor name and the name of
+// the ring's data directory (persistence.DefaultDir).
+func validateRingName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("ringactor: empty ring name")
+	case name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00"):
+		return fmt.Errorf("ringactor: ring name %q: it names a directory, so no path separators, NUL, . or ..", name)
+	}
+	return nil
 }

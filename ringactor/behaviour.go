@@ -24,6 +24,10 @@ type Payload[T any, P any] interface {
 // probes of the other members, and a callback that outlasts the probe
 // timeout gets its member declared down by the others. Start long work on
 // another goroutine and send the result back (Cast, or a reply through Reply).
+// Never wait in a callback on a request to this member's own ring actor
+// (a Client's Call, AddNode, Up, ...): the actor is busy running the
+// callback, so the request times out; use the Context instead (ctx.Up,
+// ctx.All, ctx.Payload).
 //
 // A callback that panics is recovered: the panic is logged with its stack,
 // counted in Stats.CallbackPanics, and a pending call gets an error wrapping

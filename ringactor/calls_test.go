@@ -103,6 +103,10 @@ func TestStartRejectsBadConfig(t *testing.T) {
 	require.ErrorContains(t, err, "GossipInterval must be positive")
 	_, err = Start[crdt.PNCounter](system, "", DefaultBehaviour[*crdt.PNCounter]{})
 	require.ErrorContains(t, err, "empty ring name")
+	for _, name := range []string{"..", "a/b", `a\b`} {
+		_, err = Start[crdt.PNCounter](system, name, DefaultBehaviour[*crdt.PNCounter]{})
+		require.ErrorContains(t, err, "path separators", name)
+	}
 }
 
 func TestInitErrorFailsStart(t *testing.T) {
