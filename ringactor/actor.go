@@ -116,6 +116,12 @@ func (a *ringActor[T, P]) Receive(ctx actor.Context) {
 		a.respondStopped(ctx)
 		return
 	}
+	if _, tick := ctx.Message().(*gossipTick); tick && ctx.ActorSystem().IsStopped() {
+		// ActorSystem.Shutdown stops no actor: without this the ring, its
+		// timers and its sends would run on after the system is gone.
+		a.stop(ctx, fmt.Errorf("%w: the actor system was shut down", ErrStopped))
+		return
+	}
 	a.handle(ctx, ctx.Message())
 }
 

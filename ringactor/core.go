@@ -381,7 +381,7 @@ func (c *ringCore) gossipMessage() (*messages.Gossip, error) {
 
 // onTerminated handles a watch notice: node's ring actor or its connection
 // is gone.
-func (c *ringCore) onTerminated(node string) { c.onDown(node) }
+func (c *ringCore) onTerminated(node string) { c.onDown(node, "watch notice") }
 
 // acceptFrom reports whether a message of the ring protocol from node is to
 // be handled; it logs and counts the ones that are dropped.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +34,45 @@ const waitFor = 10 * time.Second
 const tick = 10 * time.Millisecond
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// testLog keeps the log lines of a test's members and prints the last ones
+// when the test fails.
+type testLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *testLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+var testLogs sync.Map // *testing.T -> *testLog
+
+// logFor returns the test's log, dumped (its last 300 lines) if it fails.
+func logFor(t *testing.T) *testLog {
+	if l, ok := testLogs.Load(t); ok {
+		return l.(*testLog)
+	}
+	l := &testLog{}
+	testLogs.Store(t, l)
+	t.Cleanup(func() {
+		testLogs.Delete(t)
+		if t.Failed() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			t.Logf("last log lines:\n%s", strings.Join(l.lines[max(0, len(l.lines)-300):], "\n"))
+		}
+	})
+	return l
+}
+
+// memberLogger logs at level into the test's log.
+func memberLogger(t *testing.T, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(logFor(t), &slog.HandlerOptions{Level: level}))
+}
 
 // counterBehaviour is a PN-counter ring that records its callbacks.
 type counterBehaviour struct {
@@ -165,7 +205,7 @@ func newSystem(t *testing.T) (*actor.ActorSystem, func()) {
 
 func newSystemOn(t *testing.T, port int) (*actor.ActorSystem, func()) {
 	t.Helper()
-	system, r, err := StartActorSystem(RemoteOptions{Port: port, Logger: quietLogger()})
+	system, r, err := StartActorSystem(RemoteOptions{Port: port, Logger: memberLogger(t, slog.LevelWarn)})
 	require.NoError(t, err)
 	var once sync.Once
 	stop := func() {
@@ -192,7 +232,7 @@ func startMemberOn(t *testing.T, port int, ring string, store persistence.Store,
 		store = persistence.NewMemoryStore()
 	}
 	b := &counterBehaviour{}
-	all := append(append([]Option{WithStore(store), WithLogger(quietLogger())}, testOptions...), opts...)
+	all := append(append([]Option{WithStore(store), WithLogger(memberLogger(t, slog.LevelDebug))}, testOptions...), opts...)
 	client, err := Start[crdt.PNCounter](system, ring, b, all...)
 	require.NoError(t, err)
 	return &member{system: system, client: client, behaviour: b, store: store, node: system.Address(), shutdown: stop}

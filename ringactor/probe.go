@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"log/slog"
 	"slices"
 
 	"github.com/genserverring/genserverring-go/messages"
@@ -126,8 +127,12 @@ func (c *ringCore) heardFrom(node string) {
 	}
 }
 
-// onDown is the end of every path that finds a member down.
-func (c *ringCore) onDown(node string) {
+// onDown is the end of every path that finds a member down; why says
+// which, for the log.
+func (c *ringCore) onDown(node, why string) {
+	if c.alive[node] {
+		c.log.Debug("member down", slog.String("member", node), slog.String("why", why))
+	}
 	delete(c.alive, node)
 	c.probes.forget(node)
 	c.settle(ReasonNodeDown)
@@ -175,7 +180,7 @@ func (c *ringCore) onProbeTimer(seq uint64, phase probePhase) {
 	case probe.kind == probeConfirm:
 		delete(c.probes.pending, seq)
 		if c.alive[probe.target] && !c.probes.heardSince(probe.target, seq) {
-			c.onDown(probe.target)
+			c.onDown(probe.target, "confirmed another member's verdict")
 		}
 	default: // revive and relay pings: no answer, no change
 		delete(c.probes.pending, seq)
@@ -210,7 +215,7 @@ func (c *ringCore) declareDown(target string) {
 			c.send(node, &messages.NodeDown{Ring: c.cfg.ring, From: c.cfg.self, Node: target})
 		}
 	}
-	c.onDown(target)
+	c.onDown(target, "probe verdict")
 }
 
 // onNodeDown handles another member's verdict that a node is down: this
@@ -268,6 +273,7 @@ func (c *ringCore) onAck(a *messages.Ack) {
 		return
 	}
 	if !c.alive[a.GetFrom()] {
+		c.log.Debug("member up", slog.String("member", a.GetFrom()), slog.String("why", "answered a ping"))
 		c.alive[a.GetFrom()] = true
 		c.settle(ReasonGossip)
 	}

@@ -131,6 +131,8 @@ func TestShutdownMemberSeenDownByOthers(t *testing.T) {
 			t.Fatalf("%s: ring changes: %v", m.node, m.behaviour.changes())
 		}
 	}
+	require.Eventually(t, func() bool { return errors.Is(gone.behaviour.terminatedWith(), ErrStopped) }, waitFor, tick,
+		"the ring actor of a shut-down actor system stops")
 	// The others keep working.
 	_, err := members[0].client.Call(incr{4}, time.Second)
 	require.NoError(t, err)
