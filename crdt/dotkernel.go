@@ -224,6 +224,26 @@ func joinDots(a []Dot, actx *CausalContext, b []Dot, bctx *CausalContext) (joine
 // walkJoin calls keep, in dot order, for each dot that survives the join of
 // a and b, telling which sides hold it.
 func walkJoin(a []Dot, actx *CausalContext, b []Dot, bctx *CausalContext, keep func(d Dot, inA, inB bool)) {
+	walkByDot(a, b, func(d Dot) Dot { return d }, func(i, j int) {
+		switch {
+		case j < 0:
+			if !bctx.Contains(a[i]) {
+				keep(a[i], true, false)
+			}
+		case i < 0:
+			if !actx.Contains(b[j]) {
+				keep(b[j], false, true)
+			}
+		default:
+			keep(a[i], true, true)
+		}
+	})
+}
+
+// walkByDot walks two lists sorted by dot together and calls visit, in dot
+// order, with the indices of each dot: j is -1 for a dot only a holds, i is
+// -1 for one only b holds. It is the one merge walk of every dot store.
+func walkByDot[T any](a, b []T, dot func(T) Dot, visit func(i, j int)) {
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
 		var order int
@@ -233,21 +253,17 @@ func walkJoin(a []Dot, actx *CausalContext, b []Dot, bctx *CausalContext, keep f
 		case i == len(a):
 			order = 1
 		default:
-			order = compareDots(a[i], b[j])
+			order = compareDots(dot(a[i]), dot(b[j]))
 		}
 		switch {
 		case order < 0:
-			if !bctx.Contains(a[i]) {
-				keep(a[i], true, false)
-			}
+			visit(i, -1)
 			i++
 		case order > 0:
-			if !actx.Contains(b[j]) {
-				keep(b[j], false, true)
-			}
+			visit(-1, j)
 			j++
 		default:
-			keep(a[i], true, true)
+			visit(i, j)
 			i++
 			j++
 		}

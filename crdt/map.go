@@ -350,7 +350,7 @@ func (m *Map) Merge(other *Map) bool {
 // rule that a replica never mints a dot twice (see ReplicaID).
 func (m *Map) joinField(ops *kindOps, mine, theirs []fieldDot, theirCtx *CausalContext) ([]fieldDot, bool) {
 	reshaped := false
-	walkFieldDots(mine, theirs, func(i, j int) {
+	walkByDot(mine, theirs, fieldDotOf, func(i, j int) {
 		switch {
 		case j < 0:
 			reshaped = reshaped || theirCtx.Contains(mine[i].dot)
@@ -362,7 +362,7 @@ func (m *Map) joinField(ops *kindOps, mine, theirs []fieldDot, theirCtx *CausalC
 		return mine, false
 	}
 	joined := make([]fieldDot, 0, len(mine)+len(theirs))
-	walkFieldDots(mine, theirs, func(i, j int) {
+	walkByDot(mine, theirs, fieldDotOf, func(i, j int) {
 		switch {
 		case j < 0:
 			if !theirCtx.Contains(mine[i].dot) {
@@ -377,35 +377,6 @@ func (m *Map) joinField(ops *kindOps, mine, theirs []fieldDot, theirCtx *CausalC
 		}
 	})
 	return joined, true
-}
-
-// walkFieldDots calls visit, in dot order, with the indices of each dot of
-// a and b: j is -1 for a dot only a holds, i is -1 for one only b holds.
-func walkFieldDots(a, b []fieldDot, visit func(i, j int)) {
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		var order int
-		switch {
-		case j == len(b):
-			order = -1
-		case i == len(a):
-			order = 1
-		default:
-			order = compareDots(a[i].dot, b[j].dot)
-		}
-		switch {
-		case order < 0:
-			visit(i, -1)
-			i++
-		case order > 0:
-			visit(-1, j)
-			j++
-		default:
-			visit(i, j)
-			i++
-			j++
-		}
-	}
 }
 
 // Equal reports whether the two maps have the same state: the same fields
@@ -784,3 +755,6 @@ func init() {
 		func(v *Map) *CausalContext { return &v.ctx },
 	)
 }
+
+// fieldDotOf is the dot of a field's entry, to walk field dots in order.
+func fieldDotOf(fd fieldDot) Dot { return fd.dot }
