@@ -129,7 +129,7 @@ func TestMVRegisterFromProtoErrors(t *testing.T) {
 	}
 	var r MVRegister[string]
 	require.ErrorIs(t, r.UnmarshalBinary([]byte{0xff}), ErrDecode)
-	type opaque struct{ n int }
+	type opaque struct{}
 	_, err := MVRegisterFromProto[opaque](&messages.MVRegister{Context: context, Entries: []*messages.MVRegisterEntry{entry("a", 1)}})
 	require.ErrorIs(t, err, ErrDecode)
 	require.ErrorIs(t, err, ErrUnsupportedElement)

@@ -470,7 +470,7 @@ func validateRingName(name string) error {
 	case name == "":
 		return errors.New("ringactor: empty ring name")
 	case name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00"):
-		return fmt.Errorf("ringactor: ring name %q: it names a directory, so no path separators, NUL, . or ..", name)
+		return fmt.Errorf("ringactor: ring name %q is not a directory name (no path separators, NUL, \".\" or \"..\")", name)
 	}
 	return nil
 }

@@ -204,9 +204,6 @@ func (c *ringCore) all() []string {
 // upNodes returns the up set, sorted.
 func (c *ringCore) upNodes() []string { return slices.Clone(c.up) }
 
-// forced returns the forced-down nodes, sorted.
-func (c *ringCore) forced() []string { return sortedElements(c.forcedDown) }
-
 // persisted returns the state to write to disk.
 func (c *ringCore) persisted() (*messages.PersistedRing, error) {
 	nodeSet, err := c.nodeSet.ToProto()
