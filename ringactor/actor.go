@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/genserverring/genserverring-go/crdt"
 	"github.com/genserverring/genserverring-go/messages"
@@ -67,13 +66,12 @@ type ringActor[T any, P Payload[T, P]] struct {
 	behaviour Behaviour[P]
 	cfg       Config
 
-	view    ringView[P]
-	core    *ringCore
-	store   persistence.Store
-	log     *slog.Logger
-	ctx     *Context[P]
-	cancels []scheduler.CancelFunc
-	timers  *scheduler.TimerScheduler
+	view   ringView[P]
+	core   *ringCore
+	store  persistence.Store
+	log    *slog.Logger
+	ctx    *Context[P]
+	timers *timers
 
 	started    func(error)
 	initErr    error
@@ -315,19 +313,14 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	}
 	a.core = core
 	a.view.core = core
-	// Timers fire on their own goroutines: they send through the actor
-	// system's root context, never through the actor's context, which is
-	// only valid on the actor's goroutine (and is torn down when it stops).
-	a.timers = scheduler.NewTimerScheduler(ctx.ActorSystem().Root)
+	a.timers = newTimers(ctx.ActorSystem().Root, ctx.Self())
 	core.start()
 	a.apply(ctx)
 
-	a.cancels = append(a.cancels,
-		a.timers.SendRepeatedly(a.cfg.GossipInterval, a.cfg.GossipInterval, ctx.Self(), &gossipTick{}),
-		a.timers.SendRepeatedly(a.cfg.ProbeInterval, a.cfg.ProbeInterval, ctx.Self(), &probeTick{}),
-		a.timers.SendRepeatedly(a.cfg.RejoinInterval, a.cfg.RejoinInterval, ctx.Self(), &rejoinTick{}),
-	)
-	a.timers.SendOnce(a.cfg.InitTimeout, ctx.Self(), &initDeadline{})
+	a.timers.every(a.cfg.GossipInterval, &gossipTick{})
+	a.timers.every(a.cfg.ProbeInterval, &probeTick{})
+	a.timers.every(a.cfg.RejoinInterval, &rejoinTick{})
+	a.timers.once(a.cfg.InitTimeout, &initDeadline{})
 	return nil
 }
 
@@ -349,9 +342,7 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 			if t.phase == phaseIndirect || t.phase == phaseConfirm {
 				delay /= 2
 			}
-			// One-shot timers are not cancelled on stop: a late one goes to
-			// a stopped actor and is dropped.
-			a.timers.SendOnce(delay, ctx.Self(), &probeDeadline{seq: t.seq, phase: t.phase})
+			a.timers.once(delay, &probeDeadline{seq: t.seq, phase: t.phase})
 		}
 		if eff.stateChanged {
 			a.callback(ctx, "HandleStateChange", func() { a.behaviour.HandleStateChange(a.ctx, a.view.payload) })
@@ -420,10 +411,9 @@ func (a *ringActor[T, P]) stop(ctx actor.Context, reason error) {
 }
 
 func (a *ringActor[T, P]) cancelTimers() {
-	for _, cancel := range a.cancels {
-		cancel()
+	if a.timers != nil {
+		a.timers.stop()
 	}
-	a.cancels = nil
 }
 
 func (a *ringActor[T, P]) terminate(ctx actor.Context) {
