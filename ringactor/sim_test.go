@@ -155,18 +155,21 @@ func (n *simNet) round() {
 	n.each(func(m *simMember) { m.core.onProbeTick() })
 	n.deliver()
 	for _, phase := range []probePhase{phaseIndirect, phaseFinal, phaseConfirm} {
-		n.each(func(m *simMember) {
-			timers := m.timers
-			m.timers = nil
-			for _, timer := range timers {
-				if timer.phase == phase {
-					m.core.onProbeTimer(timer.seq, phase)
-				} else {
-					m.timers = append(m.timers, timer)
-				}
-			}
-		})
+		n.each(func(m *simMember) { m.fire(phase) })
 		n.deliver()
+	}
+}
+
+// fire runs the member's probe deadlines of phase (the caller collects).
+func (m *simMember) fire(phase probePhase) {
+	timers := m.timers
+	m.timers = nil
+	for _, timer := range timers {
+		if timer.phase == phase {
+			m.core.onProbeTimer(timer.seq, phase)
+		} else {
+			m.timers = append(m.timers, timer)
+		}
 	}
 }
 
@@ -569,15 +572,7 @@ func TestSimFalseVerdictIsNotTakenOnTrust(t *testing.T) {
 		if phase == phaseFinal {
 			net.setCut([]string{s.node}, without(all, s.node), false)
 		}
-		timers := s.timers
-		s.timers = nil
-		for _, timer := range timers {
-			if timer.phase == phase {
-				s.core.onProbeTimer(timer.seq, phase)
-			} else {
-				s.timers = append(s.timers, timer)
-			}
-		}
+		s.fire(phase)
 		net.collect(s)
 		net.deliver()
 	}
