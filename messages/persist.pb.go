@@ -97,7 +97,11 @@ type PersistedRing struct {
 	NodeSet    *ORSet `protobuf:"bytes,3,opt,name=node_set,json=nodeSet,proto3" json:"node_set,omitempty"`
 	ForcedDown *ORSet `protobuf:"bytes,4,opt,name=forced_down,json=forcedDown,proto3" json:"forced_down,omitempty"`
 	// unix_nanos is when it was written, for people reading the file.
-	UnixNanos     int64 `protobuf:"varint,5,opt,name=unix_nanos,json=unixNanos,proto3" json:"unix_nanos,omitempty"`
+	UnixNanos int64 `protobuf:"varint,5,opt,name=unix_nanos,json=unixNanos,proto3" json:"unix_nanos,omitempty"`
+	// replica is the member's replica ID: kept across restarts while the
+	// member's data is intact, so that it never mints a dot or counter slot
+	// of a new ID per process life.
+	Replica       string `protobuf:"bytes,6,opt,name=replica,proto3" json:"replica,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -167,6 +171,13 @@ func (x *PersistedRing) GetUnixNanos() int64 {
 	return 0
 }
 
+func (x *PersistedRing) GetReplica() string {
+	if x != nil {
+		return x.Replica
+	}
+	return ""
+}
+
 var File_persist_proto protoreflect.FileDescriptor
 
 const file_persist_proto_rawDesc = "" +
@@ -176,7 +187,7 @@ const file_persist_proto_rawDesc = "" +
 	"\bRingFile\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x16\n" +
 	"\x06crc32c\x18\x02 \x01(\aR\x06crc32c\x12\x12\n" +
-	"\x04body\x18\x03 \x01(\fR\x04body\"\xd0\x01\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\"\xea\x01\n" +
 	"\rPersistedRing\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04self\x18\x02 \x01(\tR\x04self\x128\n" +
@@ -184,7 +195,8 @@ const file_persist_proto_rawDesc = "" +
 	"\vforced_down\x18\x04 \x01(\v2\x1d.genserverring.messages.ORSetR\n" +
 	"forcedDown\x12\x1d\n" +
 	"\n" +
-	"unix_nanos\x18\x05 \x01(\x03R\tunixNanosB4Z2github.com/genserverring/genserverring-go/messagesb\x06proto3"
+	"unix_nanos\x18\x05 \x01(\x03R\tunixNanos\x12\x18\n" +
+	"\areplica\x18\x06 \x01(\tR\areplicaB4Z2github.com/genserverring/genserverring-go/messagesb\x06proto3"
 
 var (
 	file_persist_proto_rawDescOnce sync.Once

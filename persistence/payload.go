@@ -1,0 +1,63 @@
+package persistence
+
+import "errors"
+
+// ErrLocked means another store (in this process or another) holds the
+// directory: two ring members must never share one data directory.
+var ErrLocked = errors.New("persistence: data directory is in use by another member")
+
+// PayloadStore is a Store that also keeps the ring's payload durably: a
+// snapshot, and a log of the deltas applied since that snapshot. A member
+// appends the deltas of a batch of changes with one AppendDeltas (one sync:
+// group commit) before it answers any caller whose call made one of them,
+// and now and then folds the log into a new snapshot.
+//
+// Like Store, it is called from the ring actor's goroutine only.
+type PayloadStore interface {
+	Store
+
+	// LoadPayload returns the snapshot (nil when there is none) and the
+	// deltas appended after it, oldest first. A torn or corrupt tail of the
+	// log (a crash in the middle of an append) is cut off: the records
+	// before it are returned, and Recovered says how many bytes were cut
+	// and why. A snapshot that fails its checksum or version is an error
+	// wrapping ErrCorrupt or ErrUnsupportedVersion that names the file, and
+	// nothing is rewritten. When nothing was ever stored, both are empty
+	// and the error is nil.
+	LoadPayload() (PayloadLog, error)
+
+	// AppendDeltas appends deltas (each an encoded payload delta) to the
+	// log and makes them durable with a single sync. When it returns nil,
+	// every one of them survives a crash or power loss. When it returns an
+	// error, none of them may be assumed durable, and the log is left so
+	// that the next AppendDeltas continues after the last durable record
+	// (the caller appends the failed deltas again).
+	AppendDeltas(deltas [][]byte) error
+
+	// SaveSnapshot durably replaces the snapshot with snapshot (which must
+	// cover every delta appended so far), then empties the log. A crash at
+	// any point leaves either the old snapshot and log or the new snapshot
+	// (with or without the old log, whose deltas it covers: deltas are
+	// idempotent).
+	SaveSnapshot(snapshot []byte) error
+
+	// LogSize returns the bytes appended to the log since the last
+	// snapshot: the member compacts when it grows past its threshold.
+	LogSize() int64
+
+	// Close releases the store (and the directory's lock). A closed store
+	// must not be used again.
+	Close() error
+}
+
+// PayloadLog is what LoadPayload found.
+type PayloadLog struct {
+	// Snapshot is the last snapshot, nil when there is none.
+	Snapshot []byte
+	// Deltas are the deltas appended after Snapshot, oldest first.
+	Deltas [][]byte
+	// CutBytes is how many bytes of a torn or corrupt log tail were cut
+	// off; CutReason says why (nil when CutBytes is 0).
+	CutBytes  int64
+	CutReason error
+}
