@@ -19,10 +19,12 @@ func ExampleFileStore() {
 	}
 	defer os.RemoveAll(dir)
 
-	store, err := persistence.NewFileStore(dir) // in an application: persistence.DefaultDir("orders")
+	// In an application: persistence.DefaultDir("orders", "127.0.0.1:8001").
+	store, err := persistence.NewFileStore(dir)
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer store.Close() // releases the directory's lock
 
 	_, err = store.Load()
 	switch {
@@ -53,7 +55,8 @@ func ExampleFileStore() {
 	// after delete, not found: true
 }
 
+// Each member has a directory of its own under ./data/<ring name>/.
 func ExampleDefaultDir() {
-	fmt.Println(persistence.DefaultDir("orders"))
-	// Output: data/orders
+	fmt.Println(persistence.DefaultDir("orders", "127.0.0.1:8001"))
+	// Output: data/orders/127.0.0.1_8001
 }

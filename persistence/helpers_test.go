@@ -63,22 +63,33 @@ func crc32c(body []byte) uint32 {
 	return crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli))
 }
 
-// newFileStore returns a FileStore in a fresh temporary directory.
+// newFileStore returns a FileStore in a fresh temporary directory, closed
+// when the test ends.
 func newFileStore(t testing.TB) *persistence.FileStore {
 	t.Helper()
-	store, err := persistence.NewFileStore(t.TempDir())
+	return openFileStore(t, t.TempDir())
+}
+
+// openFileStore opens a FileStore on dir, closed when the test ends.
+func openFileStore(t testing.TB, dir string) *persistence.FileStore {
+	t.Helper()
+	store, err := persistence.NewFileStore(dir)
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
 	return store
 }
 
-// dirNames lists the names in dir.
+// dirNames lists the names in dir but the lock file, which every open
+// store has.
 func dirNames(t testing.TB, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	names := make([]string, 0, len(entries))
 	for _, entry := range entries {
-		names = append(names, entry.Name())
+		if entry.Name() != persistence.LockFileName {
+			names = append(names, entry.Name())
+		}
 	}
 	return names
 }

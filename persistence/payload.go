@@ -1,10 +1,13 @@
 package persistence
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrLocked means another store (in this process or another) holds the
 // directory: two ring members must never share one data directory.
-var ErrLocked = errors.New("persistence: data directory is in use by another member")
+var ErrLocked = errors.New("data directory is in use by another member")
 
 // PayloadStore is a Store that also keeps the ring's payload durably: a
 // snapshot, and a log of the deltas applied since that snapshot. A member
@@ -60,4 +63,16 @@ type PayloadLog struct {
 	// off; CutReason says why (nil when CutBytes is 0).
 	CutBytes  int64
 	CutReason error
+}
+
+// checkDeltas refuses a batch that the log could not frame, before anything
+// is written: no delta may exceed MaxDeltaSize.
+func checkDeltas(where string, deltas [][]byte) error {
+	for i, delta := range deltas {
+		if len(delta) > MaxDeltaSize {
+			return fmt.Errorf("persistence: append to %s: delta %d of %d is %d bytes, more than the maximum %d; nothing was written",
+				where, i+1, len(deltas), len(delta), MaxDeltaSize)
+		}
+	}
+	return nil
 }

@@ -275,7 +275,7 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	if a.store == nil {
 		dir := a.cfg.DataDir
 		if dir == "" {
-			dir = persistence.DefaultDir(a.name)
+			dir = persistence.DefaultDir(a.name, self)
 		}
 		store, err := persistence.NewFileStore(dir)
 		if err != nil {
