@@ -258,6 +258,7 @@ func (s *FileStore) Close() error {
 	logErr := s.log.closeFile()
 	var lockErr error
 	if s.lock != nil {
+		_ = s.lock.Truncate(0)   // best effort: the PID in it is no longer the holder's
 		lockErr = s.lock.Close() // closing the last descriptor releases the flock
 	}
 	if err := errors.Join(logErr, lockErr); err != nil {

@@ -46,8 +46,10 @@ func lockDir(dir string) (*os.File, error) {
 	return file, nil
 }
 
-// lockHolder describes the process that wrote its PID into the lock file,
-// for the ErrLocked message ("" when the file holds none).
+// lockHolder names the process that last wrote its PID into the lock file,
+// for the ErrLocked message ("" when the file holds none). It is a hint: a
+// store clears it on Close, but a crashed one cannot, and a tool such as
+// flock(1) writes none.
 func lockHolder(file *os.File) string {
 	buf := make([]byte, 32)
 	n, _ := file.ReadAt(buf, 0)
@@ -55,5 +57,5 @@ func lockHolder(file *os.File) string {
 	if _, err := strconv.Atoi(pid); err != nil {
 		return ""
 	}
-	return ", held by process " + pid
+	return "; the last store to take it was in process " + pid
 }

@@ -47,39 +47,43 @@ func logHeader() []byte {
 
 // appendRecord appends the record of body to buf.
 func appendRecord(buf, body []byte) []byte {
-	var header [frameHeaderSize]byte
-	binary.LittleEndian.PutUint32(header[0:4], uint32(len(body)))
-	crc := crc32.Update(crc32.Checksum(header[0:4], castagnoli), castagnoli, body)
-	binary.LittleEndian.PutUint32(header[4:8], crc)
-	return append(append(buf, header[:]...), body...)
+	start := len(buf)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(body)))
+	buf = append(buf, 0, 0, 0, 0) // the checksum, set below
+	buf = append(buf, body...)
+	crc := crc32.Update(crc32.Checksum(buf[start:start+4], castagnoli), castagnoli, body)
+	binary.LittleEndian.PutUint32(buf[start+4:start+frameHeaderSize], crc)
+	return buf
 }
 
 // decodeRecords reads the records of data (the log after its header) in
 // order, up to the first that is short or fails its checks. It returns their
 // bodies (slices of data), how many bytes of data they span, and why it
-// stopped early (nil when data is whole records).
+// stopped early (nil when data is whole records). Offsets in the reason are
+// offsets in the file, for a person with a hex dump.
 func decodeRecords(data []byte) (bodies [][]byte, good int, reason error) {
 	for good < len(data) {
+		at := logHeaderSize + int64(good)
 		rest := data[good:]
 		if len(rest) < frameHeaderSize {
-			return bodies, good, fmt.Errorf("record at offset %d: %d of %d header bytes: %w",
-				good, len(rest), frameHeaderSize, io.ErrUnexpectedEOF)
+			return bodies, good, fmt.Errorf("record at file offset %d: %d of %d header bytes: %w",
+				at, len(rest), frameHeaderSize, io.ErrUnexpectedEOF)
 		}
 		length := binary.LittleEndian.Uint32(rest[0:4])
 		if length > MaxDeltaSize {
-			return bodies, good, fmt.Errorf("record at offset %d: %w: length %d exceeds the maximum %d",
-				good, ErrCorrupt, length, MaxDeltaSize)
+			return bodies, good, fmt.Errorf("record at file offset %d: %w: length %d exceeds the maximum %d",
+				at, ErrCorrupt, length, MaxDeltaSize)
 		}
 		end := frameHeaderSize + int(length)
 		if len(rest) < end {
-			return bodies, good, fmt.Errorf("record at offset %d: %d of %d bytes: %w",
-				good, len(rest), end, io.ErrUnexpectedEOF)
+			return bodies, good, fmt.Errorf("record at file offset %d: %d of %d bytes: %w",
+				at, len(rest), end, io.ErrUnexpectedEOF)
 		}
 		want := binary.LittleEndian.Uint32(rest[4:8])
 		got := crc32.Update(crc32.Checksum(rest[0:4], castagnoli), castagnoli, rest[frameHeaderSize:end])
 		if want != got {
-			return bodies, good, fmt.Errorf("record at offset %d: %w: checksum mismatch: record says crc32c %#08x, has %#08x",
-				good, ErrCorrupt, want, got)
+			return bodies, good, fmt.Errorf("record at file offset %d: %w: checksum mismatch: record says crc32c %#08x, has %#08x",
+				at, ErrCorrupt, want, got)
 		}
 		bodies = append(bodies, rest[frameHeaderSize:end:end])
 		good += end
@@ -137,11 +141,21 @@ func (l *deltaLog) load() (deltas [][]byte, cut int64, reason error, err error) 
 	if err := checkLogHeader(l.path, data); err != nil {
 		return nil, 0, nil, err
 	}
-	deltas, good, reason := decodeRecords(data[logHeaderSize:])
+	records := data[logHeaderSize:]
+	if l.scanned && l.dirty && l.end >= logHeaderSize && l.end < int64(len(data)) {
+		// An append failed here and its bytes could not be cut yet: they
+		// may read as whole records, but they were never durable (and the
+		// caller was told so), so they are not this log's.
+		records = data[logHeaderSize:l.end]
+	}
+	deltas, good, reason := decodeRecords(records)
 	l.end, l.scanned = logHeaderSize+int64(good), true
 	cut = int64(len(data)) - l.end
 	if cut == 0 {
 		return deltas, 0, nil, nil
+	}
+	if reason == nil {
+		reason = fmt.Errorf("%d bytes of a failed append after file offset %d", cut, l.end)
 	}
 	reason = fmt.Errorf("log %s: %w", l.path, reason)
 	// Cut the tail now, so that a crash before the next append does not
@@ -284,13 +298,15 @@ func (l *deltaLog) size() int64 {
 	return max(end-logHeaderSize, 0)
 }
 
-// remove deletes the log file; the caller syncs the directory.
+// remove deletes the log file; the caller syncs the directory. When the
+// removal fails, the file is still there and end still describes it: the
+// next append must go on after its records, not start a new log over them.
 func (l *deltaLog) remove() error {
 	l.closeFile()
-	l.end, l.scanned, l.dirty = 0, true, false
 	if err := os.Remove(l.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	l.end, l.scanned, l.dirty = 0, true, false
 	return nil
 }
 
