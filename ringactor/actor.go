@@ -73,9 +73,9 @@ type ringActor[T any, P Payload[T, P]] struct {
 	pending      pendingChanges[P]
 	snapshotSize int64         // bytes of the last payload snapshot
 	lastSync     time.Duration // how long the last group commit took
-	log    *slog.Logger
-	ctx    *Context[P]
-	timers *timers
+	log          *slog.Logger
+	ctx          *Context[P]
+	timers       *timers
 
 	actorCtx   actor.Context // the context of the message being handled
 	started    func(error)
