@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -184,4 +185,20 @@ func TestFileStoreAppendWithoutLoadCutsTornTail(t *testing.T) {
 	require.NoError(t, store.AppendDeltas(deltasOf(3, 1)))
 	assert.Equal(t, logBytes(deltasOf(1, 3)...), readLog(t, store))
 	assert.Equal(t, int64(len(logBytes(deltasOf(1, 3)...))-8), store.LogSize())
+}
+
+// Delete removes every file of the member but the lock: the ring file, the
+// snapshot, the log and stale temporary files.
+func TestFileStoreDeleteRemovesFiles(t *testing.T) {
+	store := newFileStore(t)
+	require.NoError(t, store.Save(sampleRing()))
+	require.NoError(t, store.SaveSnapshot([]byte("state")))
+	require.NoError(t, store.AppendDeltas(deltasOf(0, 2)))
+	plantStaleTemp(t, store.Dir())
+	require.ElementsMatch(t, []string{persistence.RingFileName, persistence.SnapshotFileName, persistence.LogFileName,
+		persistence.TempPrefix + "4242"}, dirNames(t, store.Dir()))
+
+	require.NoError(t, store.Delete())
+	assert.Empty(t, dirNames(t, store.Dir()))
+	assert.FileExists(t, filepath.Join(store.Dir(), persistence.LockFileName), "the lock stays while the store is open")
 }
