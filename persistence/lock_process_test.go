@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(lockHelperEnv); dir != "" {
 		os.Exit(lockHelper(dir))
 	}
+	if dir := os.Getenv(appendHelperEnv); dir != "" {
+		os.Exit(appendHelper(dir))
+	}
 	os.Exit(m.Run())
 }
 
