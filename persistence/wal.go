@@ -191,7 +191,7 @@ func checkLogHeader(path string, data []byte) error {
 func (l *deltaLog) append(deltas [][]byte) error {
 	if !l.scanned {
 		if _, _, _, err := l.load(); err != nil {
-			return fmt.Errorf("persistence: append to log %s: %w", l.path, err)
+			return err // names the log and what is wrong with it
 		}
 	}
 	if err := l.openFile(); err != nil {
