@@ -190,7 +190,6 @@ func (c *ringCore) randomUpOthers(n int, except string) []string {
 	return slices.Clone(candidates[:n])
 }
 
-
 // step hands the core one message of the ring protocol from another member;
 // it reports false for a message that is not one. It is the core's single
 // entry point for peer messages, used by the actor and the simulation alike.
