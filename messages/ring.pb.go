@@ -48,9 +48,12 @@ type Gossip struct {
 	Digest uint64 `protobuf:"fixed64,8,opt,name=digest,proto3" json:"digest,omitempty"`
 	// no_reply marks the answer of a push-pull exchange: it is never answered
 	// for a digest mismatch, so an exchange is at most three messages.
-	NoReply       bool `protobuf:"varint,9,opt,name=no_reply,json=noReply,proto3" json:"no_reply,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	NoReply bool `protobuf:"varint,9,opt,name=no_reply,json=noReply,proto3" json:"no_reply,omitempty"`
+	// membership_digest hashes node_set and forced_down alone: a receiver
+	// whose own hash is the same skips decoding and merging them.
+	MembershipDigest uint64 `protobuf:"fixed64,10,opt,name=membership_digest,json=membershipDigest,proto3" json:"membership_digest,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Gossip) Reset() {
@@ -144,6 +147,13 @@ func (x *Gossip) GetNoReply() bool {
 		return x.NoReply
 	}
 	return false
+}
+
+func (x *Gossip) GetMembershipDigest() uint64 {
+	if x != nil {
+		return x.MembershipDigest
+	}
+	return 0
 }
 
 // Delta carries a batch of payload changes, pushed at once (eager push) to a
@@ -288,10 +298,14 @@ func (x *Digest) GetDigest() uint64 {
 
 // Ping asks a member to prove it is alive by answering with an Ack.
 type Ping struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ring          string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
-	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ring  string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
+	From  string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Seq   uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	// digest is the sender's state digest (see Digest), so that probing and
+	// anti-entropy share messages: a receiver whose digest differs answers
+	// with its gossip as well as the Ack. 0 on relayed pings.
+	Digest        uint64 `protobuf:"fixed64,4,opt,name=digest,proto3" json:"digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -343,6 +357,13 @@ func (x *Ping) GetFrom() string {
 func (x *Ping) GetSeq() uint64 {
 	if x != nil {
 		return x.Seq
+	}
+	return 0
+}
+
+func (x *Ping) GetDigest() uint64 {
+	if x != nil {
+		return x.Digest
 	}
 	return 0
 }
@@ -1187,7 +1208,7 @@ const file_ring_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"ring.proto\x12\x16genserverring.messages\x1a\x19google/protobuf/any.proto\x1a\n" +
-	"crdt.proto\"\xba\x02\n" +
+	"crdt.proto\"\xe7\x02\n" +
 	"\x06Gossip\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
@@ -1198,7 +1219,9 @@ const file_ring_proto_rawDesc = "" +
 	"\apayload\x18\x06 \x01(\fR\apayload\x12'\n" +
 	"\x0freply_requested\x18\a \x01(\bR\x0ereplyRequested\x12\x16\n" +
 	"\x06digest\x18\b \x01(\x06R\x06digest\x12\x19\n" +
-	"\bno_reply\x18\t \x01(\bR\anoReply\"]\n" +
+	"\bno_reply\x18\t \x01(\bR\anoReply\x12+\n" +
+	"\x11membership_digest\x18\n" +
+	" \x01(\x06R\x10membershipDigest\"]\n" +
 	"\x05Delta\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
@@ -1207,11 +1230,12 @@ const file_ring_proto_rawDesc = "" +
 	"\x06Digest\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x16\n" +
-	"\x06digest\x18\x03 \x01(\x06R\x06digest\"@\n" +
+	"\x06digest\x18\x03 \x01(\x06R\x06digest\"X\n" +
 	"\x04Ping\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +
-	"\x03seq\x18\x03 \x01(\x04R\x03seq\"?\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x16\n" +
+	"\x06digest\x18\x04 \x01(\x06R\x06digest\"?\n" +
 	"\x03Ack\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +

@@ -11,11 +11,13 @@ import (
 // Config holds a ring member's settings. Start from DefaultConfig and change
 // what you need through Options; every duration must be positive.
 type Config struct {
-	// GossipInterval is how often the member runs an anti-entropy round: it
-	// sends a digest of its state (a hash of its node set, forced-down set
-	// and payload) to one random up member, and state travels, both ways,
-	// only when the digests differ. Changes do not wait for it: they are
-	// pushed at once (PushFanout); the round repairs what a push missed.
+	// GossipInterval is the longest time between two anti-entropy rounds
+	// of the member: a digest of its state (a hash of its node set,
+	// forced-down set and payload) goes to an up member, and state travels,
+	// both ways, only when the digests differ. Every probe (ProbeInterval)
+	// carries the digest too, so with probing at least as frequent a member
+	// sends no digest of its own. Changes do not wait for a round: they are
+	// pushed at once (PushFanout); the rounds repair what a push missed.
 	// Default 1 s.
 	GossipInterval time.Duration
 

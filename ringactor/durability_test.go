@@ -215,12 +215,13 @@ func TestDurabilityNoneTakesANewReplicaEachLife(t *testing.T) {
 }
 
 func TestPushReachesEveryMemberWithoutAntiEntropy(t *testing.T) {
-	// An hour between anti-entropy rounds: only the push can carry it. Each
+	// An hour between anti-entropy rounds and probes (which carry digests):
+	// only the push can carry it. Each
 	// member adds every other one, so membership needs no rounds either.
 	var members []*member
 	var nodes []string
 	for range 4 {
-		m := startMember(t, "push", nil, WithGossipInterval(time.Hour))
+		m := startMember(t, "push", nil, WithGossipInterval(time.Hour), WithProbe(time.Hour, time.Second))
 		members, nodes = append(members, m), append(nodes, m.node)
 	}
 	for _, m := range members {
@@ -238,7 +239,9 @@ func TestPushReachesEveryMemberWithoutAntiEntropy(t *testing.T) {
 		require.Eventually(t, func() bool { return m.value(t) == 4 }, waitFor, tick)
 	}
 	for _, m := range members {
-		assert.Zero(t, m.stats(t).DigestsSent, "no anti-entropy round ran")
+		stats := m.stats(t)
+		assert.Zero(t, stats.DigestsSent, "no anti-entropy round ran")
+		assert.NotZero(t, stats.DeltasReceived+stats.DeltasSent)
 	}
 }
 
