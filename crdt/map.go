@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -263,11 +264,13 @@ func getField[P any](m *Map, key MapKey) (P, bool) {
 // returns the delta: the field with the new dot and value, and a context
 // holding the replaced dots and the new ones.
 func updateField[P any](m *Map, replica ReplicaID, key MapKey, update func(P)) *Map {
-	if replica == "" {
-		panic("crdt: Map update with an empty replica ID")
-	}
+	mustBeLocalReplica(replica, "Map update")
 	ops := &kinds[key.Kind]
 	outerMax := m.ctx.Max(replica)
+	if m.ctx.Next(replica).Counter == 0 {
+		// Exhausted or pruned (see CausalContext.Next): refuse the update.
+		return &Map{}
+	}
 	value, ok := m.fieldValue(key)
 	if !ok {
 		value = ops.newValue()
@@ -484,24 +487,29 @@ func (m *Map) toProto(depth int) (*messages.Map, error) {
 	return pb, nil
 }
 
-// MapFromProto decodes a map. Several entries may share a key (one per
+// MapFromProto decodes a map under DefaultLimits (MaxEntries counts the
+// entries of nested values too). Several entries may share a key (one per
 // concurrent dot), and an entry with several dots gives each the same
 // value. It fails, with an error wrapping ErrDecode, on an unknown kind, a
 // value missing or of another kind than the key's, an entry without dots,
 // a dot with counter 0, not covered by the context or listed twice for a
-// key, a value that does not decode, or Maps nested deeper than
-// MaxMapDepth.
+// key or of a pruned replica, a value that does not decode, Maps nested
+// deeper than MaxMapDepth, or (wrapping ErrLimit too) values beyond the
+// limits.
 func MapFromProto(pb *messages.Map) (*Map, error) {
-	return mapFromProto(pb, 1)
+	return mapFromProto(pb, 1, defaultBudget())
 }
 
-func mapFromProto(pb *messages.Map, depth int) (*Map, error) {
+func mapFromProto(pb *messages.Map, depth int, b *budget) (*Map, error) {
 	if depth > MaxMapDepth {
 		return nil, fmt.Errorf("%w: Map nested deeper than MaxMapDepth (%d)", ErrDecode, MaxMapDepth)
 	}
-	ctx, err := CausalContextFromProto(pb.GetContext())
+	ctx, err := contextFromProto(pb.GetContext(), b)
 	if err != nil {
 		return nil, fmt.Errorf("map: %w", err)
+	}
+	if err := b.take(len(pb.GetEntries()), "map"); err != nil {
+		return nil, err
 	}
 	m := &Map{ctx: *ctx}
 	for i, entry := range pb.GetEntries() {
@@ -513,7 +521,10 @@ func mapFromProto(pb *messages.Map, depth int) (*Map, error) {
 			return nil, fmt.Errorf("%w: map entry %d (%s): no dots", ErrDecode, i, key)
 		}
 		ops := &kinds[key.Kind]
-		value, err := ops.fromProto(entry.GetValue(), depth)
+		if err := b.take(len(entry.GetDots()), "map dots"); err != nil {
+			return nil, err
+		}
+		value, err := ops.fromProto(entry.GetValue(), depth, b)
 		if err != nil {
 			return nil, fmt.Errorf("map entry %d (%s): %w", i, key, err)
 		}
@@ -523,8 +534,8 @@ func mapFromProto(pb *messages.Map, depth int) (*Map, error) {
 			if dot.Counter == 0 {
 				return nil, fmt.Errorf("%w: map entry %d (%s): dot of replica %q has counter 0", ErrDecode, i, key, dot.Replica)
 			}
-			if !m.ctx.Contains(dot) {
-				return nil, fmt.Errorf("%w: map entry %d (%s): dot %v is not covered by the context", ErrDecode, i, key, dot)
+			if !m.ctx.Contains(dot) || m.ctx.clock.pruned.has(dot.Replica) {
+				return nil, fmt.Errorf("%w: map entry %d (%s): dot %v is not covered by the context or is of a pruned replica", ErrDecode, i, key, dot)
 			}
 			if j > 0 {
 				value = ops.clone(value)
@@ -556,18 +567,37 @@ func (m *Map) MarshalBinary() ([]byte, error) {
 	return proto.Marshal(pb)
 }
 
-// UnmarshalBinary replaces the map with the decoded messages.Map. On error
-// the map is unchanged.
+// UnmarshalBinary replaces the map with the decoded messages.Map, under
+// DefaultLimits. On error the map is unchanged.
 func (m *Map) UnmarshalBinary(data []byte) error {
-	var pb messages.Map
-	if err := proto.Unmarshal(data, &pb); err != nil {
-		return fmt.Errorf("%w: map: %v", ErrDecode, err)
+	return m.UnmarshalBinaryLimits(data, DefaultLimits())
+}
+
+// UnmarshalBinaryLimits is UnmarshalBinary under limits.
+func (m *Map) UnmarshalBinaryLimits(data []byte, limits Limits) error {
+	return unmarshalLimited(data, limits, "map", m, func(pb *messages.Map, b *budget) (*Map, error) {
+		return mapFromProto(pb, 1, b)
+	})
+}
+
+// CheckTimestamps runs LWWRegister.CheckTimestamp on every LWWRegister
+// field, nested Maps included, and returns the first error, naming the
+// field.
+func (m *Map) CheckTimestamps(now time.Time, maxSkew time.Duration) error {
+	for _, key := range m.Keys() {
+		for _, fd := range m.fields[key] {
+			var err error
+			switch v := fd.value.(type) {
+			case *LWWRegister[[]byte]:
+				err = v.CheckTimestamp(now, maxSkew)
+			case *Map:
+				err = v.CheckTimestamps(now, maxSkew)
+			}
+			if err != nil {
+				return fmt.Errorf("map field %s: %w", key, err)
+			}
+		}
 	}
-	decoded, err := MapFromProto(&pb)
-	if err != nil {
-		return err
-	}
-	*m = *decoded
 	return nil
 }
 
@@ -580,7 +610,7 @@ type kindOps struct {
 	equal     func(a, b any) bool
 	clone     func(v any) any
 	toProto   func(v any, depth int) (*messages.CRDTValue, error)
-	fromProto func(pb *messages.CRDTValue, depth int) (any, error)
+	fromProto func(pb *messages.CRDTValue, depth int, b *budget) (any, error)
 	// context returns the causal context of a value of a causal kind, to
 	// seed and read; nil for the other kinds.
 	context func(v any) *CausalContext
@@ -597,7 +627,7 @@ func embedded[P CRDT[P]](
 	name string,
 	newValue func() P,
 	wrap func(v P, depth int) (*messages.CRDTValue, error),
-	unwrap func(pb *messages.CRDTValue, depth int) (v P, ok bool, err error),
+	unwrap func(pb *messages.CRDTValue, depth int, b *budget) (v P, ok bool, err error),
 	context func(v P) *CausalContext,
 ) kindOps {
 	ops := kindOps{
@@ -607,8 +637,8 @@ func embedded[P CRDT[P]](
 		equal:    func(a, b any) bool { return a.(P).Equal(b.(P)) },
 		clone:    func(v any) any { return v.(P).Clone() },
 		toProto:  func(v any, depth int) (*messages.CRDTValue, error) { return wrap(v.(P), depth) },
-		fromProto: func(pb *messages.CRDTValue, depth int) (any, error) {
-			v, ok, err := unwrap(pb, depth)
+		fromProto: func(pb *messages.CRDTValue, depth int, b *budget) (any, error) {
+			v, ok, err := unwrap(pb, depth, b)
 			if err != nil {
 				return nil, err
 			}
@@ -636,12 +666,12 @@ func init() {
 			pb, err := v.ToProto()
 			return &messages.CRDTValue{Value: &messages.CRDTValue_Orset{Orset: pb}}, err
 		},
-		func(pb *messages.CRDTValue, _ int) (*ORSet[string], bool, error) {
+		func(pb *messages.CRDTValue, _ int, b *budget) (*ORSet[string], bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_Orset)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := ORSetFromProto[string](x.Orset)
+			v, err := orsetFromProto[string](x.Orset, b)
 			return v, true, err
 		},
 		func(v *ORSet[string]) *CausalContext { return &v.kernel.ctx },
@@ -651,12 +681,12 @@ func init() {
 		func(v *GCounter, _ int) (*messages.CRDTValue, error) {
 			return &messages.CRDTValue{Value: &messages.CRDTValue_Gcounter{Gcounter: v.ToProto()}}, nil
 		},
-		func(pb *messages.CRDTValue, _ int) (*GCounter, bool, error) {
+		func(pb *messages.CRDTValue, _ int, b *budget) (*GCounter, bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_Gcounter)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := GCounterFromProto(x.Gcounter)
+			v, err := gcounterFromProto(x.Gcounter, b)
 			return v, true, err
 		},
 		nil,
@@ -666,12 +696,12 @@ func init() {
 		func(v *PNCounter, _ int) (*messages.CRDTValue, error) {
 			return &messages.CRDTValue{Value: &messages.CRDTValue_Pncounter{Pncounter: v.ToProto()}}, nil
 		},
-		func(pb *messages.CRDTValue, _ int) (*PNCounter, bool, error) {
+		func(pb *messages.CRDTValue, _ int, b *budget) (*PNCounter, bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_Pncounter)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := PNCounterFromProto(x.Pncounter)
+			v, err := pncounterFromProto(x.Pncounter, b)
 			return v, true, err
 		},
 		nil,
@@ -682,12 +712,12 @@ func init() {
 			pb, err := v.ToProto()
 			return &messages.CRDTValue{Value: &messages.CRDTValue_LwwRegister{LwwRegister: pb}}, err
 		},
-		func(pb *messages.CRDTValue, _ int) (*LWWRegister[[]byte], bool, error) {
+		func(pb *messages.CRDTValue, _ int, b *budget) (*LWWRegister[[]byte], bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_LwwRegister)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := LWWRegisterFromProto[[]byte](x.LwwRegister)
+			v, err := lwwregisterFromProto[[]byte](x.LwwRegister, b)
 			return v, true, err
 		},
 		nil,
@@ -698,12 +728,12 @@ func init() {
 			pb, err := v.ToProto()
 			return &messages.CRDTValue{Value: &messages.CRDTValue_MvRegister{MvRegister: pb}}, err
 		},
-		func(pb *messages.CRDTValue, _ int) (*MVRegister[[]byte], bool, error) {
+		func(pb *messages.CRDTValue, _ int, b *budget) (*MVRegister[[]byte], bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_MvRegister)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := MVRegisterFromProto[[]byte](x.MvRegister)
+			v, err := mvregisterFromProto[[]byte](x.MvRegister, b)
 			return v, true, err
 		},
 		func(v *MVRegister[[]byte]) *CausalContext { return &v.ctx },
@@ -713,12 +743,12 @@ func init() {
 		func(v *EWFlag, _ int) (*messages.CRDTValue, error) {
 			return &messages.CRDTValue{Value: &messages.CRDTValue_EwFlag{EwFlag: v.ToProto()}}, nil
 		},
-		func(pb *messages.CRDTValue, _ int) (*EWFlag, bool, error) {
+		func(pb *messages.CRDTValue, _ int, b *budget) (*EWFlag, bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_EwFlag)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := EWFlagFromProto(x.EwFlag)
+			v, err := ewflagFromProto(x.EwFlag, b)
 			return v, true, err
 		},
 		func(v *EWFlag) *CausalContext { return &v.flag.ctx },
@@ -728,12 +758,12 @@ func init() {
 		func(v *DWFlag, _ int) (*messages.CRDTValue, error) {
 			return &messages.CRDTValue{Value: &messages.CRDTValue_DwFlag{DwFlag: v.ToProto()}}, nil
 		},
-		func(pb *messages.CRDTValue, _ int) (*DWFlag, bool, error) {
+		func(pb *messages.CRDTValue, _ int, b *budget) (*DWFlag, bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_DwFlag)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := DWFlagFromProto(x.DwFlag)
+			v, err := dwflagFromProto(x.DwFlag, b)
 			return v, true, err
 		},
 		func(v *DWFlag) *CausalContext { return &v.flag.ctx },
@@ -744,12 +774,12 @@ func init() {
 			pb, err := v.toProto(depth + 1)
 			return &messages.CRDTValue{Value: &messages.CRDTValue_Map{Map: pb}}, err
 		},
-		func(pb *messages.CRDTValue, depth int) (*Map, bool, error) {
+		func(pb *messages.CRDTValue, depth int, b *budget) (*Map, bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_Map)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := mapFromProto(x.Map, depth+1)
+			v, err := mapFromProto(x.Map, depth+1, b)
 			return v, true, err
 		},
 		func(v *Map) *CausalContext { return &v.ctx },

@@ -29,10 +29,27 @@ type ORSet[E comparable] struct {
 
 // Add adds e with a new dot of replica, which replaces e's older dots, and
 // returns the delta: e with the new dot, and a context holding the new dot
-// and the replaced ones.
+// and the replaced ones. An exhausted or pruned replica cannot add (see
+// DotKernel.Add): the set is unchanged and the delta empty.
 func (s *ORSet[E]) Add(replica ReplicaID, e E) *ORSet[E] {
 	return &ORSet[E]{kernel: *s.kernel.Add(replica, e)}
 }
+
+// Prune replaces the dots of removed by new dots of into and marks removed
+// as pruned (see Prunable and DotKernel.Prune), and returns the delta.
+func (s *ORSet[E]) Prune(removed, into ReplicaID) (*ORSet[E], error) {
+	delta, err := s.kernel.Prune(removed, into)
+	return &ORSet[E]{kernel: *delta}, err
+}
+
+// Pruned returns the prune marks, sorted by removed replica.
+func (s *ORSet[E]) Pruned() []PruneMark { return s.kernel.Pruned() }
+
+// ForgetPruned drops the mark of removed (see Prunable).
+func (s *ORSet[E]) ForgetPruned(removed ReplicaID) bool { return s.kernel.ForgetPruned(removed) }
+
+// Replicas returns the replicas of the set's context, sorted.
+func (s *ORSet[E]) Replicas() []ReplicaID { return s.kernel.Replicas() }
 
 // Remove removes e and returns the delta: no element, and a context holding
 // the dots e had here. Removing an absent element returns an empty delta.
@@ -100,13 +117,18 @@ func (s *ORSet[E]) ToProto() (*messages.ORSet, error) {
 	return &messages.ORSet{Context: s.kernel.ctx.toProtoOrNil(), Entries: entries}, nil
 }
 
-// ORSetFromProto decodes a set. It fails, with an error wrapping ErrDecode,
-// on an element that does not decode, a duplicate element, an element
-// without dots, a dot with counter 0, a dot listed twice for an element or
-// a dot the context does not cover.
+// ORSetFromProto decodes a set under DefaultLimits. It fails, with an
+// error wrapping ErrDecode, on an element that does not decode, a
+// duplicate element, an element without dots, a dot with counter 0, a dot
+// listed twice for an element, a dot the context does not cover or of a
+// pruned replica, or (wrapping ErrLimit too) a value beyond the limits.
 func ORSetFromProto[E comparable](m *messages.ORSet) (*ORSet[E], error) {
+	return orsetFromProto[E](m, defaultBudget())
+}
+
+func orsetFromProto[E comparable](m *messages.ORSet, b *budget) (*ORSet[E], error) {
 	s := &ORSet[E]{}
-	if err := kernelFromProto(&s.kernel, m.GetContext(), m.GetEntries()); err != nil {
+	if err := kernelFromProto(&s.kernel, m.GetContext(), m.GetEntries(), b); err != nil {
 		return nil, fmt.Errorf("orset: %w", err)
 	}
 	return s, nil
@@ -122,34 +144,34 @@ func (s *ORSet[E]) MarshalBinary() ([]byte, error) {
 	return data, nil
 }
 
-// UnmarshalBinary replaces the set with the decoded one; on error s is
-// unchanged. It accepts any encoding of a messages.ORSet that
-// ORSetFromProto accepts.
+// UnmarshalBinary replaces the set with the decoded one, under
+// DefaultLimits; on error s is unchanged. It accepts any encoding of a
+// messages.ORSet that ORSetFromProto accepts.
 func (s *ORSet[E]) UnmarshalBinary(data []byte) error {
+	return s.UnmarshalBinaryLimits(data, DefaultLimits())
+}
+
+// UnmarshalBinaryLimits is UnmarshalBinary under limits.
+func (s *ORSet[E]) UnmarshalBinaryLimits(data []byte, limits Limits) error {
+	b := newBudget(limits)
+	if err := b.bytes(len(data), "orset"); err != nil {
+		return err
+	}
 	decoded := &ORSet[E]{}
-	if handled, err := kernelFromWire(&decoded.kernel, data); handled {
+	if handled, err := kernelFromWire(&decoded.kernel, data, b); handled {
 		if err != nil {
 			return fmt.Errorf("orset: %w", err)
 		}
 		*s = *decoded
 		return nil
 	}
-	return s.unmarshalProto(data)
+	return s.unmarshalProto(data, limits)
 }
 
-// unmarshalProto is UnmarshalBinary through the generated protobuf code:
-// the reference that kernelFromWire's fast path must agree with.
-func (s *ORSet[E]) unmarshalProto(data []byte) error {
-	var m messages.ORSet
-	if err := proto.Unmarshal(data, &m); err != nil {
-		return fmt.Errorf("%w: orset: %v", ErrDecode, err)
-	}
-	decoded, err := ORSetFromProto[E](&m)
-	if err != nil {
-		return err
-	}
-	*s = *decoded
-	return nil
+// unmarshalProto is UnmarshalBinaryLimits through the generated protobuf
+// code: the reference that kernelFromWire's fast path must agree with.
+func (s *ORSet[E]) unmarshalProto(data []byte, limits Limits) error {
+	return unmarshalLimited(data, limits, "orset", s, orsetFromProto[E])
 }
 
 // encodedEntry is one key of a kernel, encoded with the element codec,
@@ -229,14 +251,17 @@ func kernelEntriesToProto[K comparable](k *DotKernel[K]) ([]*messages.ORSetEntry
 
 // kernelFromProto fills an empty kernel from a context and entries encoded
 // by kernelEntriesToProto, validating them (see ORSetFromProto).
-func kernelFromProto[K comparable](k *DotKernel[K], context *messages.CausalContext, entries []*messages.ORSetEntry) error {
-	ctx, err := CausalContextFromProto(context)
+func kernelFromProto[K comparable](k *DotKernel[K], context *messages.CausalContext, entries []*messages.ORSetEntry, b *budget) error {
+	ctx, err := contextFromProto(context, b)
 	if err != nil {
 		return err
 	}
 	k.ctx = *ctx
 	if len(entries) == 0 {
 		return nil
+	}
+	if err := b.take(len(entries), "orset entries"); err != nil {
+		return err
 	}
 	k.entries = make(map[K][]Dot, len(entries))
 	var (
@@ -250,6 +275,9 @@ func kernelFromProto[K comparable](k *DotKernel[K], context *messages.CausalCont
 		}
 		if _, dup := k.entries[key]; dup {
 			return fmt.Errorf("%w: entry %d: duplicate element %v", ErrDecode, i, key)
+		}
+		if err := b.take(len(entry.GetDots()), "orset dots"); err != nil {
+			return err
 		}
 		if len(dotBlock) < len(entry.GetDots()) {
 			// Dot lists of successive entries share blocks of memory; each
@@ -284,7 +312,9 @@ func dotsFromProto(dst []Dot, ms []*messages.Dot, ctx *CausalContext, replica *R
 }
 
 // checkDots sorts the dots of one key and checks that there is at least
-// one, that none has counter 0 or repeats, and that ctx covers each.
+// one, that none has counter 0 or repeats, and that ctx covers each and
+// has not pruned its replica. Covered dots are within the limits the
+// context was decoded under.
 func checkDots(dots []Dot, ctx *CausalContext) ([]Dot, error) {
 	if len(dots) == 0 {
 		return nil, fmt.Errorf("no dots")
@@ -292,6 +322,9 @@ func checkDots(dots []Dot, ctx *CausalContext) ([]Dot, error) {
 	for _, d := range dots {
 		if d.Counter == 0 {
 			return nil, fmt.Errorf("dot of replica %q has counter 0", d.Replica)
+		}
+		if ctx.clock.pruned.has(d.Replica) {
+			return nil, fmt.Errorf("dot %v of a pruned replica", d)
 		}
 		if !ctx.Contains(d) {
 			return nil, fmt.Errorf("dot %v is not covered by the context", d)
@@ -410,7 +443,7 @@ func appendKernelWire[K comparable](b []byte, k *DotKernel[K]) ([]byte, error) {
 // and the caller decodes through the generated code, which knows every rule
 // of protobuf and gives the error. When handled, err is the same validation
 // error (wrapping ErrDecode) that kernelFromProto would give.
-func kernelFromWire[K comparable](k *DotKernel[K], data []byte) (handled bool, err error) {
+func kernelFromWire[K comparable](k *DotKernel[K], data []byte, b *budget) (handled bool, err error) {
 	// Pass 1: find the context and count the entries.
 	var context []byte
 	entries := 0
@@ -441,13 +474,16 @@ func kernelFromWire[K comparable](k *DotKernel[K], data []byte) (handled bool, e
 	if err := proto.Unmarshal(context, &m); err != nil {
 		return false, nil
 	}
-	ctx, err := CausalContextFromProto(&m)
+	ctx, err := contextFromProto(&m, b)
 	if err != nil {
 		return true, err
 	}
 	k.ctx = *ctx
 	if entries == 0 {
 		return true, nil
+	}
+	if err := b.take(entries, "orset entries"); err != nil {
+		return true, err
 	}
 	k.entries = make(map[K][]Dot, entries)
 
@@ -468,6 +504,9 @@ func kernelFromWire[K comparable](k *DotKernel[K], data []byte) (handled bool, e
 		element, dots, ok := parseEntryWire(entry, dotBlock[:0], &replica)
 		if !ok {
 			return false, nil
+		}
+		if err := b.take(len(dots), "orset dots"); err != nil {
+			return true, err
 		}
 		// Dot lists share blocks of memory; each list is capped so that it
 		// can never grow into the next.

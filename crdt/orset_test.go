@@ -547,7 +547,7 @@ func checkORSetDecodersAgree[E comparable](t *testing.T, data []byte) {
 	t.Helper()
 	var fast, reference ORSet[E]
 	fastErr := fast.UnmarshalBinary(data)
-	referenceErr := reference.unmarshalProto(data)
+	referenceErr := reference.unmarshalProto(data, DefaultLimits())
 	if referenceErr != nil {
 		require.Error(t, fastErr, "the fast decoder accepts what the generated code rejects (%v)", referenceErr)
 		require.ErrorIs(t, fastErr, ErrDecode)
