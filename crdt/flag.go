@@ -132,7 +132,8 @@ type EWFlag struct {
 }
 
 // Enable makes the flag true with a new dot of replica and returns the
-// delta.
+// delta. An exhausted or pruned replica cannot enable (see
+// CausalContext.Next): the flag is unchanged and the delta empty.
 func (f *EWFlag) Enable(replica ReplicaID) *EWFlag {
 	return &EWFlag{flag: f.flag.set(replica)}
 }
@@ -236,7 +237,8 @@ type DWFlag struct {
 }
 
 // Disable makes the flag false with a new dot of replica and returns the
-// delta.
+// delta. An exhausted or pruned replica cannot disable (see
+// CausalContext.Next): the flag is unchanged and the delta empty.
 func (f *DWFlag) Disable(replica ReplicaID) *DWFlag {
 	return &DWFlag{flag: f.flag.set(replica)}
 }

@@ -144,6 +144,20 @@ type LimitedUnmarshaler interface {
 	UnmarshalBinaryLimits(data []byte, limits Limits) error
 }
 
+// The types that implement LimitedUnmarshaler.
+var (
+	_ LimitedUnmarshaler = (*GCounter)(nil)
+	_ LimitedUnmarshaler = (*PNCounter)(nil)
+	_ LimitedUnmarshaler = (*VClock)(nil)
+	_ LimitedUnmarshaler = (*CausalContext)(nil)
+	_ LimitedUnmarshaler = (*ORSet[string])(nil)
+	_ LimitedUnmarshaler = (*EWFlag)(nil)
+	_ LimitedUnmarshaler = (*DWFlag)(nil)
+	_ LimitedUnmarshaler = (*MVRegister[string])(nil)
+	_ LimitedUnmarshaler = (*LWWRegister[string])(nil)
+	_ LimitedUnmarshaler = (*Map)(nil)
+)
+
 // budget is what is left of the limits while one state is decoded: every
 // decoder of the package takes one, and nested values share their
 // parent's, so that MaxEntries bounds the whole state.

@@ -85,7 +85,9 @@ func compareKeys(a, b MapKey) int {
 //
 // The function given to an Update method must update the value with the
 // same replica (embedded causal types mint dots of it), and must not keep
-// the value. If it panics, the map is unchanged.
+// the value. If it panics, the map is unchanged. A replica that is
+// exhausted or pruned in the map's context (see CausalContext.Next) cannot
+// update: the function is not called, and the delta is empty.
 //
 // One anomaly remains, as in riak_dt_map: counters have no causality, so
 // a counter field removed and updated again by one replica while another

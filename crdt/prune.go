@@ -12,9 +12,8 @@ import (
 // Prunable is implemented by the types whose entries of a replica that
 // will never write again can be folded away (pruning, after Akka
 // Distributed Data's pruning of removed nodes): GCounter, PNCounter,
-// VClock, CausalContext, ORSet, EWFlag, DWFlag and MVRegister. Map,
-// LWWRegister and DotKernel are not Prunable (see the package
-// documentation, "Pruning").
+// VClock, CausalContext, DotKernel, ORSet, EWFlag, DWFlag and MVRegister.
+// Map and LWWRegister are not (see the package documentation, "Pruning").
 //
 // Pruning replica removed into replica into moves removed's contribution
 // to into (a counter slot is added to into's slot; a live dot of removed
@@ -57,6 +56,19 @@ type Prunable[P any] interface {
 	// without duplicates: the candidates for pruning.
 	Replicas() []ReplicaID
 }
+
+// The types that implement Prunable.
+var (
+	_ Prunable[*GCounter]           = (*GCounter)(nil)
+	_ Prunable[*PNCounter]          = (*PNCounter)(nil)
+	_ Prunable[*VClock]             = (*VClock)(nil)
+	_ Prunable[*CausalContext]      = (*CausalContext)(nil)
+	_ Prunable[*DotKernel[string]]  = (*DotKernel[string])(nil)
+	_ Prunable[*ORSet[string]]      = (*ORSet[string])(nil)
+	_ Prunable[*EWFlag]             = (*EWFlag)(nil)
+	_ Prunable[*DWFlag]             = (*DWFlag)(nil)
+	_ Prunable[*MVRegister[string]] = (*MVRegister[string])(nil)
+)
 
 // PruneMark records that Removed was pruned into Into.
 type PruneMark struct {

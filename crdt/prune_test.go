@@ -198,6 +198,8 @@ func TestORSetPrune(t *testing.T) {
 		assert.Equal(t, "kept", string(survivor.kernel.Dots(e)[0].Replica), "the dots of %s are re-tagged", e)
 	}
 
+	assert.Equal(t, []PruneMark{{Removed: "gone", Into: "kept"}}, survivor.Pruned())
+
 	// A late state changes nothing.
 	assert.False(t, survivor.Merge(stale))
 
@@ -217,6 +219,8 @@ func TestORSetPrune(t *testing.T) {
 	gone.Merge(&survivor)
 	assert.Equal(t, 0, gone.Add("gone", "e").Len())
 	assert.False(t, gone.Contains("e"))
+	assert.True(t, gone.ForgetPruned("gone"))
+	assert.Empty(t, gone.Pruned())
 }
 
 func TestFlagAndMVRegisterPrune(t *testing.T) {
