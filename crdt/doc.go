@@ -63,7 +63,7 @@
 // # Pruning
 //
 // GCounter, PNCounter, VClock, CausalContext, ORSet, EWFlag, DWFlag,
-// MVRegister (and DotKernel) are Prunable: Prune(removed, into) moves the
+// MVRegister, Map (and DotKernel) are Prunable: Prune(removed, into) moves the
 // contribution of a replica that will never write again into a surviving
 // replica, as Akka Distributed Data prunes removed nodes. A counter slot is
 // added to into's slot; a live dot of removed (an element of a set, a
@@ -76,10 +76,10 @@
 // element still works. Merges stay commutative, associative and idempotent
 // with pruning interleaved. Prunable states the contract (who prunes, and
 // when), and ForgetPruned drops a mark once no older state can arrive, so
-// that the state stays bounded as members come and go. Map and LWWRegister
-// are not Prunable yet: a Map's fields hold nested values whose own
-// entries would need pruning too, and an LWW register holds one replica
-// ID, replaced by the next write.
+// that the state stays bounded as members come and go. A Map prunes by
+// having into write again every field that mentions removed (see
+// Map.Prune). LWWRegister is not Prunable: it holds the one replica ID of
+// its last write, replaced by the next write.
 //
 // # Deltas
 //

@@ -12,8 +12,8 @@ import (
 // Prunable is implemented by the types whose entries of a replica that
 // will never write again can be folded away (pruning, after Akka
 // Distributed Data's pruning of removed nodes): GCounter, PNCounter,
-// VClock, CausalContext, DotKernel, ORSet, EWFlag, DWFlag and MVRegister.
-// Map and LWWRegister are not (see the package documentation, "Pruning").
+// VClock, CausalContext, DotKernel, ORSet, EWFlag, DWFlag, MVRegister and
+// Map. LWWRegister is not (see the package documentation, "Pruning").
 //
 // Pruning replica removed into replica into moves removed's contribution
 // to into (a counter slot is added to into's slot; a live dot of removed
@@ -68,6 +68,7 @@ var (
 	_ Prunable[*EWFlag]             = (*EWFlag)(nil)
 	_ Prunable[*DWFlag]             = (*DWFlag)(nil)
 	_ Prunable[*MVRegister[string]] = (*MVRegister[string])(nil)
+	_ Prunable[*Map]                = (*Map)(nil)
 )
 
 // PruneMark records that Removed was pruned into Into.

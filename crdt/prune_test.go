@@ -52,6 +52,61 @@ func TestPruningKeepsTheLaws(t *testing.T) {
 	checkPrunableLaws(t, "EWFlag", ewflagSpec)
 	checkPrunableLaws(t, "DWFlag", dwflagSpec)
 	checkPrunableLaws(t, "MVRegister", mvregisterSpec)
+	checkPrunableLaws(t, "Map", mapSpec)
+}
+
+func TestMapPrune(t *testing.T) {
+	var survivor, gone Map
+	survivor.UpdatePNCounter("kept", "visits", func(c *PNCounter) { c.Increment("kept", 2) })
+	gone.Merge(&survivor)
+	gone.UpdatePNCounter("gone", "visits", func(c *PNCounter) { c.Increment("gone", 5) })
+	gone.UpdateORSet("gone", "tags", func(s *ORSet[string]) { s.Add("gone", "x") })
+	gone.UpdateMap("gone", "nested", func(n *Map) {
+		n.UpdateEWFlag("gone", "on", func(f *EWFlag) { f.Enable("gone") })
+	})
+	gone.UpdateLWWRegister("gone", "name", func(r *LWWRegister[[]byte]) { r.Set("gone", 1, []byte("n")) })
+	survivor.Merge(&gone)
+	survivor.UpdateGCounter("kept", "untouched", func(c *GCounter) { c.Increment("kept", 1) })
+	stale := survivor.Clone()
+	peer := survivor.Clone()
+	view := mapView(&survivor)
+
+	delta, err := survivor.Prune("gone", "kept")
+	require.NoError(t, err)
+	assert.Equal(t, view, mapView(&survivor), "pruning keeps every value")
+	assert.Equal(t, []ReplicaID{"kept"}, survivor.Replicas(), "no entry of the removed replica is left")
+	assert.Equal(t, []PruneMark{{Removed: "gone", Into: "kept"}}, survivor.Pruned())
+	assert.False(t, survivor.Merge(stale), "a state from before the pruning changes nothing")
+	require.True(t, peer.Merge(delta))
+	assert.True(t, peer.Equal(&survivor), "the delta brings a peer to the same state")
+
+	// The removed replica, still writing, is ignored; once it has the mark
+	// it cannot write.
+	gone.UpdatePNCounter("gone", "visits", func(c *PNCounter) { c.Increment("gone", 100) })
+	assert.False(t, survivor.Merge(&gone))
+	gone.Merge(&survivor)
+	assert.Equal(t, 0, gone.UpdateGCounter("gone", "more", func(c *GCounter) { c.Increment("gone", 1) }).Len())
+
+	assert.True(t, survivor.ForgetPruned("gone"))
+	assert.Empty(t, survivor.Pruned())
+
+	// An error leaves the map as it was.
+	var full Map
+	full.UpdateGCounter("gone", "c", func(c *GCounter) { c.Increment("gone", 1) })
+	full.ctx.Add(Dot{Replica: "kept", Counter: MaxCounter})
+	before := full.Clone()
+	_, err = full.Prune("gone", "kept")
+	require.ErrorIs(t, err, ErrLimit)
+	assert.True(t, full.Equal(before))
+
+	var overflow Map
+	overflow.UpdateGCounter("kept", "c", func(c *GCounter) { c.Increment("kept", 1) })
+	overflow.UpdateGCounter("kept", "d", func(c *GCounter) { c.Increment("kept", 1) })
+	overflow.UpdateGCounter("gone", "d", func(c *GCounter) { c.Increment("gone", MaxCounter) })
+	before = overflow.Clone()
+	_, err = overflow.Prune("gone", "kept")
+	require.ErrorIs(t, err, ErrLimit, "the nested counter would pass MaxCounter")
+	assert.True(t, overflow.Equal(before))
 }
 
 func checkPrunableLaws[P prunableCRDT[P]](t *testing.T, name string, spec opSpec[P]) {
