@@ -314,9 +314,16 @@ func (x *CausalContext) GetCloud() []*Dot {
 // ORSetEntry is one element of an ORSet (encoded by the set's element codec)
 // with the dots of the adds that are still live for it.
 type ORSetEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Element       []byte                 `protobuf:"bytes,1,opt,name=element,proto3" json:"element,omitempty"`
-	Dots          []*Dot                 `protobuf:"bytes,2,rep,name=dots,proto3" json:"dots,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Element []byte                 `protobuf:"bytes,1,opt,name=element,proto3" json:"element,omitempty"`
+	// The dots in full, each naming its replica. Encoders of package crdt
+	// write dot_refs instead; decoders accept both (and their union), so that
+	// a message written by hand stays simple.
+	Dots []*Dot `protobuf:"bytes,2,rep,name=dots,proto3" json:"dots,omitempty"`
+	// The dots as pairs of varints (replica, counter), replica an index into
+	// the set's replica table: a replica ID of some 30 bytes is written once
+	// per set instead of once per dot.
+	DotRefs       []uint64 `protobuf:"varint,3,rep,packed,name=dot_refs,json=dotRefs,proto3" json:"dot_refs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -365,11 +372,21 @@ func (x *ORSetEntry) GetDots() []*Dot {
 	return nil
 }
 
+func (x *ORSetEntry) GetDotRefs() []uint64 {
+	if x != nil {
+		return x.DotRefs
+	}
+	return nil
+}
+
 // ORSet is an observed-remove set without tombstones.
 type ORSet struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Context       *CausalContext         `protobuf:"bytes,1,opt,name=context,proto3" json:"context,omitempty"`
-	Entries       []*ORSetEntry          `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Context *CausalContext         `protobuf:"bytes,1,opt,name=context,proto3" json:"context,omitempty"`
+	Entries []*ORSetEntry          `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The replica table that the entries' dot_refs index: the replicas of the
+	// entries' dots, each once, sorted.
+	Replicas      []string `protobuf:"bytes,3,rep,name=replicas,proto3" json:"replicas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -414,6 +431,13 @@ func (x *ORSet) GetContext() *CausalContext {
 func (x *ORSet) GetEntries() []*ORSetEntry {
 	if x != nil {
 		return x.Entries
+	}
+	return nil
+}
+
+func (x *ORSet) GetReplicas() []string {
+	if x != nil {
+		return x.Replicas
 	}
 	return nil
 }
@@ -1077,14 +1101,16 @@ const file_crdt_proto_rawDesc = "" +
 	"\x06pruned\x18\x02 \x03(\v2!.genserverring.messages.PruneMarkR\x06pruned\"x\n" +
 	"\rCausalContext\x124\n" +
 	"\x05clock\x18\x01 \x01(\v2\x1e.genserverring.messages.VClockR\x05clock\x121\n" +
-	"\x05cloud\x18\x02 \x03(\v2\x1b.genserverring.messages.DotR\x05cloud\"W\n" +
+	"\x05cloud\x18\x02 \x03(\v2\x1b.genserverring.messages.DotR\x05cloud\"r\n" +
 	"\n" +
 	"ORSetEntry\x12\x18\n" +
 	"\aelement\x18\x01 \x01(\fR\aelement\x12/\n" +
-	"\x04dots\x18\x02 \x03(\v2\x1b.genserverring.messages.DotR\x04dots\"\x86\x01\n" +
+	"\x04dots\x18\x02 \x03(\v2\x1b.genserverring.messages.DotR\x04dots\x12\x19\n" +
+	"\bdot_refs\x18\x03 \x03(\x04R\adotRefs\"\xa2\x01\n" +
 	"\x05ORSet\x12?\n" +
 	"\acontext\x18\x01 \x01(\v2%.genserverring.messages.CausalContextR\acontext\x12<\n" +
-	"\aentries\x18\x02 \x03(\v2\".genserverring.messages.ORSetEntryR\aentries\"x\n" +
+	"\aentries\x18\x02 \x03(\v2\".genserverring.messages.ORSetEntryR\aentries\x12\x1a\n" +
+	"\breplicas\x18\x03 \x03(\tR\breplicas\"x\n" +
 	"\bGCounter\x121\n" +
 	"\x05slots\x18\x01 \x03(\v2\x1b.genserverring.messages.DotR\x05slots\x129\n" +
 	"\x06pruned\x18\x02 \x03(\v2!.genserverring.messages.PruneMarkR\x06pruned\"s\n" +
