@@ -113,7 +113,10 @@
 // (other types give ErrUnsupportedElement when encoded). The encoding of
 // an element must be deterministic and two equal elements must encode
 // alike; an ORSet encoding lists its elements sorted by their encoding, so
-// equal sets encode to equal bytes.
+// equal sets encode to equal bytes. An ORSet writes the replicas of its
+// elements' dots once, in a table, and each dot as a pair of varints
+// (replica index, counter): some 23 bytes for an element of 14 bytes,
+// where a dot that names its replica (about 30 bytes) costs 55.
 //
 // # Types
 //
