@@ -447,7 +447,8 @@ func (m *Map) String() string {
 
 // ToProto returns the protobuf encoding of the map: one entry per dot of
 // each field (a field updated concurrently has several), sorted by name,
-// kind and dot. It fails if a value has no encoding or if Maps nest deeper
+// kind and dot, each dot in the compact form (an index into the map's
+// replica table, and a counter). It fails if a value has no encoding or if Maps nest deeper
 // than MaxMapDepth.
 func (m *Map) ToProto() (*messages.Map, error) {
 	return m.toProto(1)
@@ -462,11 +463,23 @@ func (m *Map) toProto(depth int) (*messages.Map, error) {
 		return pb, nil
 	}
 	total := 0
+	var table []ReplicaID
 	for _, dots := range m.fields {
 		total += len(dots)
+		for _, fd := range dots {
+			if !slices.Contains(table, fd.dot.Replica) {
+				table = append(table, fd.dot.Replica)
+			}
+		}
+	}
+	slices.Sort(table)
+	indexOf := tableIndexer(table)
+	pb.Replicas = make([]string, len(table))
+	for i, r := range table {
+		pb.Replicas[i] = string(r)
 	}
 	entryBlock := make([]messages.MapEntry, total)
-	dotBlock := make([]messages.Dot, total)
+	refBlock := make([]uint64, 2*total)
 	pb.Entries = make([]*messages.MapEntry, 0, total)
 	n := 0
 	for _, key := range m.Keys() {
@@ -476,11 +489,12 @@ func (m *Map) toProto(depth int) (*messages.Map, error) {
 			if err != nil {
 				return nil, fmt.Errorf("field %s: %w", key, err)
 			}
-			dotBlock[n] = messages.Dot{Replica: string(fd.dot.Replica), Counter: fd.dot.Counter}
+			refs := refBlock[2*n : 2*n+2 : 2*n+2]
+			refs[0], refs[1] = indexOf(fd.dot.Replica), fd.dot.Counter
 			entry := &entryBlock[n]
 			entry.Name = key.Name
 			entry.Kind = messages.CRDTKind(key.Kind)
-			entry.Dots = []*messages.Dot{&dotBlock[n]}
+			entry.DotRefs = refs
 			entry.Value = value
 			pb.Entries = append(pb.Entries, entry)
 			n++
@@ -513,26 +527,36 @@ func mapFromProto(pb *messages.Map, depth int, b *budget) (*Map, error) {
 	if err := b.take(len(pb.GetEntries()), "map"); err != nil {
 		return nil, err
 	}
+	table, err := replicaTableFromProto(pb.GetReplicas(), b)
+	if err != nil {
+		return nil, fmt.Errorf("map: %w", err)
+	}
 	m := &Map{ctx: *ctx}
 	for i, entry := range pb.GetEntries() {
 		key := MapKey{Name: entry.GetName(), Kind: Kind(entry.GetKind())}
 		if !key.Kind.valid() {
 			return nil, fmt.Errorf("%w: map entry %d (%q): unknown kind %d", ErrDecode, i, key.Name, int32(key.Kind))
 		}
-		if len(entry.GetDots()) == 0 {
+		if len(entry.GetDots()) == 0 && len(entry.GetDotRefs()) == 0 {
 			return nil, fmt.Errorf("%w: map entry %d (%s): no dots", ErrDecode, i, key)
 		}
 		ops := &kinds[key.Kind]
-		if err := b.take(len(entry.GetDots()), "map dots"); err != nil {
+		if err := b.take(len(entry.GetDots())+len(entry.GetDotRefs())/2, "map dots"); err != nil {
 			return nil, err
+		}
+		entryDots := make([]Dot, 0, len(entry.GetDots())+len(entry.GetDotRefs())/2)
+		for _, d := range entry.GetDots() {
+			entryDots = append(entryDots, Dot{Replica: ReplicaID(d.GetReplica()), Counter: d.GetCounter()})
+		}
+		if entryDots, err = appendDotRefs(entryDots, entry.GetDotRefs(), table); err != nil {
+			return nil, fmt.Errorf("%w: map entry %d (%s): %v", ErrDecode, i, key, err)
 		}
 		value, err := ops.fromProto(entry.GetValue(), depth, b)
 		if err != nil {
 			return nil, fmt.Errorf("map entry %d (%s): %w", i, key, err)
 		}
 		dots := m.fields[key]
-		for j, d := range entry.GetDots() {
-			dot := Dot{Replica: ReplicaID(d.GetReplica()), Counter: d.GetCounter()}
+		for j, dot := range entryDots {
 			if dot.Counter == 0 {
 				return nil, fmt.Errorf("%w: map entry %d (%s): dot of replica %q has counter 0", ErrDecode, i, key, dot.Replica)
 			}

@@ -963,11 +963,16 @@ func (*CRDTValue_Map) isCRDTValue_Value() {}
 // MapEntry is one field of a Map: its key (name and kind), the dots that keep
 // the key present, and the embedded value.
 type MapEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Kind          CRDTKind               `protobuf:"varint,2,opt,name=kind,proto3,enum=genserverring.messages.CRDTKind" json:"kind,omitempty"`
-	Dots          []*Dot                 `protobuf:"bytes,3,rep,name=dots,proto3" json:"dots,omitempty"`
-	Value         *CRDTValue             `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Kind  CRDTKind               `protobuf:"varint,2,opt,name=kind,proto3,enum=genserverring.messages.CRDTKind" json:"kind,omitempty"`
+	// The dots in full. Encoders of package crdt write dot_refs instead;
+	// decoders accept both (see ORSetEntry).
+	Dots  []*Dot     `protobuf:"bytes,3,rep,name=dots,proto3" json:"dots,omitempty"`
+	Value *CRDTValue `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	// The dots as pairs of varints (replica, counter), replica an index into
+	// the map's replica table.
+	DotRefs       []uint64 `protobuf:"varint,5,rep,packed,name=dot_refs,json=dotRefs,proto3" json:"dot_refs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1030,12 +1035,22 @@ func (x *MapEntry) GetValue() *CRDTValue {
 	return nil
 }
 
+func (x *MapEntry) GetDotRefs() []uint64 {
+	if x != nil {
+		return x.DotRefs
+	}
+	return nil
+}
+
 // Map is a map whose keys have observed-remove semantics and whose values
 // are CRDTs that merge recursively.
 type Map struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Context       *CausalContext         `protobuf:"bytes,1,opt,name=context,proto3" json:"context,omitempty"`
-	Entries       []*MapEntry            `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Context *CausalContext         `protobuf:"bytes,1,opt,name=context,proto3" json:"context,omitempty"`
+	Entries []*MapEntry            `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The replica table that the entries' dot_refs index: the replicas of the
+	// entries' dots, each once, sorted. Nested values keep their own.
+	Replicas      []string `protobuf:"bytes,3,rep,name=replicas,proto3" json:"replicas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1080,6 +1095,13 @@ func (x *Map) GetContext() *CausalContext {
 func (x *Map) GetEntries() []*MapEntry {
 	if x != nil {
 		return x.Entries
+	}
+	return nil
+}
+
+func (x *Map) GetReplicas() []string {
+	if x != nil {
+		return x.Replicas
 	}
 	return nil
 }
@@ -1142,15 +1164,17 @@ const file_crdt_proto_rawDesc = "" +
 	"\aew_flag\x18\x06 \x01(\v2\x1c.genserverring.messages.FlagH\x00R\x06ewFlag\x127\n" +
 	"\adw_flag\x18\a \x01(\v2\x1c.genserverring.messages.FlagH\x00R\x06dwFlag\x12/\n" +
 	"\x03map\x18\b \x01(\v2\x1b.genserverring.messages.MapH\x00R\x03mapB\a\n" +
-	"\x05value\"\xbe\x01\n" +
+	"\x05value\"\xd9\x01\n" +
 	"\bMapEntry\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x124\n" +
 	"\x04kind\x18\x02 \x01(\x0e2 .genserverring.messages.CRDTKindR\x04kind\x12/\n" +
 	"\x04dots\x18\x03 \x03(\v2\x1b.genserverring.messages.DotR\x04dots\x127\n" +
-	"\x05value\x18\x04 \x01(\v2!.genserverring.messages.CRDTValueR\x05value\"\x82\x01\n" +
+	"\x05value\x18\x04 \x01(\v2!.genserverring.messages.CRDTValueR\x05value\x12\x19\n" +
+	"\bdot_refs\x18\x05 \x03(\x04R\adotRefs\"\x9e\x01\n" +
 	"\x03Map\x12?\n" +
 	"\acontext\x18\x01 \x01(\v2%.genserverring.messages.CausalContextR\acontext\x12:\n" +
-	"\aentries\x18\x02 \x03(\v2 .genserverring.messages.MapEntryR\aentries*\xe3\x01\n" +
+	"\aentries\x18\x02 \x03(\v2 .genserverring.messages.MapEntryR\aentries\x12\x1a\n" +
+	"\breplicas\x18\x03 \x03(\tR\breplicas*\xe3\x01\n" +
 	"\bCRDTKind\x12\x19\n" +
 	"\x15CRDT_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCRDT_KIND_ORSET\x10\x01\x12\x16\n" +
