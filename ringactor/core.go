@@ -71,14 +71,43 @@ type probeTimer struct {
 }
 
 // effects is what the core asks the shell to do after an event.
+//
+// The shell acts on them in this order, like raft's Ready: first what must
+// be durable (persist, and the member's own pending changes), then the
+// watches and sends, then timers, then the behaviour's callbacks; removed
+// last.
 type effects struct {
-	sends        []outbound
-	watch        []string
-	persist      bool
-	ringChanges  []RingChange
+	// sends are messages for other members. Those that carry state
+	// (gossip, deltas) leave only once every change of this member is
+	// durable.
+	sends []outbound
+	// watch are members that entered the up set: watch their ring actors.
+	watch []string
+	// persist: the node set or forced-down set changed; write the ring
+	// file before sending.
+	persist bool
+	// ringChanges are HandleRingChange notices, in order.
+	ringChanges []RingChange
+	// stateChanged: a merge changed the payload; call HandleStateChange.
 	stateChanged bool
-	removed      bool
-	probeTimers  []probeTimer
+	// removed: this member learnt it was removed; delete its data and
+	// stop.
+	removed bool
+	// probeTimers are probe deadlines to arm.
+	probeTimers []probeTimer
+	// deltaAcks are deltas whose senders asked for a DeltaAck: the shell
+	// makes each durable (with durability on) and then acks it.
+	deltaAcks []deltaAck
+	// acked are DeltaAcks this member received for its own deltas.
+	acked []deltaAck
+}
+
+// deltaAck is a DeltaAck to send (to: the delta's sender) or one received
+// (from: the member that confirmed).
+type deltaAck struct {
+	node  string
+	id    uint64
+	delta []byte
 }
 
 // Errors of membership requests.
@@ -628,5 +657,5 @@ func validateNodes(sets ...*crdt.ORSet[string]) error {
 func (c *ringCore) hasEffects() bool {
 	e := &c.out
 	return len(e.sends) > 0 || len(e.watch) > 0 || e.persist || len(e.ringChanges) > 0 ||
-		e.stateChanged || e.removed || len(e.probeTimers) > 0
+		e.stateChanged || e.removed || len(e.probeTimers) > 0 || len(e.deltaAcks) > 0 || len(e.acked) > 0
 }

@@ -146,6 +146,34 @@ func (c *ringCore) forwardDelta(delta []byte, hops uint32, except string) {
 	}
 }
 
+// pushDeltaAcked sends a batch's delta to every up member, asking each to
+// confirm it with a DeltaAck (writes acknowledged by others); it returns how
+// many members it asked.
+func (c *ringCore) pushDeltaAcked(delta []byte, id uint64) int {
+	asked := 0
+	for _, node := range c.up {
+		if node != c.cfg.self {
+			asked++
+			c.stats.DeltasSent++
+			c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: c.cfg.pushHops, AckId: id})
+		}
+	}
+	return asked
+}
+
+// sendDeltaAck confirms a delta to its sender.
+func (c *ringCore) sendDeltaAck(to string, id uint64) {
+	c.send(to, &messages.DeltaAck{Ring: c.cfg.ring, From: c.cfg.self, AckId: id})
+}
+
+// onDeltaAck reports another member's confirmation to the shell.
+func (c *ringCore) onDeltaAck(a *messages.DeltaAck) {
+	if !c.acceptFrom("delta ack", a.GetRing(), a.GetFrom()) {
+		return
+	}
+	c.out.acked = append(c.out.acked, deltaAck{node: a.GetFrom(), id: a.GetAckId()})
+}
+
 // onDelta merges a pushed delta and passes it on if it was news here.
 func (c *ringCore) onDelta(d *messages.Delta) {
 	c.stats.DeltasReceived++
@@ -159,6 +187,10 @@ func (c *ringCore) onDelta(d *messages.Delta) {
 		return
 	}
 	c.heardFrom(from)
+	if id := d.GetAckId(); id != 0 {
+		// Confirmed whether or not it was news: this member holds it.
+		c.out.deltaAcks = append(c.out.deltaAcks, deltaAck{node: from, id: id, delta: d.GetPayload()})
+	}
 	if !changed {
 		return
 	}
@@ -201,6 +233,8 @@ func (c *ringCore) step(message any) bool {
 		c.onDigest(msg)
 	case *messages.Delta:
 		c.onDelta(msg)
+	case *messages.DeltaAck:
+		c.onDeltaAck(msg)
 	case *messages.Ping:
 		c.onPing(msg)
 	case *messages.Ack:
