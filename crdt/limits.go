@@ -118,7 +118,8 @@ func (l Limits) withDefaults() Limits {
 // when a counter would pass MaxCounter.
 var ErrLimit = errors.New("crdt: limit exceeded")
 
-// LimitError says which limit a value exceeded. It wraps ErrLimit.
+// LimitError says which limit a value exceeded. It wraps ErrLimit, and
+// ErrDecode too when a decoder refused the value.
 type LimitError struct {
 	// Limit names the limit: "bytes", "entries", "replicas", "counter",
 	// "replica ID length", "timestamp skew".
@@ -128,14 +129,26 @@ type LimitError struct {
 	// Value is the value found and Max the greatest allowed, in the unit
 	// of the limit (bytes, entries, nanoseconds, ...).
 	Value, Max uint64
+	// Decode is true when a decoder refused the value.
+	Decode bool
 }
 
 func (e *LimitError) Error() string {
-	return fmt.Sprintf("%s: %s: %s %d exceeds %d", ErrLimit, e.Where, e.Limit, e.Value, e.Max)
+	prefix := "crdt: "
+	if e.Decode {
+		prefix = "crdt: decode: "
+	}
+	return fmt.Sprintf("%s%s: %s %d exceeds the limit %d", prefix, e.Where, e.Limit, e.Value, e.Max)
 }
 
-// Unwrap makes errors.Is(err, ErrLimit) hold.
-func (e *LimitError) Unwrap() error { return ErrLimit }
+// Unwrap makes errors.Is(err, ErrLimit) hold, and errors.Is(err,
+// ErrDecode) for a decoder's refusal.
+func (e *LimitError) Unwrap() []error {
+	if e.Decode {
+		return []error{ErrDecode, ErrLimit}
+	}
+	return []error{ErrLimit}
+}
 
 // LimitedUnmarshaler is implemented by every CRDT of the package:
 // UnmarshalBinaryLimits is UnmarshalBinary with explicit limits instead of
@@ -174,7 +187,7 @@ func newBudget(limits Limits) *budget {
 func defaultBudget() *budget { return newBudget(DefaultLimits()) }
 
 func limitError(limit, where string, value, maximum uint64) error {
-	return fmt.Errorf("%w: %w", ErrDecode, &LimitError{Limit: limit, Where: where, Value: value, Max: maximum})
+	return &LimitError{Limit: limit, Where: where, Value: value, Max: maximum, Decode: true}
 }
 
 // bytes checks the length of an encoding.

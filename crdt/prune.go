@@ -84,8 +84,10 @@ func comparePruneMarks(a, b PruneMark) int {
 	return cmp.Compare(a.Into, b.Into)
 }
 
-// errPrune is wrapped by Prune's argument errors.
-var errPrune = errors.New("crdt: prune")
+// ErrPrune is wrapped by the errors of Prune methods whose arguments break
+// the contract of Prunable (an empty replica, a replica pruned into itself,
+// into already pruned).
+var ErrPrune = errors.New("crdt: prune")
 
 // pruneSet is the set of the marks of a state: sorted by comparePruneMarks,
 // no duplicates, never written once stored (copy on write), so that clones
@@ -192,13 +194,13 @@ func walkSorted[T any](a, b []T, compare func(T, T) int, visit func(i, j int)) {
 func (s pruneSet) checkPruneArgs(removed, into ReplicaID) (skip bool, err error) {
 	switch {
 	case removed == "" || into == "":
-		return false, fmt.Errorf("%w: empty replica ID (removed %q, into %q)", errPrune, removed, into)
+		return false, fmt.Errorf("%w: empty replica ID (removed %q, into %q)", ErrPrune, removed, into)
 	case removed == into:
-		return false, fmt.Errorf("%w: replica %q into itself", errPrune, removed)
+		return false, fmt.Errorf("%w: replica %q into itself", ErrPrune, removed)
 	case len(removed) > MaxReplicaIDLen || len(into) > MaxReplicaIDLen:
-		return false, fmt.Errorf("%w: replica ID longer than %d bytes", errPrune, MaxReplicaIDLen)
+		return false, fmt.Errorf("%w: replica ID longer than %d bytes", ErrPrune, MaxReplicaIDLen)
 	case s.has(into):
-		return false, fmt.Errorf("%w: %q into %q, which is pruned itself", errPrune, removed, into)
+		return false, fmt.Errorf("%w: %q into %q, which is pruned itself", ErrPrune, removed, into)
 	}
 	return s.has(removed), nil
 }

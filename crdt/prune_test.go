@@ -170,7 +170,7 @@ func TestPruneArgumentErrors(t *testing.T) {
 	long := ReplicaID(make([]byte, MaxReplicaIDLen+1))
 	for _, args := range [][2]ReplicaID{{"", "b"}, {"b", ""}, {"b", "b"}, {"b", "a"}, {long, "b"}} {
 		_, err := c.Prune(args[0], args[1])
-		require.Error(t, err, "Prune(%q, %q)", args[0], args[1])
+		require.ErrorIs(t, err, ErrPrune, "Prune(%q, %q)", args[0], args[1])
 		assert.NotErrorIs(t, err, ErrLimit)
 		assert.True(t, c.Equal(before), "a failed Prune changed the state")
 	}
