@@ -504,6 +504,9 @@ func (a *ringActor[T, P]) mergeEncoded(data []byte) (bool, error) {
 	if err := remote.UnmarshalBinary(data); err != nil {
 		return false, err
 	}
+	if err := checkClock(remote, time.Now(), a.cfg.MaxClockSkew); err != nil {
+		return false, err
+	}
 	return a.view.payload.Merge(remote), nil
 }
 
