@@ -406,8 +406,11 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 			a.callback(ctx, "HandleRingChange", func() { a.behaviour.HandleRingChange(a.ctx, change) })
 		}
 		if eff.removed {
+			// A removed member's data goes, and nothing may write it
+			// again: pending changes are dropped, their calls told why.
+			a.dropPending(ctx, ErrRemoved)
 			if err := a.store.Delete(); err != nil {
-				a.log.Error("cannot delete the ring file of a removed member", slog.Any("error", err))
+				a.log.Error("cannot delete the data of a removed member", slog.Any("error", err))
 			}
 			a.log.Warn("this member was removed from the ring; stopping")
 			a.stop(ctx, ErrRemoved)
