@@ -72,6 +72,9 @@ type ringActor[T any, P Payload[T, P]] struct {
 	log    *slog.Logger
 	ctx    *Context[P]
 	timers *timers
+	// boundary seals what the member sends and admits what it receives
+	// (boundary.go).
+	boundary *boundary
 
 	started    func(error)
 	initErr    error
@@ -120,7 +123,11 @@ func (a *ringActor[T, P]) Receive(ctx actor.Context) {
 		a.stop(ctx, fmt.Errorf("%w: the actor system was shut down", ErrStopped))
 		return
 	}
-	a.handle(ctx, ctx.Message())
+	message, ok := a.boundary.admit(ctx, ctx.Message())
+	if !ok {
+		return
+	}
+	a.handle(ctx, message)
 }
 
 func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
@@ -176,7 +183,9 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 	case *messages.StopRing:
 		for _, node := range c.upNodes() {
 			if node != a.view.self {
-				ctx.Send(actor.NewPID(node, a.name), &messages.StopMember{Ring: a.name, From: a.view.self, Reason: msg.GetReason()})
+				if stop := a.boundary.outgoing(&messages.StopMember{Ring: a.name, From: a.view.self, Reason: msg.GetReason()}); stop != nil {
+					ctx.Send(actor.NewPID(node, a.name), stop)
+				}
 			}
 		}
 		respond(ctx, &messages.OpReply{})
@@ -313,6 +322,7 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	}
 	a.core = core
 	a.view.core = core
+	a.boundary = newBoundary(a.name, self, a.cfg.Security, ctx.ActorSystem(), &core.stats, a.log)
 	a.timers = newTimers(ctx.ActorSystem().Root, ctx.Self())
 	core.start()
 	a.apply(ctx)
@@ -335,7 +345,9 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 			ctx.Watch(actor.NewPID(node, a.name))
 		}
 		for _, out := range eff.sends {
-			ctx.Send(actor.NewPID(out.to, a.name), out.msg)
+			if msg := a.boundary.outgoing(out.msg); msg != nil {
+				ctx.Send(actor.NewPID(out.to, a.name), msg)
+			}
 		}
 		for _, t := range eff.probeTimers {
 			delay := a.cfg.ProbeTimeout

@@ -61,6 +61,10 @@ type Config struct {
 	// Logger receives the ring's log lines. Default the actor system's
 	// logger, with the attributes ring and node.
 	Logger *slog.Logger
+
+	// Security is the member's boundary: ring key, replay window, input
+	// bounds. Default: no key (the ring warns that it is open).
+	Security Security
 }
 
 // DefaultConfig returns the defaults documented on Config's fields.
@@ -134,6 +138,9 @@ func (c Config) validate() error {
 		if d.value <= 0 {
 			return fmt.Errorf("ringactor: config: %s must be positive, got %v", d.name, d.value)
 		}
+	}
+	if err := c.Security.validate(); err != nil {
+		return err
 	}
 	if c.IndirectChecks < 0 {
 		return fmt.Errorf("ringactor: config: IndirectChecks must not be negative, got %d", c.IndirectChecks)

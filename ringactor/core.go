@@ -562,8 +562,8 @@ func validateNode(node string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %q: %v", ErrInvalidNode, node, err)
 	}
-	if host == "" {
-		return fmt.Errorf("%w: %q: empty host", ErrInvalidNode, node)
+	if host == "" || len(host) > maxHostBytes {
+		return fmt.Errorf("%w: %q: empty host or longer than %d bytes", ErrInvalidNode, truncate(node), maxHostBytes)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
 		return fmt.Errorf("%w: %q: bad port", ErrInvalidNode, node)
