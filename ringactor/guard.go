@@ -33,7 +33,7 @@ import (
 //     member whose process or connection ends still gives a watch notice
 //     at once: Proto.Actor makes that one locally). An open ring trusts
 //     the connect request's address, which anyone can claim: see the
-//     threat model in the package documentation.
+//     threat model in the README, "Security".
 //   - With mTLS, a ring message whose from is not a name of the peer's
 //     certificate.
 //   - With a keyring, any message that is neither sealed nor one of the

@@ -10,7 +10,7 @@ import (
 
 // Security holds the settings of a ring member's boundary (Config.Security):
 // how it knows that a message comes from a member of the ring, and how much
-// of a peer's input it accepts. See the package documentation, "Security".
+// of a peer's input it accepts. See the README, "Security".
 type Security struct {
 	// Keyring, when set, seals every ring message this member sends (the
 	// protocol between members) with its primary key, and makes the member

@@ -92,7 +92,12 @@ func (discardRemoting) Receive(stream remote.Remoting_ReceiveServer) error {
 
 func startFakePeer(t *testing.T, opts ...grpc.ServerOption) *fakePeer {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return startFakePeerOn(t, "127.0.0.1:0", opts...)
+}
+
+func startFakePeerOn(t *testing.T, address string, opts ...grpc.ServerOption) *fakePeer {
+	t.Helper()
+	l, err := net.Listen("tcp", address)
 	require.NoError(t, err)
 	server := grpc.NewServer(opts...)
 	remote.RegisterRemotingServer(server, discardRemoting{})
