@@ -3,6 +3,7 @@ package ringactor
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/genserverring/genserverring-go/crdt"
@@ -211,4 +213,41 @@ func fakeNodes(t *testing.T, n int) *messages.ORSet {
 	encoded, err := set.ToProto()
 	require.NoError(t, err)
 	return encoded
+}
+
+func TestBoundsAtTheRingBoundary(t *testing.T) {
+	m := startGuardedMember(t, "bounds", RemoteOptions{MaxMessageBytes: 64 << 10}, WithSecurity(Security{MaxNodes: 10}))
+	ring := actor.NewPID(m.node, "bounds")
+	outsider := "127.0.0.1:1"
+	stream, err := dialRaw(t, m.node, outsider)
+	require.NoError(t, err)
+
+	t.Run("a gossip naming more than MaxNodes nodes", func(t *testing.T) {
+		stream.send(t, ring, &messages.Gossip{Ring: "bounds", From: outsider, NodeSet: fakeNodes(t, 11)})
+		require.Eventually(t, func() bool { return m.stats(t).Security.TooLarge == 1 }, waitFor, tick)
+		requireIntact(t, m, []string{m.node}, 0)
+	})
+	t.Run("a host name longer than 253 bytes", func(t *testing.T) {
+		err := m.client.AddNode(strings.Repeat("a", 254) + ":1")
+		require.ErrorContains(t, err, "longer than 253 bytes")
+		assert.Less(t, len(err.Error()), 400, "the error quotes a truncated name")
+		require.NoError(t, m.client.AddNode(strings.Repeat("a", 253)+":1"))
+		require.NoError(t, m.client.DelNode(strings.Repeat("a", 253)+":1"))
+	})
+	t.Run("a message over MaxMessageBytes", func(t *testing.T) {
+		big, err := dialRaw(t, m.node, outsider)
+		require.NoError(t, err)
+		big.send(t, ring, &messages.CastRequest{Body: mustAny(t, wrapperspb.Bytes(make([]byte, 100<<10)))})
+		_, err = big.stream.Recv()
+		require.ErrorContains(t, err, "larger than max")
+		requireIntact(t, m, []string{m.node}, 0)
+		assert.Empty(t, m.behaviour.casts)
+	})
+}
+
+func mustAny(t *testing.T, msg proto.Message) *anypb.Any {
+	t.Helper()
+	packed, err := anypb.New(msg)
+	require.NoError(t, err)
+	return packed
 }
