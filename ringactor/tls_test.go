@@ -212,10 +212,12 @@ func (b *syncBuffer) String() string {
 func TestOpenRingWarnsOnce(t *testing.T) {
 	m := startGuardedMember(t, "warn-first", RemoteOptions{})
 	var open, keyed syncBuffer
-	opts := append([]Option{WithStore(persistence.NewMemoryStore())}, secureTestOptions...)
-	_, err := Start[crdt.PNCounter](m.system, "warn-open", &counterBehaviour{}, append(opts, WithLogger(slogTo(&open)))...)
+	opts := func(more ...Option) []Option {
+		return append(append([]Option{WithStore(persistence.NewMemoryStore())}, secureTestOptions...), more...)
+	}
+	_, err := Start[crdt.PNCounter](m.system, "warn-open", &counterBehaviour{}, opts(WithLogger(slogTo(&open)))...)
 	require.NoError(t, err)
-	_, err = Start[crdt.PNCounter](m.system, "warn-keyed", &counterBehaviour{}, append(opts, WithLogger(slogTo(&keyed)), WithKeyring(testKeyring(t, testKey(t))))...)
+	_, err = Start[crdt.PNCounter](m.system, "warn-keyed", &counterBehaviour{}, opts(WithLogger(slogTo(&keyed)), WithKeyring(testKeyring(t, testKey(t))))...)
 	require.NoError(t, err)
 	assert.Equal(t, 1, strings.Count(open.String(), "the ring is open"))
 	assert.NotContains(t, keyed.String(), "the ring is open")
