@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // KeySize is the size of a ring key in bytes: AES-256.
@@ -40,6 +41,10 @@ type Keyring struct {
 type keyEntry struct {
 	key  []byte
 	aead cipher.AEAD
+	// removedAt is when RemoveKey removed the key (zero while it is in
+	// the keyring): it still opens what was sealed before then, for one
+	// replay window, so that messages in flight are not lost.
+	removedAt time.Time
 }
 
 // NewKeyring returns a keyring whose primary key is primary and which also
@@ -119,7 +124,7 @@ func (k *Keyring) AddKey(key []byte) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.keys[keyID(key)] = keyEntry{key: bytes.Clone(key), aead: aead}
+	k.keys[keyID(key)] = keyEntry{key: bytes.Clone(key), aead: aead} // (again) in the keyring
 	return nil
 }
 
@@ -128,14 +133,18 @@ func (k *Keyring) UseKey(key []byte) error {
 	id := keyID(key)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if _, ok := k.keys[id]; !ok {
+	if e, ok := k.keys[id]; !ok || !e.removedAt.IsZero() {
 		return errors.New("ringactor: UseKey: the keyring does not hold this key; AddKey it first")
 	}
 	k.primary = id
 	return nil
 }
 
-// RemoveKey removes key; the primary key cannot be removed.
+// RemoveKey removes key; the primary key cannot be removed. Messages
+// sealed with key before the removal still open until they leave the
+// replay window, so the messages in flight during a rotation are not
+// lost; a leaked key is therefore refused at most one replay window after
+// its removal.
 func (k *Keyring) RemoveKey(key []byte) error {
 	id := keyID(key)
 	k.mu.Lock()
@@ -143,7 +152,10 @@ func (k *Keyring) RemoveKey(key []byte) error {
 	if id == k.primary {
 		return errors.New("ringactor: RemoveKey: cannot remove the primary key; UseKey another first")
 	}
-	delete(k.keys, id)
+	if e, ok := k.keys[id]; ok && e.removedAt.IsZero() {
+		e.removedAt = time.Now()
+		k.keys[id] = e
+	}
 	return nil
 }
 
@@ -153,8 +165,8 @@ func (k *Keyring) Keys() [][]byte {
 	defer k.mu.RUnlock()
 	keys := [][]byte{bytes.Clone(k.keys[k.primary].key)}
 	ids := make([]uint64, 0, len(k.keys))
-	for id := range k.keys {
-		if id != k.primary {
+	for id, e := range k.keys {
+		if id != k.primary && e.removedAt.IsZero() {
 			ids = append(ids, id)
 		}
 	}
@@ -172,12 +184,27 @@ func (k *Keyring) primaryKey() (uint64, cipher.AEAD) {
 	return k.primary, k.keys[k.primary].aead
 }
 
-// lookup returns the cipher of the key with id.
-func (k *Keyring) lookup(id uint64) (cipher.AEAD, bool) {
+// lookup returns the cipher of the key with id for a message sealed at
+// sealedAt, seen at now: a removed key opens only what was sealed before
+// its removal, and is forgotten one window after it.
+func (k *Keyring) lookup(id uint64, sealedAt, now time.Time, window time.Duration) (cipher.AEAD, bool) {
 	k.mu.RLock()
-	defer k.mu.RUnlock()
 	e, ok := k.keys[id]
-	return e.aead, ok
+	k.mu.RUnlock()
+	switch {
+	case !ok:
+		return nil, false
+	case e.removedAt.IsZero():
+		return e.aead, true
+	case now.Sub(e.removedAt) > window:
+		k.mu.Lock()
+		if current, ok := k.keys[id]; ok && current.removedAt.Equal(e.removedAt) {
+			delete(k.keys, id)
+		}
+		k.mu.Unlock()
+		return nil, false
+	}
+	return e.aead, !sealedAt.After(e.removedAt)
 }
 
 // keyID names a key without revealing it.

@@ -91,7 +91,8 @@ func (s *sealer) open(sealed *messages.Sealed) (proto.Message, error) {
 	if sealed.GetRing() != s.ring {
 		return nil, errOtherRing
 	}
-	aead, ok := s.keyring.lookup(sealed.GetKeyId())
+	now := s.now()
+	aead, ok := s.keyring.lookup(sealed.GetKeyId(), time.Unix(0, sealed.GetUnixNanos()), now, s.window)
 	if !ok {
 		return nil, errUnknownKey
 	}
@@ -102,12 +103,11 @@ func (s *sealer) open(sealed *messages.Sealed) (proto.Message, error) {
 	if err != nil {
 		return nil, errBadTag
 	}
-	now := s.now().UnixNano()
-	age := time.Duration(now - sealed.GetUnixNanos())
+	age := now.Sub(time.Unix(0, sealed.GetUnixNanos()))
 	if age > s.window || age < -s.window {
 		return nil, fmt.Errorf("%w: %v off this member's clock", errStale, age.Round(time.Millisecond))
 	}
-	if !s.replay.add(sealed.GetNonce(), sealed.GetUnixNanos(), now-int64(s.window)) {
+	if !s.replay.add(sealed.GetNonce(), sealed.GetUnixNanos(), now.Add(-s.window).UnixNano()) {
 		return nil, errReplayed
 	}
 	msg, err := newSealable(sealed.GetType())

@@ -220,3 +220,33 @@ func TestDropLogIsRateLimited(t *testing.T) {
 	assert.Contains(t, out.String(), "…(truncated)")
 	assert.Less(t, out.Len(), 1000)
 }
+
+// A removed key still opens what it sealed before its removal (messages in
+// flight during a rotation), nothing sealed after, and nothing at all once
+// the replay window has passed.
+func TestRemovedKeyOpensOnlyWhatItSealedBefore(t *testing.T) {
+	oldKey, newKey := testKey(t), testKey(t)
+	receiverRing := testKeyring(t, newKey, oldKey)
+	receiver := newSealer("ring", "127.0.0.1:2", receiverRing, 30*time.Second, 100)
+	sender := newSealer("ring", "127.0.0.1:1", testKeyring(t, oldKey), 0, 0)
+	ping := &messages.Ping{Ring: "ring", From: "127.0.0.1:1"}
+
+	inFlight := mustSeal(t, sender, ping)
+	require.NoError(t, receiverRing.RemoveKey(oldKey))
+	assert.Len(t, receiverRing.Keys(), 1, "a removed key is not listed")
+	_, err := receiver.open(inFlight)
+	assert.NoError(t, err, "sealed before the removal")
+
+	sender.now = func() time.Time { return time.Now().Add(time.Second) }
+	_, err = receiver.open(mustSeal(t, sender, ping))
+	assert.ErrorIs(t, err, errUnknownKey, "sealed after the removal")
+
+	sender.now = time.Now
+	late := mustSeal(t, sender, ping)
+	late.UnixNanos = time.Now().Add(-time.Minute).UnixNano()
+	receiver.now = func() time.Time { return time.Now().Add(31 * time.Second) }
+	_, err = receiver.open(late)
+	assert.ErrorIs(t, err, errUnknownKey, "a window after the removal")
+	_, held := receiverRing.keys[keyID(oldKey)]
+	assert.False(t, held, "and then forgotten")
+}

@@ -251,3 +251,64 @@ func mustAny(t *testing.T, msg proto.Message) *anypb.Any {
 	require.NoError(t, err)
 	return packed
 }
+
+// A keyed ring of three members in one process (one remote each, like the
+// other ring tests): it converges with every message sealed, rotates its
+// key with no refusal, and sees a member whose ring actor stops go down
+// through its probes, since no Terminated from the network is believed.
+func TestKeyedRingConvergesRotatesAndDetects(t *testing.T) {
+	oldKey, newKey := testKey(t), testKey(t)
+	var members []*member
+	var keyrings []*Keyring
+	for range 3 {
+		keyring := testKeyring(t, oldKey)
+		keyrings = append(keyrings, keyring)
+		members = append(members, startMember(t, "keyed-ring", nil, WithKeyring(keyring)))
+	}
+	for _, m := range members[1:] {
+		require.NoError(t, members[0].client.AddNode(m.node))
+	}
+	converged := func(want int64) func() bool {
+		return func() bool {
+			for _, m := range members {
+				if len(m.up(t)) != len(members) || m.value(t) != want {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	_, err := members[1].client.Call(incr{2}, time.Second)
+	require.NoError(t, err)
+	require.Eventually(t, converged(2), waitFor, tick)
+
+	for _, k := range keyrings {
+		require.NoError(t, k.AddKey(newKey))
+	}
+	require.NoError(t, keyrings[0].UseKey(newKey)) // one member seals with the new key first
+	_, err = members[0].client.Call(incr{3}, time.Second)
+	require.NoError(t, err)
+	require.Eventually(t, converged(5), waitFor, tick)
+	for _, k := range keyrings {
+		require.NoError(t, k.UseKey(newKey))
+	}
+	for _, k := range keyrings {
+		require.NoError(t, k.RemoveKey(oldKey))
+	}
+	_, err = members[2].client.Call(incr{4}, time.Second)
+	require.NoError(t, err)
+	require.Eventually(t, converged(9), waitFor, tick)
+	for _, m := range members {
+		assert.Equal(t, SecurityStats{}, m.stats(t).Security, "no member refused another")
+	}
+
+	before := RemoteGuardStats().Terminated
+	require.NoError(t, members[2].client.LocalStop())
+	require.Eventually(t, func() bool { return RemoteGuardStats().Terminated == before+2 }, waitFor, tick,
+		"its two watchers' Terminated notices are refused")
+	require.Eventually(t, func() bool {
+		return len(members[0].up(t)) == 2 && len(members[1].up(t)) == 2
+	}, waitFor, tick, "the stopped member is seen down by the probes")
+	assert.GreaterOrEqual(t, members[0].stats(t).ProbeFailures+members[1].stats(t).ProbeFailures, uint64(1),
+		"a probe's verdict, not a watch notice")
+}
