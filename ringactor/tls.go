@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/credentials"
@@ -191,11 +192,36 @@ type recordingCredentials struct {
 func (c recordingCredentials) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	out, info, err := c.TransportCredentials.ClientHandshake(ctx, authority, conn)
 	if err != nil {
-		handshakeErrors.Store(authority, handshakeFailure{err: fmt.Errorf("%w with %s: %v", ErrHandshake, authority, err), at: time.Now()})
-	} else {
-		handshakeErrors.Delete(authority)
+		recordHandshakeError(authority, err)
+		return out, info, err
 	}
-	return out, info, err
+	return &alertRecordingConn{Conn: out, authority: authority}, info, nil
+}
+
+func recordHandshakeError(authority string, err error) {
+	handshakeErrors.Store(authority, handshakeFailure{err: fmt.Errorf("%w with %s: %v", ErrHandshake, authority, err), at: time.Now()})
+}
+
+// alertRecordingConn records a TLS alert read after the handshake: in TLS
+// 1.3 a server that refuses the client's certificate says so only after
+// the client's side of the handshake has completed, on its first read. So
+// the failure of an earlier attempt is forgotten only when the server has
+// sent data, not when the client's side of a handshake succeeds.
+type alertRecordingConn struct {
+	net.Conn
+	authority string
+	accepted  atomic.Bool
+}
+
+func (c *alertRecordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	switch {
+	case err != nil && strings.Contains(err.Error(), "remote error: tls:"):
+		recordHandshakeError(c.authority, err)
+	case n > 0 && !c.accepted.Swap(true):
+		handshakeErrors.Delete(c.authority)
+	}
+	return n, err
 }
 
 func (c recordingCredentials) Clone() credentials.TransportCredentials {

@@ -163,6 +163,15 @@ func TestMutualTLSClient(t *testing.T) {
 	outcomes = runClientProcess(t, clientSpec{Node: r.member.node, Ring: "mtls-client", TLS: &foreign, Ops: []string{"all"}})
 	require.Len(t, outcomes, 1)
 	assert.Contains(t, outcomes[0], "ErrHandshake: ringactor: TLS handshake failed with "+r.member.node)
+	assert.Contains(t, outcomes[0], "certificate signed by unknown authority")
+
+	// The client trusts the ring's CA, but the member does not trust the
+	// client's certificate: the member's refusal reaches the client as an
+	// alert after its side of the handshake.
+	foreign.CAFile = admin.CAFile
+	outcomes = runClientProcess(t, clientSpec{Node: r.member.node, Ring: "mtls-client", TLS: &foreign, Ops: []string{"all"}})
+	require.Len(t, outcomes, 1)
+	assert.Contains(t, outcomes[0], "ErrHandshake: ringactor: TLS handshake failed with "+r.member.node)
 	assert.Equal(t, int64(1), r.member.value(t))
 }
 
