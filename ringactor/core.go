@@ -92,9 +92,10 @@ var (
 
 // ringCore is one member's ring state and decisions.
 type ringCore struct {
-	cfg coreConfig
-	log *slog.Logger
-	rng *rand.Rand
+	cfg   coreConfig
+	log   *slog.Logger
+	drops *dropLog // the log of dropped messages, rate-limited (droplog.go)
+	rng   *rand.Rand
 
 	nodeSet    *crdt.ORSet[string]
 	forcedDown *crdt.ORSet[string]
@@ -435,11 +436,14 @@ func (c *ringCore) drop(what, why, from string, err error) {
 	if why == "malformed" {
 		c.stats.DroppedMalformed++
 	}
-	attrs := []any{slog.String("why", why), slog.String("from", from)}
+	attrs := []any{slog.String("from", truncate(from))}
 	if err != nil {
-		attrs = append(attrs, slog.Any("error", err))
+		attrs = append(attrs, slog.String("error", truncate(err.Error())))
 	}
-	c.log.Warn("dropped "+what, attrs...)
+	if c.drops == nil {
+		c.drops = newDropLog(c.log)
+	}
+	c.drops.warn(why, "dropped "+what, attrs...) // rate-limited: a peer must not fill the disk
 }
 
 // --- membership requests ---
