@@ -229,7 +229,7 @@ func (c *Client) request(msg any, timeout time.Duration) (any, error) {
 	}
 	res, err := c.system.Root.RequestFuture(c.pid, out, timeout).Result()
 	if err != nil {
-		err = explainUnreachable(c.pid.GetAddress(), err)
+		err = explainUnreachable(c.system, c.pid.GetAddress(), err)
 	}
 	switch {
 	case errors.Is(err, actor.ErrTimeout):

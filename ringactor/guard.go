@@ -64,7 +64,7 @@ func lookupRing(name string) (keyed, ok bool) {
 
 // tlsSystems holds the actor systems that StartActorSystem started with
 // mTLS, so that their rings do not warn that they are open.
-var tlsSystems sync.Map // *actor.ActorSystem -> struct{}
+var tlsSystems sync.Map // *actor.ActorSystem -> *tlsFiles
 
 func transportAuthenticated(system *actor.ActorSystem) bool {
 	_, ok := tlsSystems.Load(system)

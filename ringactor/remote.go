@@ -87,6 +87,16 @@ func DroppedUnknownMessages() uint64 { return guardStats.unknownTypes.Load() }
 //     the gRPC default cuts off a peer that sends keepalives ("too many
 //     pings").
 func RemoteConfig(opts RemoteOptions) *remote.Config {
+	cfg, _, err := remoteConfig(opts)
+	if err != nil {
+		panic(err)
+	}
+	return cfg
+}
+
+// remoteConfig is RemoteConfig; it also returns the TLS files the remote
+// reads (nil without TLS).
+func remoteConfig(opts RemoteOptions) (*remote.Config, *tlsFiles, error) {
 	if opts.Host == "" {
 		opts.Host = "127.0.0.1"
 	}
@@ -108,10 +118,11 @@ func RemoteConfig(opts RemoteOptions) *remote.Config {
 		grpc.MaxRecvMsgSize(maxBytes),
 	}
 	dial := []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxBytes), grpc.MaxCallRecvMsgSize(maxBytes))}
+	var files *tlsFiles
 	if opts.TLS != nil {
-		files, err := newTLSFiles(*opts.TLS, log)
-		if err != nil {
-			panic(err)
+		var err error
+		if files, err = newTLSFiles(*opts.TLS, log); err != nil {
+			return nil, nil, err
 		}
 		server = append(server, grpc.Creds(credentials.NewTLS(files.serverConfig())))
 		dial = append(dial, grpc.WithTransportCredentials(recordingCredentials{credentials.NewTLS(files.clientConfig())}))
@@ -131,7 +142,7 @@ func RemoteConfig(opts RemoteOptions) *remote.Config {
 	options = append(options, remote.WithDialOptions(dial...))
 	cfg := remote.Configure(opts.Host, opts.Port, options...)
 	cfg.MaxRetryCount = 1
-	return cfg
+	return cfg, files, nil
 }
 
 // StartActorSystem starts an actor system with a remote configured by
@@ -143,13 +154,12 @@ func StartActorSystem(opts RemoteOptions) (system *actor.ActorSystem, r *remote.
 		log = defaultSystemLogger()
 		opts.Logger = log
 	}
-	if opts.TLS != nil {
-		if _, err := newTLSFiles(*opts.TLS, log); err != nil {
-			return nil, nil, err
-		}
+	cfg, files, err := remoteConfig(opts)
+	if err != nil {
+		return nil, nil, err
 	}
 	system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log }))
-	r = remote.NewRemote(system, RemoteConfig(opts))
+	r = remote.NewRemote(system, cfg)
 	defer func() {
 		// Remote.Start panics when it cannot listen.
 		if p := recover(); p != nil {
@@ -157,8 +167,8 @@ func StartActorSystem(opts RemoteOptions) (system *actor.ActorSystem, r *remote.
 			err = fmt.Errorf("ringactor: start remote on %s:%d: %v", opts.Host, opts.Port, p)
 		}
 	}()
-	if opts.TLS != nil {
-		tlsSystems.Store(system, struct{}{})
+	if files != nil {
+		tlsSystems.Store(system, files)
 	}
 	r.Start()
 	return system, r, nil

@@ -102,14 +102,21 @@ type SecurityStats struct {
 const maxHostBytes = 253
 
 // explainUnreachable replaces a request's timeout or dead letter with the
-// reason a TLS handshake to address failed just before, if one did: "the
-// handshake failed" is what the user must fix, not "the member is gone".
-func explainUnreachable(address string, err error) error {
+// reason a TLS handshake to address failed, if one did: "the handshake
+// failed" is what the user must fix, not "the member is gone". The reason
+// is the one the remote's dialer recorded or, when it recorded none (the
+// connection failed some other way first), what a new handshake shows.
+func explainUnreachable(system *actor.ActorSystem, address string, err error) error {
 	if !errors.Is(err, actor.ErrTimeout) && !errors.Is(err, actor.ErrDeadLetter) {
 		return err
 	}
 	if hs := recentHandshakeError(address); hs != nil {
 		return hs
+	}
+	if files, ok := tlsSystems.Load(system); ok {
+		if hs := files.(*tlsFiles).diagnose(address); hs != nil {
+			return hs
+		}
 	}
 	return err
 }

@@ -160,6 +160,36 @@ func (f *tlsFiles) clientConfig() *tls.Config {
 	}
 }
 
+// diagnose makes one TLS connection to address, as the remote's dialer
+// would, and returns why it fails, if it does: the handshake, or the alert
+// a TLS 1.3 server sends after it when it refuses the client's
+// certificate. A server that accepts waits for the client to speak: the
+// read times out, and diagnose returns nil.
+func (f *tlsFiles) diagnose(address string) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil
+	}
+	cfg := f.clientConfig()
+	cfg.ServerName = host
+	cfg.NextProtos = []string{"h2"}
+	dialer := &net.Dialer{Timeout: 2 * time.Second}
+	conn, err := tls.DialWithDialer(dialer, "tcp", address, cfg)
+	if err != nil {
+		var netErr *net.OpError
+		if errors.As(err, &netErr) && netErr.Op == "dial" {
+			return nil // nothing listens: the member is gone indeed
+		}
+		return fmt.Errorf("%w with %s: %v", ErrHandshake, address, err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err != nil && strings.Contains(err.Error(), "remote error: tls:") {
+		return fmt.Errorf("%w with %s: %v", ErrHandshake, address, err)
+	}
+	return nil
+}
+
 // handshakeErrors remembers the last failed handshake to each address, so
 // a Client can say why a member is out of reach.
 var handshakeErrors sync.Map // address -> handshakeFailure
