@@ -143,7 +143,8 @@ func (c *Client) Cast(msg any) error {
 
 // Send sends msg as is to the ring actor: it reaches HandleInfo unless it is
 // a message of the ring itself. To another process, msg must be a
-// proto.Message.
+// proto.Message, and a ring with a keyring refuses it there: from outside,
+// only sealed ring messages get in.
 func (c *Client) Send(msg any) { c.system.Root.Send(c.pid, msg) }
 
 // AddNode adds node (host:port) to the ring through this member.
