@@ -23,14 +23,23 @@ type boundary struct {
 	stats    *Stats
 	drops    *dropLog
 	maxNodes int
+	// maxSend is the largest message the member sends: the remote's
+	// maximum less room for the batch around it. gRPC would refuse a
+	// larger one, and Proto.Actor would drop the connection with it, so
+	// the peer would be seen down; the boundary drops the message instead.
+	maxSend int
 }
+
+// batchOverhead is room for what Proto.Actor adds around a message in a
+// batch (type name, target, sender, header).
+const batchOverhead = 4 << 10
 
 // newBoundary builds the boundary of ring's member self, counting into
 // stats. It registers the ring with this process's receive guards, and
 // warns once when nothing authenticates the ring's peers.
 func newBoundary(ring, self string, sec Security, system *actor.ActorSystem, stats *Stats, log *slog.Logger) *boundary {
 	registerRing(ring, sec.Keyring != nil)
-	b := &boundary{ring: ring, stats: stats, drops: newDropLog(log), maxNodes: sec.maxNodes()}
+	b := &boundary{ring: ring, stats: stats, drops: newDropLog(log), maxNodes: sec.maxNodes(), maxSend: maxMessageBytes(system) - batchOverhead}
 	if sec.Keyring != nil {
 		b.sealer = newSealer(ring, self, sec.Keyring, sec.ReplayWindow, sec.ReplayCacheSize)
 	}
@@ -43,15 +52,21 @@ func newBoundary(ring, self string, sec Security, system *actor.ActorSystem, sta
 // outgoing returns what to send for msg: msg sealed with the primary key,
 // or msg itself when the ring has no keyring.
 func (b *boundary) outgoing(msg proto.Message) any {
-	if b.sealer == nil {
-		return msg
+	out := msg
+	if b.sealer != nil {
+		sealed, err := b.sealer.seal(msg)
+		if err != nil {
+			b.drops.warn("seal failed", "cannot seal an outgoing message; not sent", slog.Any("error", err))
+			return nil
+		}
+		out = sealed
 	}
-	sealed, err := b.sealer.seal(msg)
-	if err != nil {
-		b.drops.warn("seal failed", "cannot seal an outgoing message; not sent", slog.Any("error", err))
+	if size := proto.Size(out); size > b.maxSend {
+		b.stats.Security.OversizedSends++
+		b.drops.warn("message too large", "not sent: larger than the remote's maximum message size", slog.String("type", string(msg.ProtoReflect().Descriptor().FullName())), slog.Int("bytes", size), slog.Int("max", b.maxSend))
 		return nil
 	}
-	return sealed
+	return out
 }
 
 // admit returns the message to handle for message, just received (the

@@ -71,6 +71,17 @@ func transportAuthenticated(system *actor.ActorSystem) bool {
 	return ok
 }
 
+// messageLimits holds the MaxMessageBytes of the actor systems that
+// StartActorSystem started; others have the default.
+var messageLimits sync.Map // *actor.ActorSystem -> int
+
+func maxMessageBytes(system *actor.ActorSystem) int {
+	if limit, ok := messageLimits.Load(system); ok {
+		return limit.(int)
+	}
+	return DefaultMaxMessageBytes
+}
+
 // GuardStats counts what the receive guards of this process refused.
 type GuardStats struct {
 	// UnknownTypes counts messages of a protobuf type this binary lacks.

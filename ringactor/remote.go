@@ -170,6 +170,9 @@ func StartActorSystem(opts RemoteOptions) (system *actor.ActorSystem, r *remote.
 	if files != nil {
 		tlsSystems.Store(system, files)
 	}
+	if opts.MaxMessageBytes > 0 {
+		messageLimits.Store(system, opts.MaxMessageBytes)
+	}
 	r.Start()
 	return system, r, nil
 }

@@ -250,3 +250,23 @@ func TestRemovedKeyOpensOnlyWhatItSealedBefore(t *testing.T) {
 	_, held := receiverRing.keys[keyID(oldKey)]
 	assert.False(t, held, "and then forgotten")
 }
+
+// A message larger than the remote's maximum is not sent, and counted:
+// sent, it would cost the connection and each side would see the other
+// down.
+func TestOversizedMessageIsNotSent(t *testing.T) {
+	for _, keyed := range []bool{false, true} {
+		var sec Security
+		if keyed {
+			sec.Keyring = testKeyring(t, testKey(t))
+		}
+		var stats Stats
+		b := newBoundary("ring", "127.0.0.1:1", sec, nil, &stats, quietLogger())
+		b.maxSend = 1 << 10
+		small := &messages.Gossip{Ring: "ring", From: "127.0.0.1:1", Payload: make([]byte, 512)}
+		big := &messages.Gossip{Ring: "ring", From: "127.0.0.1:1", Payload: make([]byte, 2<<10)}
+		assert.NotNil(t, b.outgoing(small), "keyed=%v", keyed)
+		assert.Nil(t, b.outgoing(big), "keyed=%v", keyed)
+		assert.Equal(t, uint64(1), stats.Security.OversizedSends, "keyed=%v", keyed)
+	}
+}

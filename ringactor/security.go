@@ -95,6 +95,11 @@ type SecurityStats struct {
 	// TooLarge counts gossip refused because it named more than MaxNodes
 	// nodes.
 	TooLarge uint64
+	// OversizedSends counts messages this member did not send because
+	// they were larger than the remote's maximum message size
+	// (RemoteOptions.MaxMessageBytes): sent, gRPC would refuse them and
+	// the connection would drop, making each side see the other down.
+	OversizedSends uint64
 }
 
 // maxHostBytes is the longest host name a node address may have (DNS's
