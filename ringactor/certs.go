@@ -58,9 +58,9 @@ func NewCertificateAuthority(name string, validFor time.Duration) (*CertificateA
 // name, valid from notBefore for validFor. Each node (host:port) is named
 // exactly (a NodeURIScheme URI SAN) and its host as an IP or DNS SAN, so
 // the certificate serves both TLS host verification and the ring's check
-// that a member speaks only for its own address. A certificate for an
-// admin client, which has no fixed port, passes hosts ("127.0.0.1")
-// instead of nodes: it then speaks for any port of them.
+// that a member speaks only for its own address. Hosts are added as IP or
+// DNS SANs. A certificate without nodes is an admin client's (it gets an
+// AdminURIScheme URI SAN): it may send requests, and speaks for no member.
 func (ca *CertificateAuthority) Issue(name string, nodes, hosts []string, notBefore time.Time, validFor time.Duration) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -73,6 +73,9 @@ func (ca *CertificateAuthority) Issue(name string, nodes, hosts []string, notBef
 		NotAfter:     notBefore.Add(validFor),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	if len(nodes) == 0 {
+		template.URIs = append(template.URIs, &url.URL{Scheme: AdminURIScheme, Host: url.PathEscape(name)})
 	}
 	for _, node := range nodes {
 		host, _, err := net.SplitHostPort(node)

@@ -23,8 +23,14 @@ import (
 // NodeURIScheme is the scheme of the URI SAN that names a member's node
 // address in its certificate: genserverring-node://127.0.0.1:8001. A
 // certificate with such names may speak for exactly those addresses; one
-// without speaks for any port of its DNS and IP names.
+// without speaks for any port of its DNS and IP names, unless it is an
+// admin's.
 const NodeURIScheme = "genserverring-node"
+
+// AdminURIScheme is the scheme of the URI SAN that marks an admin client's
+// certificate (genserverring-admin://name): it may send requests, but
+// speaks for no member, whatever its host names.
+const AdminURIScheme = "genserverring-admin"
 
 // TLSConfig makes a member's remote speak mutual TLS: it presents the
 // member's certificate, and accepts only peers whose certificate the ring's
@@ -262,6 +268,7 @@ func (c recordingCredentials) Clone() credentials.TransportCredentials {
 type peerIdentity struct {
 	nodes []string // exact node addresses (NodeURIScheme URIs)
 	hosts []string // DNS names and IP addresses, any port
+	admin bool     // an admin client's: speaks for no member
 }
 
 // identityOf returns the identity of the peer of ctx's stream, nil when the
@@ -284,7 +291,10 @@ func identityOf(ctx context.Context) *peerIdentity {
 func certificateIdentity(cert *x509.Certificate) *peerIdentity {
 	id := &peerIdentity{}
 	for _, u := range cert.URIs {
-		if u.Scheme == NodeURIScheme {
+		switch u.Scheme {
+		case AdminURIScheme:
+			return &peerIdentity{admin: true}
+		case NodeURIScheme:
 			id.nodes = append(id.nodes, u.Host)
 		}
 	}
@@ -311,6 +321,9 @@ func (id *peerIdentity) covers(addr string) bool {
 }
 
 func (id *peerIdentity) String() string {
+	if id.admin {
+		return "admin"
+	}
 	return strings.Join(append(slices.Clone(id.nodes), id.hosts...), ",")
 }
 

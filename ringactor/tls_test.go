@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -230,4 +231,26 @@ func TestOpenRingWarnsOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, strings.Count(open.String(), "the ring is open"))
 	assert.NotContains(t, keyed.String(), "the ring is open")
+}
+
+func TestCertificateIdentity(t *testing.T) {
+	ca, err := NewCertificateAuthority("ca", time.Hour)
+	require.NoError(t, err)
+	identity := func(nodes, hosts []string) *peerIdentity {
+		certPEM, _, err := ca.Issue("x", nodes, hosts, time.Now(), time.Hour)
+		require.NoError(t, err)
+		block, _ := pem.Decode(certPEM)
+		cert, err := x509.ParseCertificate(block.Bytes)
+		require.NoError(t, err)
+		return certificateIdentity(cert)
+	}
+	member := identity([]string{"127.0.0.1:7001"}, nil)
+	assert.True(t, member.covers("127.0.0.1:7001"))
+	assert.False(t, member.covers("127.0.0.1:7002"), "a member speaks for its own address only")
+	admin := identity(nil, []string{"127.0.0.1"})
+	assert.False(t, admin.covers("127.0.0.1:7001"), "an admin speaks for no member")
+	assert.Equal(t, "admin", admin.String())
+	hostOnly := &peerIdentity{hosts: []string{"node-a.example"}}
+	assert.True(t, hostOnly.covers("NODE-A.example:7001"), "a certificate of another CA's making: any port of its host")
+	assert.False(t, hostOnly.covers("node-b.example:7001"))
 }
