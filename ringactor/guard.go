@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/genserverring/genserverring-go/messages"
 )
 
 // The receive guard sees every batch a peer's remote sends this process
@@ -127,7 +129,6 @@ const (
 	typeTerminated = "actor.Terminated"
 	typeWatch      = "actor.Watch"
 	typeUnwatch    = "actor.Unwatch"
-	typeSealed     = messagesPackage + ".Sealed"
 )
 
 // streamPeer is what the guard knows of the peer at the other end of one
@@ -248,10 +249,7 @@ func envelopeFrom(typeName string, env *remote.MessageEnvelope) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	if sealed, ok := m.(interface {
-		GetType() string
-		GetFrom() string
-	}); ok && typeName == typeSealed {
+	if sealed, ok := m.(*messages.Sealed); ok {
 		if isRequest(sealed.GetType()) {
 			return "", false
 		}
