@@ -120,3 +120,27 @@ func freeLoopbackAddress(tb testing.TB) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// BenchmarkSealOpenCall measures the ring key's cost on a small request,
+// the CallRequest of a Call.
+func BenchmarkSealOpenCall(b *testing.B) {
+	key, err := GenerateKey()
+	require.NoError(b, err)
+	keyring, err := NewKeyring(key)
+	require.NoError(b, err)
+	body, err := packBody(wrapperspb.Int64(42))
+	require.NoError(b, err)
+	call := &messages.CallRequest{Body: body}
+	sender := newSealer("bench", "127.0.0.1:1", keyring, 0, 0)
+	receiver := newSealer("bench", "127.0.0.1:2", keyring, time.Hour, 1<<20)
+	b.ReportAllocs()
+	for b.Loop() {
+		sealed, err := sender.seal(call)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := receiver.open(sealed); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
