@@ -146,7 +146,7 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 	c := a.core
 	switch msg := message.(type) {
 	// The ring protocol.
-	case *messages.Gossip, *messages.Digest, *messages.Delta, *messages.DeltaAck, *messages.Ping, *messages.Ack, *messages.PingRequest, *messages.NodeDown:
+	case *messages.Gossip, *messages.Digest, *messages.Delta, *messages.DeltaAck, *messages.StateChunk, *messages.Ping, *messages.Ack, *messages.PingRequest, *messages.NodeDown:
 		c.step(msg)
 	case *actor.Terminated:
 		if msg.GetWho().GetId() != a.name {
@@ -344,6 +344,7 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	cfg := coreConfig{
 		ring: a.name, self: self, replica: a.view.replica, indirectChecks: a.cfg.IndirectChecks,
 		pushFanout: a.cfg.PushFanout, pushHops: uint32(a.cfg.PushHops),
+		chunkBytes: a.cfg.ChunkBytes, maxStateBytes: a.cfg.MaxStateBytes,
 	}
 	core, err := newCore(cfg, persisted, a, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), a.log)
 	if err != nil {

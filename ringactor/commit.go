@@ -398,7 +398,7 @@ func (a *ringActor[T, P]) recoverPayload(payload P) error {
 // must not leave while a change is not durable.
 func isStateMessage(msg any) bool {
 	switch msg.(type) {
-	case *messages.Gossip, *messages.Delta:
+	case *messages.Gossip, *messages.Delta, *messages.StateChunk:
 		return true
 	}
 	return false

@@ -38,6 +38,16 @@ type Config struct {
 	// guarantees. Default DurabilityDisk.
 	Durability Durability
 
+	// ChunkBytes is the largest gossip or delta a member sends as one
+	// message; a larger one (a large payload) travels in parts of this size,
+	// joined on receipt, so that no transport message nears gRPC's 4 MB
+	// limit. Default 256 KiB.
+	ChunkBytes int
+
+	// MaxStateBytes bounds the gossip or delta a member accepts in chunks:
+	// the largest payload (encoded) the ring can share. Default 256 MiB.
+	MaxStateBytes int
+
 	// WriteAcks is how many other up members must have merged a change
 	// (and, with their durability on, logged it) before the reply of the
 	// call that made it says ok: a write that survives the loss of this
@@ -125,6 +135,8 @@ func DefaultConfig() Config {
 		SnapshotBytes:  1 << 20,
 
 		WriteAckTimeout: time.Second,
+		ChunkBytes:      256 << 10,
+		MaxStateBytes:   256 << 20,
 	}
 }
 
@@ -173,6 +185,11 @@ func WithWriteAcks(acks int, timeout time.Duration) Option {
 	return func(c *Config) { c.WriteAcks, c.WriteAckTimeout = acks, timeout }
 }
 
+// WithChunks sets Config.ChunkBytes and Config.MaxStateBytes.
+func WithChunks(chunkBytes, maxStateBytes int) Option {
+	return func(c *Config) { c.ChunkBytes, c.MaxStateBytes = chunkBytes, maxStateBytes }
+}
+
 // WithSnapshotBytes sets Config.SnapshotBytes.
 func WithSnapshotBytes(n int64) Option { return func(c *Config) { c.SnapshotBytes = n } }
 
@@ -215,6 +232,9 @@ func (c Config) validate() error {
 	}
 	if c.WriteAcks < WriteMajority {
 		return fmt.Errorf("ringactor: config: WriteAcks must be a count or WriteMajority, got %d", c.WriteAcks)
+	}
+	if c.ChunkBytes <= 0 || c.MaxStateBytes < c.ChunkBytes {
+		return fmt.Errorf("ringactor: config: ChunkBytes must be positive and at most MaxStateBytes, got %d and %d", c.ChunkBytes, c.MaxStateBytes)
 	}
 	if c.SnapshotBytes <= 0 {
 		return fmt.Errorf("ringactor: config: SnapshotBytes must be positive, got %d", c.SnapshotBytes)

@@ -46,8 +46,9 @@ type RemoteOptions struct {
 	// server refuses a larger one it receives, and the dialer refuses to
 	// send one (the send fails with a log line instead of the receiver
 	// cutting the stream). Proto.Actor batches messages, so it bounds a
-	// batch. Default 4 MiB, gRPC's own receive limit; every member of a
-	// ring must use the same value.
+	// batch: it must exceed 12 chunks of a large state (Config.ChunkBytes,
+	// the endpoint writer's batch). Default 4 MiB, gRPC's own receive
+	// limit; every member of a ring must use the same value.
 	MaxMessageBytes int
 	// ServerOptions and DialOptions are added to the gRPC server and
 	// dialer after the ones above.
@@ -57,6 +58,15 @@ type RemoteOptions struct {
 
 // DefaultMaxMessageBytes is the default of RemoteOptions.MaxMessageBytes.
 const DefaultMaxMessageBytes = 4 << 20
+
+// flowWindow is gRPC's flow-control window per stream and connection: the
+// default 64 KiB (grown slowly by its bandwidth estimate) moves a chunked
+// state of megabytes at a few MB/s over loopback.
+const flowWindow = 4 << 20
+
+// endpointWriterBatchSize bounds how many messages Proto.Actor's endpoint
+// writer puts in one gRPC message; see RemoteConfig.
+const endpointWriterBatchSize = 12
 
 // DroppedUnknownMessages returns how many messages of a type this binary
 // does not know were dropped by the remotes that RemoteConfig configured
@@ -114,10 +124,14 @@ func remoteConfig(opts RemoteOptions) (*remote.Config, *tlsFiles, error) {
 	}
 	server := []grpc.ServerOption{
 		grpc.ChainStreamInterceptor(guardStream(log)),
+		grpc.InitialWindowSize(flowWindow), grpc.InitialConnWindowSize(flowWindow),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(maxBytes),
 	}
-	dial := []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxBytes), grpc.MaxCallRecvMsgSize(maxBytes))}
+	dial := []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxBytes), grpc.MaxCallRecvMsgSize(maxBytes)),
+		grpc.WithInitialWindowSize(flowWindow), grpc.WithInitialConnWindowSize(flowWindow),
+	}
 	var files *tlsFiles
 	if opts.TLS != nil {
 		var err error
@@ -132,6 +146,10 @@ func remoteConfig(opts RemoteOptions) (*remote.Config, *tlsFiles, error) {
 	server = append(server, opts.ServerOptions...)
 	dial = append(dial, opts.DialOptions...)
 	options := []remote.ConfigOption{
+		// A batch of the endpoint writer is one gRPC message: 12 chunks of
+		// a large state (Config.ChunkBytes, 256 KiB) stay below gRPC's
+		// 4 MB limit; Proto.Actor's default of 1,000 would not.
+		remote.WithEndpointWriterBatchSize(endpointWriterBatchSize),
 		remote.WithEndpointWriterQueueSize(queue),
 		remote.WithEndpointManagerQueueSize(queue),
 		remote.WithServerOptions(server...),
