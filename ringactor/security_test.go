@@ -263,7 +263,8 @@ func TestKeyedRingConvergesRotatesAndDetects(t *testing.T) {
 	for range 3 {
 		keyring := testKeyring(t, oldKey)
 		keyrings = append(keyrings, keyring)
-		members = append(members, startMember(t, "keyed-ring", nil, WithKeyring(keyring)))
+		// Chunks of 64 bytes: the state travels in sealed parts too.
+		members = append(members, startMember(t, "keyed-ring", nil, WithKeyring(keyring), WithChunks(64, 1<<20)))
 	}
 	for _, m := range members[1:] {
 		require.NoError(t, members[0].client.AddNode(m.node))
@@ -298,9 +299,13 @@ func TestKeyedRingConvergesRotatesAndDetects(t *testing.T) {
 	_, err = members[2].client.Call(incr{4}, time.Second)
 	require.NoError(t, err)
 	require.Eventually(t, converged(9), waitFor, tick)
+	chunks := uint64(0)
 	for _, m := range members {
-		assert.Equal(t, SecurityStats{}, m.stats(t).Security, "no member refused another")
+		stats := m.stats(t)
+		assert.Equal(t, SecurityStats{}, stats.Security, "no member refused another")
+		chunks += stats.ChunksReceived
 	}
+	assert.Positive(t, chunks, "state travelled in sealed chunks")
 
 	before := RemoteGuardStats().Terminated
 	require.NoError(t, members[2].client.LocalStop())
