@@ -418,8 +418,11 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 			a.callback(ctx, "HandleRingChange", func() { a.behaviour.HandleRingChange(a.ctx, change) })
 		}
 		if eff.removed {
+			// A removed member's data goes, and nothing may write it
+			// again: pending changes are dropped, their calls told why.
+			a.dropPending(ctx, ErrRemoved)
 			if err := a.store.Delete(); err != nil {
-				a.log.Error("cannot delete the ring file of a removed member", slog.Any("error", err))
+				a.log.Error("cannot delete the data of a removed member", slog.Any("error", err))
 			}
 			a.log.Warn("this member was removed from the ring; stopping")
 			a.stop(ctx, ErrRemoved)
@@ -514,6 +517,9 @@ func (a *ringActor[T, P]) closeStore() {
 func (a *ringActor[T, P]) mergeEncoded(data []byte) (bool, error) {
 	remote := P(new(T))
 	if err := remote.UnmarshalBinary(data); err != nil {
+		return false, err
+	}
+	if err := checkClock(remote, time.Now(), a.cfg.MaxClockSkew); err != nil {
 		return false, err
 	}
 	return a.view.payload.Merge(remote), nil
