@@ -120,6 +120,10 @@ type Config struct {
 	// Logger receives the ring's log lines. Default the actor system's
 	// logger, with the attributes ring and node.
 	Logger *slog.Logger
+
+	// Security is the member's boundary: ring key, replay window, input
+	// bounds. Default: no key (the ring warns that it is open).
+	Security Security
 }
 
 // DefaultConfig returns the defaults documented on Config's fields.
@@ -228,6 +232,9 @@ func (c Config) validate() error {
 		if d.value <= 0 {
 			return fmt.Errorf("ringactor: config: %s must be positive, got %v", d.name, d.value)
 		}
+	}
+	if err := c.Security.validate(); err != nil {
+		return err
 	}
 	if c.PushFanout < 0 || c.PushHops < 0 {
 		return fmt.Errorf("ringactor: config: PushFanout and PushHops must not be negative, got %d and %d", c.PushFanout, c.PushHops)
