@@ -30,10 +30,6 @@ type (
 	statsRequest struct{}
 )
 
-// ErrNoRemote is returned when the ring actor's actor system has no remote:
-// a ring member is addressed by its host:port.
-var ErrNoRemote = errors.New("ringactor: the actor system has no remote; start one first (see StartActorSystem)")
-
 // Props returns the Props of a ring actor named name, to spawn with
 // SpawnNamed(props, name) under the same name on every member. The payload
 // type P is inferred from behaviour. Start is the shorter way.
@@ -380,11 +376,7 @@ func (a *ringActor[T, P]) persist() {
 
 func (a *ringActor[T, P]) respondOp(ctx actor.Context, err error) {
 	a.apply(ctx)
-	reply := &messages.OpReply{}
-	if err != nil {
-		reply.Error = err.Error()
-	}
-	respond(ctx, reply)
+	respond(ctx, opReply(err))
 }
 
 func (a *ringActor[T, P]) respondStopped(ctx actor.Context) {
@@ -396,9 +388,9 @@ func (a *ringActor[T, P]) respondStopped(ctx actor.Context) {
 	case *callEnvelope:
 		respond(ctx, &callReply{err: err})
 	case *messages.CallRequest:
-		respond(ctx, &messages.CallReply{Error: err.Error()})
+		respond(ctx, &messages.CallReply{Error: err.Error(), ErrorCodes: codesOf(err)})
 	case *messages.AddNode, *messages.DelNode, *messages.ForceDown, *messages.UnforceDown, *messages.StopRing, *messages.LocalStop:
-		respond(ctx, &messages.OpReply{Error: err.Error()})
+		respond(ctx, opReply(err))
 	}
 }
 

@@ -21,10 +21,6 @@ type Client struct {
 	timeout time.Duration
 }
 
-// ErrMemberGone is wrapped by the error of a request whose target ring actor
-// does not exist (never started, or stopped).
-var ErrMemberGone = errors.New("ringactor: ring member is gone")
-
 // Start spawns this process's ring actor named name on system and returns a
 // Client for it, once Init has run. It fails with Init's error, with the
 // error of a ring file that cannot be read (naming the file), or when the
@@ -112,8 +108,8 @@ func (c *Client) Call(msg any, timeout time.Duration) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("ringactor: unexpected answer %T", res)
 	}
-	if r.GetError() != "" {
-		return nil, &CallError{Message: r.GetError()}
+	if err := answerError(r.GetError(), r.GetErrorCodes()); err != nil {
+		return nil, err
 	}
 	if r.GetBody() == nil {
 		return nil, nil
@@ -192,10 +188,7 @@ func (c *Client) op(msg proto.Message) error {
 	}
 	switch r := res.(type) {
 	case *messages.OpReply:
-		if r.GetError() != "" {
-			return &CallError{Message: r.GetError()}
-		}
-		return nil
+		return answerError(r.GetError(), r.GetErrorCodes())
 	case *callReply:
 		return r.err
 	}
