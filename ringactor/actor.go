@@ -69,6 +69,8 @@ type ringActor[T any, P Payload[T, P]] struct {
 	ctx    *Context[P]
 	timers *timers
 
+	transport transport
+
 	started    func(error)
 	initErr    error
 	stopReason error
@@ -134,11 +136,12 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 	case *messages.NodeDown:
 		c.onNodeDown(msg)
 	case *actor.Terminated:
-		if msg.GetWho().GetId() != a.name {
+		node, member := a.transport.nodeOf(msg.GetWho())
+		if !member {
 			a.info(ctx, msg)
 			return
 		}
-		c.onTerminated(msg.GetWho().GetAddress())
+		c.onTerminated(node)
 	case *gossipTick:
 		c.onGossipTick()
 	case *rejoinTick:
@@ -172,7 +175,7 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 	case *messages.StopRing:
 		for _, node := range c.upNodes() {
 			if node != a.view.self {
-				ctx.Send(actor.NewPID(node, a.name), &messages.StopMember{Ring: a.name, From: a.view.self, Reason: msg.GetReason()})
+				a.transport.send(ctx, node, &messages.StopMember{Ring: a.name, From: a.view.self, Reason: msg.GetReason()})
 			}
 		}
 		respond(ctx, &messages.OpReply{})
@@ -258,12 +261,14 @@ func (a *ringActor[T, P]) callback(ctx actor.Context, name string, f func()) (pa
 }
 
 func (a *ringActor[T, P]) start(ctx actor.Context) error {
-	self := ctx.ActorSystem().Address()
+	a.transport = newTransport(ctx.ActorSystem(), a.name, a.cfg)
+	self := a.transport.self()
 	a.log = a.cfg.Logger
 	if a.log == nil {
 		a.log = ctx.Logger()
 	}
 	a.log = a.log.With(slog.String("ring", a.name), slog.String("node", self))
+	a.transport.start(a.log)
 	if err := validateNode(self); err != nil {
 		return fmt.Errorf("%w (address %q)", ErrNoRemote, self)
 	}
@@ -328,10 +333,10 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 			a.persist()
 		}
 		for _, node := range eff.watch {
-			ctx.Watch(actor.NewPID(node, a.name))
+			a.transport.watch(ctx, node)
 		}
 		for _, out := range eff.sends {
-			ctx.Send(actor.NewPID(out.to, a.name), out.msg)
+			a.transport.send(ctx, out.to, out.msg)
 		}
 		for _, t := range eff.probeTimers {
 			delay := a.cfg.ProbeTimeout
@@ -405,6 +410,9 @@ func (a *ringActor[T, P]) stop(ctx actor.Context, reason error) {
 func (a *ringActor[T, P]) cancelTimers() {
 	if a.timers != nil {
 		a.timers.stop()
+	}
+	if a.transport != nil {
+		a.transport.stop()
 	}
 }
 

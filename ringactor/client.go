@@ -37,7 +37,7 @@ func Start[T any, P Payload[T, P]](system *actor.ActorSystem, name string, behav
 		default:
 		}
 	})
-	pid, err := system.Root.SpawnNamed(props, name)
+	pid, err := system.Root.SpawnNamed(props, cfg.actorName(name))
 	if err != nil {
 		return nil, fmt.Errorf("ringactor: spawn ring %q: %w", name, err)
 	}

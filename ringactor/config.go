@@ -61,6 +61,10 @@ type Config struct {
 	// Logger receives the ring's log lines. Default the actor system's
 	// logger, with the attributes ring and node.
 	Logger *slog.Logger
+
+	// seam, set by the package's tests only, runs the member without a
+	// remote (transport.go).
+	seam transportSeam
 }
 
 // DefaultConfig returns the defaults documented on Config's fields.

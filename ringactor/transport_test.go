@@ -1,0 +1,123 @@
+package ringactor
+
+import (
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// unreachableLine is what remoteTransport logs for each message it drops
+// because the node does not accept connections.
+const unreachableLine = "not sent: the node does not accept connections"
+
+// count returns how many of the test's log lines contain s.
+func (l *testLog) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if strings.Contains(line, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// A member added at an address nothing listens on is seen down at once by
+// the watch: the transport answers it when the dial is refused, where
+// Proto.Actor's endpoint writer would sleep 2 s first. No probe verdict is
+// needed.
+func TestWatchOfClosedAddressEndsAtOnce(t *testing.T) {
+	m := startSharedMember(t, uniqueRing("closed"))
+	require.Eventually(t, func() bool { return m.behaviour.hasChange(ReasonInit, nil) }, waitFor, tick,
+		"changes before the init notice are folded into it")
+	ghost := closedAddress(t)
+	added := time.Now()
+	require.NoError(t, m.client.AddNode(ghost))
+	require.Eventually(t, func() bool {
+		return m.behaviour.hasChange(ReasonNodeDown, func(c RingChange) bool { return slices.Contains(c.Old, ghost) })
+	}, waitFor, time.Millisecond)
+	took := time.Since(added)
+	t.Logf("closed address seen down after %v", took)
+	assert.Less(t, took, time.Second, "well before the probe timeout and Proto.Actor's 2 s")
+	assert.Zero(t, m.stats(t).ProbeFailures, "the watch, not a probe, found it")
+	assert.Positive(t, logFor(t).count(unreachableLine))
+}
+
+// A member restarted on its address while its peer kept sending it rejoin
+// gossip gets the peer's answers at once: its init notice lists the peer.
+// (Through Proto.Actor alone, the peer's endpoint writer to the dead
+// address sleeps 2 s after each failed connect and drops what is sent
+// meanwhile, the answers to the restarted member included.)
+func TestRestartedPeerIsAnsweredAtOnce(t *testing.T) {
+	ring := uniqueRing("restart")
+	dir := peerDirEnv + "=" + t.TempDir()
+	x, _ := startPeer(t, ring, dir)
+	_, port, err := net.SplitHostPort(x.node)
+	require.NoError(t, err)
+	local := startSharedMember(t, ring)
+	require.NoError(t, local.client.AddNode(x.node))
+	both := sortedNodes(local.node, x.node)
+	require.Eventually(t, func() bool { return slices.Equal(local.up(t), both) }, waitFor, tick)
+
+	x.kill()
+	require.Eventually(t, func() bool { return slices.Equal(local.up(t), []string{local.node}) }, waitFor, tick)
+	log := logFor(t)
+	before := log.count(unreachableLine)
+	require.Eventually(t, func() bool { return log.count(unreachableLine) >= before+3 }, waitFor, tick,
+		"the member kept trying the dead peer")
+
+	back, startErr := startPeer(t, ring, dir, peerPortEnv+"="+port)
+	require.Empty(t, startErr)
+	remote := NewClient(local.system, back.node, ring)
+	var init string
+	require.Eventually(t, func() bool {
+		reply, err := remote.Call(wrapperspb.String("init-up"), time.Second)
+		if err != nil {
+			return false
+		}
+		init = reply.(*wrapperspb.StringValue).GetValue()
+		return init != ""
+	}, waitFor, tick)
+	assert.Equal(t, strings.Join(both, ","), init, "the init notice lists the live peer")
+	require.Eventually(t, func() bool { return slices.Equal(local.up(t), both) }, waitFor, tick)
+}
+
+// BenchmarkReachabilityDial measures the transport's check before a link
+// opens: a TCP connect and close on loopback, to a port that accepts and to
+// one that refuses.
+func BenchmarkReachabilityDial(b *testing.B) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = listener.Close() })
+	go func() {
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			_ = conn.Close()
+		}
+	}()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	refused := closed.Addr().String()
+	require.NoError(b, closed.Close())
+	for name, address := range map[string]string{"accepts": listener.Addr().String(), "refuses": refused} {
+		b.Run(name, func(b *testing.B) {
+			dialer := net.Dialer{Timeout: time.Second}
+			for range b.N {
+				conn, err := dialer.Dial("tcp", address)
+				if err == nil {
+					_ = conn.Close()
+				}
+			}
+		})
+	}
+}
