@@ -108,7 +108,8 @@ type CallResult struct {
 func ReplyWith(value any) CallResult { return CallResult{reply: value} }
 
 // ReplyWithError answers the call now with an error; the caller's Call
-// returns it (across processes, as a *CallError carrying its text).
+// returns it (across processes, as a *CallError carrying its text and
+// matching with errors.Is the sentinels of this package that err wraps).
 func ReplyWithError(err error) CallResult { return CallResult{err: err} }
 
 // NoReply leaves the call unanswered for now: answer it later with

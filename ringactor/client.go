@@ -82,7 +82,8 @@ func (c *Client) local() bool {
 // reply. To a member in another process, msg must be a proto.Message and so
 // is the reply. Errors: ErrTimeout (no answer in time: the member hangs,
 // the network is cut, or the callback did not reply), ErrMemberGone, the
-// error the behaviour replied with (a *CallError across processes), or
+// error the behaviour replied with (across processes a *CallError with its
+// text, matching with errors.Is the sentinels it wrapped), or
 // ErrCallbackPanic.
 func (c *Client) Call(msg any, timeout time.Duration) (any, error) {
 	if c.local() {
@@ -136,6 +137,11 @@ func (c *Client) Cast(msg any) error {
 // a message of the ring itself. To another process, msg must be a
 // proto.Message.
 func (c *Client) Send(msg any) { c.system.Root.Send(c.pid, msg) }
+
+// The membership requests below return nil or a *CallError that keeps the
+// member's text and matches with errors.Is the sentinels its error wrapped
+// (ErrInvalidNode, ErrUnknownNode, ErrSelf, ErrStopped), or the Client's own
+// ErrTimeout or ErrMemberGone.
 
 // AddNode adds node (host:port) to the ring through this member.
 func (c *Client) AddNode(node string) error { return c.op(&messages.AddNode{Node: node}) }

@@ -70,6 +70,16 @@
 // Go value; to another process they must be protobuf messages, and so are
 // the replies.
 //
+// Errors match with errors.Is wherever the member runs: ErrUnknownNode
+// (DelNode, ForceDown), ErrSelf (ForceDown), ErrInvalidNode (AddNode),
+// ErrUnhandledCall, ErrCallbackPanic, ErrNotProto, ErrStopped and the
+// others of errors.go. A member's answer carries the text of its error and
+// the codes of the sentinels the error wraps; the Client turns them into a
+// *CallError that keeps the text and matches those sentinels. So a
+// behaviour's own error reaches a caller in another process as a
+// *CallError with its text, and one that wraps a sentinel of this package
+// matches it there too.
+//
 // # Gossip and membership
 //
 // Every GossipInterval a member sends its node set, forced-down set and
