@@ -32,6 +32,7 @@ const (
 	peerRingEnv = "RINGACTOR_TEST_PEER_RING" // set: run a peer of this ring
 	peerPortEnv = "RINGACTOR_TEST_PEER_PORT" // port to listen on; default a free one
 	peerDirEnv  = "RINGACTOR_TEST_PEER_DIR"  // data directory; default a MemoryStore
+	peerInitEnv = "RINGACTOR_TEST_PEER_INIT" // InitTimeout; default testOptions'
 )
 
 func TestMain(m *testing.M) {
@@ -61,6 +62,9 @@ func runPeer(ring string) int {
 		}
 	}
 	opts := append([]Option{WithStore(store), WithLogger(log)}, testOptions...)
+	if init, err := time.ParseDuration(os.Getenv(peerInitEnv)); err == nil {
+		opts = append(opts, WithInitTimeout(init))
+	}
 	if _, err := Start[crdt.PNCounter](system, ring, &counterBehaviour{}, opts...); err != nil {
 		return fail(err)
 	}

@@ -64,7 +64,12 @@ func TestRestartedPeerIsAnsweredAtOnce(t *testing.T) {
 	local := startSharedMember(t, ring)
 	require.NoError(t, local.client.AddNode(x.node))
 	both := sortedNodes(local.node, x.node)
-	require.Eventually(t, func() bool { return slices.Equal(local.up(t), both) }, waitFor, tick)
+	remote := NewClient(local.system, x.node, ring)
+	require.Eventually(t, func() bool {
+		// x heard from local: local's link to x is connected.
+		up, err := remote.Up()
+		return err == nil && slices.Equal(up, both) && slices.Equal(local.up(t), both)
+	}, waitFor, tick)
 
 	x.kill()
 	require.Eventually(t, func() bool { return slices.Equal(local.up(t), []string{local.node}) }, waitFor, tick)
@@ -73,9 +78,12 @@ func TestRestartedPeerIsAnsweredAtOnce(t *testing.T) {
 	require.Eventually(t, func() bool { return log.count(unreachableLine) >= before+3 }, waitFor, tick,
 		"the member kept trying the dead peer")
 
-	back, startErr := startPeer(t, ring, dir, peerPortEnv+"="+port)
+	// A fresh race-enabled process on a loaded machine may take a few
+	// hundred milliseconds to connect; what fails without the workaround is
+	// a loss of up to 2 s.
+	back, startErr := startPeer(t, ring, dir, peerPortEnv+"="+port, peerInitEnv+"=1s")
 	require.Empty(t, startErr)
-	remote := NewClient(local.system, back.node, ring)
+	require.Equal(t, x.node, back.node)
 	var init string
 	require.Eventually(t, func() bool {
 		reply, err := remote.Call(wrapperspb.String("init-up"), time.Second)
@@ -120,4 +128,36 @@ func BenchmarkReachabilityDial(b *testing.B) {
 			}
 		})
 	}
+}
+
+// A node that accepts the reachability dial and then dies while Proto.Actor
+// connects (here: a listener that accepts two connections, closes them
+// without a word, and closes) leaves Proto.Actor's writer asleep for 2 s.
+// The transport sees the port refuse and answers the watch at once.
+func TestWatchOfNodeDeadWhileConnectingEndsAtOnce(t *testing.T) {
+	m := startSharedMember(t, uniqueRing("dying"))
+	require.Eventually(t, func() bool { return m.behaviour.hasChange(ReasonInit, nil) }, waitFor, tick)
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = listener.Close() })
+	go func() {
+		defer listener.Close()
+		for range 2 { // the transport's dial, then Proto.Actor's connect
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			_ = conn.Close()
+		}
+	}()
+	dying := listener.Addr().String()
+	added := time.Now()
+	require.NoError(t, m.client.AddNode(dying))
+	require.Eventually(t, func() bool {
+		return m.behaviour.hasChange(ReasonNodeDown, func(c RingChange) bool { return slices.Contains(c.Old, dying) })
+	}, waitFor, time.Millisecond)
+	took := time.Since(added)
+	t.Logf("node dead while connecting seen down after %v", took)
+	assert.Less(t, took, time.Second, "before the probe timeout and Proto.Actor's 2 s")
+	assert.Zero(t, m.stats(t).ProbeFailures, "the watch, not a probe, found it")
 }
