@@ -35,11 +35,11 @@ import (
 //     (AddressTerminated), as Proto.Actor would after its sleep.
 //   - connecting: the port accepted; the first waiting message or watch
 //     went to Proto.Actor, whose new writer connects, and the rest waits
-//     for its EndpointConnectedEvent. Should the node die during the
-//     handshake, the writer sleeps 2 s; the transport sees the port refuse
-//     again (it dials every connectCheck), answers the node's watches at
-//     once and drops what waited (stuck), until the writer's
-//     EndpointTerminatedEvent.
+//     for its EndpointConnectedEvent, or connectCheck at most. Should the
+//     node die during the handshake, the writer sleeps 2 s; the transport
+//     sees the port refuse again (it dials after connectCheck), answers
+//     the node's watches at once and drops what comes (stuck), until the
+//     writer's EndpointTerminatedEvent.
 //   - open: connected: messages and watches go straight to Proto.Actor.
 //
 // Cost: one TCP connect and close per link opening and per message to a
@@ -121,13 +121,10 @@ func (t *remoteTransport) start(log *slog.Logger) {
 	if t.stopped {
 		return
 	}
-	t.sub = t.system.EventStream.SubscribeWithPredicate(t.onEndpointEvent, func(evt any) bool {
-		switch evt.(type) {
-		case *remote.EndpointConnectedEvent, *remote.EndpointTerminatedEvent:
-			return true
-		}
-		return false
-	})
+	// Not SubscribeWithPredicate: it sets the predicate after the
+	// subscription is visible to Publish, a data race (see
+	// protoactor-patches/0003-*.patch).
+	t.sub = t.system.EventStream.Subscribe(t.onEndpointEvent)
 }
 
 func (t *remoteTransport) stop() {
@@ -147,6 +144,11 @@ func (t *remoteTransport) stop() {
 // goroutine that publishes the event (the writer's), after the remote's
 // own endpoint manager has handled it.
 func (t *remoteTransport) onEndpointEvent(evt any) {
+	switch evt.(type) {
+	case *remote.EndpointConnectedEvent, *remote.EndpointTerminatedEvent:
+	default:
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch e := evt.(type) {
@@ -244,41 +246,41 @@ func (t *remoteTransport) dial(node string) {
 	}
 }
 
-// checkConnect follows a connecting link: if the node refuses connections
-// before the writer connected, the writer failed and sleeps (stuck).
+// checkConnect settles a link still connecting after connectCheck (a
+// connect takes milliseconds). If the node refuses connections, the writer
+// failed and sleeps: the link is stuck. If it accepts, the link opens: the
+// writer connected (a writer that was already connected, made before this
+// transport, publishes no event) or is connecting to a live node.
 func (t *remoteTransport) checkConnect(node string) {
-	for {
-		select {
-		case <-t.ctx.Done():
-			return
-		case <-time.After(t.connectCheck):
-		}
-		if !t.inState(node, linkConnecting) {
-			return
-		}
-		err := t.reachable(node)
-		if err == nil {
-			continue
-		}
-		t.mu.Lock()
-		if l, known := t.links[node]; known && l.state == linkConnecting && !t.stopped {
-			l.state = linkStuck
-			for _, watcher := range l.watchers {
-				t.terminated(node, watcher)
-			}
-			l.watchers = nil
-			t.dropPending(node, l, err)
-		}
-		t.mu.Unlock()
+	select {
+	case <-t.ctx.Done():
+		return
+	case <-time.After(t.connectCheck):
+	}
+	t.mu.Lock()
+	l, known := t.links[node]
+	connecting := known && l.state == linkConnecting && !t.stopped
+	t.mu.Unlock()
+	if !connecting {
 		return
 	}
-}
-
-func (t *remoteTransport) inState(node string, state linkState) bool {
+	err := t.reachable(node)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	l, known := t.links[node]
-	return known && l.state == state && !t.stopped
+	if l, known := t.links[node]; !known || l.state != linkConnecting || t.stopped {
+		return
+	}
+	if err == nil {
+		t.handOver(node, l)
+		l.state, l.watchers = linkOpen, nil
+		return
+	}
+	l.state = linkStuck
+	for _, watcher := range l.watchers {
+		t.terminated(node, watcher)
+	}
+	l.watchers = nil
+	t.dropPending(node, l, err)
 }
 
 // reachable dials node's address and closes the connection.
@@ -317,14 +319,17 @@ func (t *remoteTransport) dropPending(node string, l *link, err error) {
 	for _, op := range l.pending {
 		if op.msg != nil {
 			messages++
-		} else {
+		}
+	}
+	if messages > 0 {
+		t.log.Debug("not sent: the node does not accept connections", slog.String("to", node), slog.Int("messages", messages), slog.Any("error", err))
+	}
+	for _, op := range l.pending {
+		if op.msg == nil {
 			t.terminated(node, op.watcher)
 		}
 	}
 	l.pending = nil
-	if messages > 0 {
-		t.log.Debug("not sent: the node does not accept connections", slog.String("to", node), slog.Int("messages", messages), slog.Any("error", err))
-	}
 }
 
 // dropOne drops op for a stuck link: Proto.Actor's writer failed to

@@ -131,9 +131,10 @@ func BenchmarkReachabilityDial(b *testing.B) {
 }
 
 // A node that accepts the reachability dial and then dies while Proto.Actor
-// connects (here: a listener that accepts two connections, closes them
-// without a word, and closes) leaves Proto.Actor's writer asleep for 2 s.
-// The transport sees the port refuse and answers the watch at once.
+// connects (here: a listener that accepts connections until one starts
+// gRPC's handshake, then closes it and itself) leaves Proto.Actor's writer
+// asleep for 2 s. The transport sees the port refuse and answers the watch
+// at once.
 func TestWatchOfNodeDeadWhileConnectingEndsAtOnce(t *testing.T) {
 	m := startSharedMember(t, uniqueRing("dying"))
 	require.Eventually(t, func() bool { return m.behaviour.hasChange(ReasonInit, nil) }, waitFor, tick)
@@ -142,12 +143,18 @@ func TestWatchOfNodeDeadWhileConnectingEndsAtOnce(t *testing.T) {
 	t.Cleanup(func() { _ = listener.Close() })
 	go func() {
 		defer listener.Close()
-		for range 2 { // the transport's dial, then Proto.Actor's connect
+		for {
 			conn, err := listener.Accept()
 			if err != nil {
 				return
 			}
+			// The transport's dials close at once; Proto.Actor sends
+			// HTTP/2's preface.
+			n, _ := conn.Read(make([]byte, 1))
 			_ = conn.Close()
+			if n > 0 {
+				return
+			}
 		}
 	}()
 	dying := listener.Addr().String()
@@ -160,4 +167,27 @@ func TestWatchOfNodeDeadWhileConnectingEndsAtOnce(t *testing.T) {
 	t.Logf("node dead while connecting seen down after %v", took)
 	assert.Less(t, took, time.Second, "before the probe timeout and Proto.Actor's 2 s")
 	assert.Zero(t, m.stats(t).ProbeFailures, "the watch, not a probe, found it")
+}
+
+// A connection to the node that the actor system made before the ring
+// started publishes no connect event for the ring's transport to see:
+// the ring's messages must flow anyway.
+func TestLinkOpenedBeforeTheRingStarted(t *testing.T) {
+	ring := uniqueRing("before")
+	p, _ := startPeer(t, ring)
+	remote := NewClient(sharedRemote(t), p.node, ring)
+	_, err := remote.Call(wrapperspb.Int64(1), 2*time.Second) // connects the shared system to p
+	require.NoError(t, err)
+
+	local := startSharedMember(t, ring)
+	require.NoError(t, local.client.AddNode(p.node))
+	both := sortedNodes(local.node, p.node)
+	require.Eventually(t, func() bool {
+		up, err := remote.Up()
+		return err == nil && slices.Equal(up, both)
+	}, waitFor, tick, "the peer heard from the ring")
+	require.Eventually(t, func() bool {
+		v, err := remote.Call(wrapperspb.Int64(0), time.Second)
+		return err == nil && v.(*wrapperspb.Int64Value).GetValue() == 1 && local.value(t) == 1
+	}, waitFor, tick, "gossip flows both ways")
 }
