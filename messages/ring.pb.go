@@ -41,8 +41,19 @@ type Gossip struct {
 	// is up (rejoin gossip): the receiver answers with its own gossip, which
 	// shows the sender that it is up.
 	ReplyRequested bool `protobuf:"varint,7,opt,name=reply_requested,json=replyRequested,proto3" json:"reply_requested,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// digest is the sender's state digest (see Digest) when it sent this
+	// gossip; 0 when it has none. A receiver whose own digest differs after
+	// merging answers with its own gossip, so one exchange repairs both sides
+	// (push-pull), unless no_reply is set.
+	Digest uint64 `protobuf:"fixed64,8,opt,name=digest,proto3" json:"digest,omitempty"`
+	// no_reply marks the answer of a push-pull exchange: it is never answered
+	// for a digest mismatch, so an exchange is at most three messages.
+	NoReply bool `protobuf:"varint,9,opt,name=no_reply,json=noReply,proto3" json:"no_reply,omitempty"`
+	// membership_digest hashes node_set and forced_down alone: a receiver
+	// whose own hash is the same skips decoding and merging them.
+	MembershipDigest uint64 `protobuf:"fixed64,10,opt,name=membership_digest,json=membershipDigest,proto3" json:"membership_digest,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Gossip) Reset() {
@@ -124,19 +135,256 @@ func (x *Gossip) GetReplyRequested() bool {
 	return false
 }
 
-// Ping asks a member to prove it is alive by answering with an Ack.
-type Ping struct {
+func (x *Gossip) GetDigest() uint64 {
+	if x != nil {
+		return x.Digest
+	}
+	return 0
+}
+
+func (x *Gossip) GetNoReply() bool {
+	if x != nil {
+		return x.NoReply
+	}
+	return false
+}
+
+func (x *Gossip) GetMembershipDigest() uint64 {
+	if x != nil {
+		return x.MembershipDigest
+	}
+	return 0
+}
+
+// Delta carries a batch of payload changes, pushed at once (eager push) to a
+// few random up members, who merge it and pass it on while it changes their
+// state and hops is not spent. Anti-entropy (Digest) repairs what a push
+// missed.
+type Delta struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ring  string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
+	From  string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	// payload is the encoded delta: a state of the payload's type (its
+	// MarshalBinary) holding only the changes.
+	Payload []byte `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	// hops is how many more times a receiver whose state it changed passes
+	// it on.
+	Hops uint32 `protobuf:"varint,4,opt,name=hops,proto3" json:"hops,omitempty"`
+	// ack_id, when not 0, asks the receiver to answer with a DeltaAck once it
+	// has merged the delta (and, with durability on, logged it): the sender
+	// waits for a number of them before it answers its caller.
+	AckId         uint64 `protobuf:"varint,5,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Delta) Reset() {
+	*x = Delta{}
+	mi := &file_ring_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Delta) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Delta) ProtoMessage() {}
+
+func (x *Delta) ProtoReflect() protoreflect.Message {
+	mi := &file_ring_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Delta.ProtoReflect.Descriptor instead.
+func (*Delta) Descriptor() ([]byte, []int) {
+	return file_ring_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Delta) GetRing() string {
+	if x != nil {
+		return x.Ring
+	}
+	return ""
+}
+
+func (x *Delta) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Delta) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Delta) GetHops() uint32 {
+	if x != nil {
+		return x.Hops
+	}
+	return 0
+}
+
+func (x *Delta) GetAckId() uint64 {
+	if x != nil {
+		return x.AckId
+	}
+	return 0
+}
+
+// DeltaAck confirms that from merged (and made durable) the delta of ack_id.
+type DeltaAck struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ring          string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
 	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	AckId         uint64                 `protobuf:"varint,3,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeltaAck) Reset() {
+	*x = DeltaAck{}
+	mi := &file_ring_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeltaAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeltaAck) ProtoMessage() {}
+
+func (x *DeltaAck) ProtoReflect() protoreflect.Message {
+	mi := &file_ring_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeltaAck.ProtoReflect.Descriptor instead.
+func (*DeltaAck) Descriptor() ([]byte, []int) {
+	return file_ring_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DeltaAck) GetRing() string {
+	if x != nil {
+		return x.Ring
+	}
+	return ""
+}
+
+func (x *DeltaAck) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *DeltaAck) GetAckId() uint64 {
+	if x != nil {
+		return x.AckId
+	}
+	return 0
+}
+
+// Digest is the anti-entropy round's summary of a member's state: a hash of
+// its node set, forced-down set and payload. A receiver whose digest
+// differs answers with its gossip (push-pull); an equal digest costs nothing
+// more.
+type Digest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ring          string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Digest        uint64                 `protobuf:"fixed64,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Digest) Reset() {
+	*x = Digest{}
+	mi := &file_ring_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Digest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Digest) ProtoMessage() {}
+
+func (x *Digest) ProtoReflect() protoreflect.Message {
+	mi := &file_ring_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Digest.ProtoReflect.Descriptor instead.
+func (*Digest) Descriptor() ([]byte, []int) {
+	return file_ring_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Digest) GetRing() string {
+	if x != nil {
+		return x.Ring
+	}
+	return ""
+}
+
+func (x *Digest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Digest) GetDigest() uint64 {
+	if x != nil {
+		return x.Digest
+	}
+	return 0
+}
+
+// Ping asks a member to prove it is alive by answering with an Ack.
+type Ping struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ring  string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
+	From  string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Seq   uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	// digest is the sender's state digest (see Digest), so that probing and
+	// anti-entropy share messages: a receiver whose digest differs answers
+	// with its gossip as well as the Ack. 0 on relayed pings.
+	Digest        uint64 `protobuf:"fixed64,4,opt,name=digest,proto3" json:"digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_ring_proto_msgTypes[1]
+	mi := &file_ring_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -148,7 +396,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[1]
+	mi := &file_ring_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -161,7 +409,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{1}
+	return file_ring_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Ping) GetRing() string {
@@ -185,6 +433,13 @@ func (x *Ping) GetSeq() uint64 {
 	return 0
 }
 
+func (x *Ping) GetDigest() uint64 {
+	if x != nil {
+		return x.Digest
+	}
+	return 0
+}
+
 // Ack answers a Ping. A member that probed on another's behalf forwards
 // the Ack to it with the requester's seq.
 type Ack struct {
@@ -199,7 +454,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_ring_proto_msgTypes[2]
+	mi := &file_ring_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -211,7 +466,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[2]
+	mi := &file_ring_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -224,7 +479,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{2}
+	return file_ring_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Ack) GetRing() string {
@@ -262,7 +517,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_ring_proto_msgTypes[3]
+	mi := &file_ring_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -274,7 +529,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[3]
+	mi := &file_ring_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -287,7 +542,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{3}
+	return file_ring_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PingRequest) GetRing() string {
@@ -331,7 +586,7 @@ type NodeDown struct {
 
 func (x *NodeDown) Reset() {
 	*x = NodeDown{}
-	mi := &file_ring_proto_msgTypes[4]
+	mi := &file_ring_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +598,7 @@ func (x *NodeDown) String() string {
 func (*NodeDown) ProtoMessage() {}
 
 func (x *NodeDown) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[4]
+	mi := &file_ring_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +611,7 @@ func (x *NodeDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDown.ProtoReflect.Descriptor instead.
 func (*NodeDown) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{4}
+	return file_ring_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *NodeDown) GetRing() string {
@@ -390,7 +645,7 @@ type AddNode struct {
 
 func (x *AddNode) Reset() {
 	*x = AddNode{}
-	mi := &file_ring_proto_msgTypes[5]
+	mi := &file_ring_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -402,7 +657,7 @@ func (x *AddNode) String() string {
 func (*AddNode) ProtoMessage() {}
 
 func (x *AddNode) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[5]
+	mi := &file_ring_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -415,7 +670,7 @@ func (x *AddNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddNode.ProtoReflect.Descriptor instead.
 func (*AddNode) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{5}
+	return file_ring_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AddNode) GetNode() string {
@@ -435,7 +690,7 @@ type DelNode struct {
 
 func (x *DelNode) Reset() {
 	*x = DelNode{}
-	mi := &file_ring_proto_msgTypes[6]
+	mi := &file_ring_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +702,7 @@ func (x *DelNode) String() string {
 func (*DelNode) ProtoMessage() {}
 
 func (x *DelNode) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[6]
+	mi := &file_ring_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +715,7 @@ func (x *DelNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DelNode.ProtoReflect.Descriptor instead.
 func (*DelNode) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{6}
+	return file_ring_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DelNode) GetNode() string {
@@ -480,7 +735,7 @@ type ForceDown struct {
 
 func (x *ForceDown) Reset() {
 	*x = ForceDown{}
-	mi := &file_ring_proto_msgTypes[7]
+	mi := &file_ring_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -492,7 +747,7 @@ func (x *ForceDown) String() string {
 func (*ForceDown) ProtoMessage() {}
 
 func (x *ForceDown) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[7]
+	mi := &file_ring_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -505,7 +760,7 @@ func (x *ForceDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceDown.ProtoReflect.Descriptor instead.
 func (*ForceDown) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{7}
+	return file_ring_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ForceDown) GetNode() string {
@@ -525,7 +780,7 @@ type UnforceDown struct {
 
 func (x *UnforceDown) Reset() {
 	*x = UnforceDown{}
-	mi := &file_ring_proto_msgTypes[8]
+	mi := &file_ring_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +792,7 @@ func (x *UnforceDown) String() string {
 func (*UnforceDown) ProtoMessage() {}
 
 func (x *UnforceDown) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[8]
+	mi := &file_ring_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +805,7 @@ func (x *UnforceDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnforceDown.ProtoReflect.Descriptor instead.
 func (*UnforceDown) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{8}
+	return file_ring_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UnforceDown) GetNode() string {
@@ -569,7 +824,7 @@ type GetAll struct {
 
 func (x *GetAll) Reset() {
 	*x = GetAll{}
-	mi := &file_ring_proto_msgTypes[9]
+	mi := &file_ring_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +836,7 @@ func (x *GetAll) String() string {
 func (*GetAll) ProtoMessage() {}
 
 func (x *GetAll) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[9]
+	mi := &file_ring_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +849,7 @@ func (x *GetAll) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAll.ProtoReflect.Descriptor instead.
 func (*GetAll) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{9}
+	return file_ring_proto_rawDescGZIP(), []int{12}
 }
 
 // GetUp asks for the nodes believed up. Answered by Nodes.
@@ -606,7 +861,7 @@ type GetUp struct {
 
 func (x *GetUp) Reset() {
 	*x = GetUp{}
-	mi := &file_ring_proto_msgTypes[10]
+	mi := &file_ring_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +873,7 @@ func (x *GetUp) String() string {
 func (*GetUp) ProtoMessage() {}
 
 func (x *GetUp) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[10]
+	mi := &file_ring_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +886,7 @@ func (x *GetUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUp.ProtoReflect.Descriptor instead.
 func (*GetUp) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{10}
+	return file_ring_proto_rawDescGZIP(), []int{13}
 }
 
 // StopRing stops the ring on every up member. Answered by OpReply.
@@ -644,7 +899,7 @@ type StopRing struct {
 
 func (x *StopRing) Reset() {
 	*x = StopRing{}
-	mi := &file_ring_proto_msgTypes[11]
+	mi := &file_ring_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +911,7 @@ func (x *StopRing) String() string {
 func (*StopRing) ProtoMessage() {}
 
 func (x *StopRing) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[11]
+	mi := &file_ring_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +924,7 @@ func (x *StopRing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRing.ProtoReflect.Descriptor instead.
 func (*StopRing) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{11}
+	return file_ring_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StopRing) GetReason() string {
@@ -689,7 +944,7 @@ type LocalStop struct {
 
 func (x *LocalStop) Reset() {
 	*x = LocalStop{}
-	mi := &file_ring_proto_msgTypes[12]
+	mi := &file_ring_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +956,7 @@ func (x *LocalStop) String() string {
 func (*LocalStop) ProtoMessage() {}
 
 func (x *LocalStop) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[12]
+	mi := &file_ring_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +969,7 @@ func (x *LocalStop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalStop.ProtoReflect.Descriptor instead.
 func (*LocalStop) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{12}
+	return file_ring_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LocalStop) GetReason() string {
@@ -736,7 +991,7 @@ type StopMember struct {
 
 func (x *StopMember) Reset() {
 	*x = StopMember{}
-	mi := &file_ring_proto_msgTypes[13]
+	mi := &file_ring_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +1003,7 @@ func (x *StopMember) String() string {
 func (*StopMember) ProtoMessage() {}
 
 func (x *StopMember) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[13]
+	mi := &file_ring_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +1016,7 @@ func (x *StopMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopMember.ProtoReflect.Descriptor instead.
 func (*StopMember) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{13}
+	return file_ring_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StopMember) GetRing() string {
@@ -798,7 +1053,7 @@ type OpReply struct {
 
 func (x *OpReply) Reset() {
 	*x = OpReply{}
-	mi := &file_ring_proto_msgTypes[14]
+	mi := &file_ring_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +1065,7 @@ func (x *OpReply) String() string {
 func (*OpReply) ProtoMessage() {}
 
 func (x *OpReply) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[14]
+	mi := &file_ring_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +1078,7 @@ func (x *OpReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpReply.ProtoReflect.Descriptor instead.
 func (*OpReply) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{14}
+	return file_ring_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *OpReply) GetError() string {
@@ -850,7 +1105,7 @@ type Nodes struct {
 
 func (x *Nodes) Reset() {
 	*x = Nodes{}
-	mi := &file_ring_proto_msgTypes[15]
+	mi := &file_ring_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +1117,7 @@ func (x *Nodes) String() string {
 func (*Nodes) ProtoMessage() {}
 
 func (x *Nodes) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[15]
+	mi := &file_ring_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +1130,7 @@ func (x *Nodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nodes.ProtoReflect.Descriptor instead.
 func (*Nodes) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{15}
+	return file_ring_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Nodes) GetNodes() []string {
@@ -895,7 +1150,7 @@ type CallRequest struct {
 
 func (x *CallRequest) Reset() {
 	*x = CallRequest{}
-	mi := &file_ring_proto_msgTypes[16]
+	mi := &file_ring_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1162,7 @@ func (x *CallRequest) String() string {
 func (*CallRequest) ProtoMessage() {}
 
 func (x *CallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[16]
+	mi := &file_ring_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1175,7 @@ func (x *CallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallRequest.ProtoReflect.Descriptor instead.
 func (*CallRequest) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{16}
+	return file_ring_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CallRequest) GetBody() *anypb.Any {
@@ -945,7 +1200,7 @@ type CallReply struct {
 
 func (x *CallReply) Reset() {
 	*x = CallReply{}
-	mi := &file_ring_proto_msgTypes[17]
+	mi := &file_ring_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1212,7 @@ func (x *CallReply) String() string {
 func (*CallReply) ProtoMessage() {}
 
 func (x *CallReply) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[17]
+	mi := &file_ring_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1225,7 @@ func (x *CallReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallReply.ProtoReflect.Descriptor instead.
 func (*CallReply) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{17}
+	return file_ring_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CallReply) GetBody() *anypb.Any {
@@ -1004,7 +1259,7 @@ type CastRequest struct {
 
 func (x *CastRequest) Reset() {
 	*x = CastRequest{}
-	mi := &file_ring_proto_msgTypes[18]
+	mi := &file_ring_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1271,7 @@ func (x *CastRequest) String() string {
 func (*CastRequest) ProtoMessage() {}
 
 func (x *CastRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[18]
+	mi := &file_ring_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1284,7 @@ func (x *CastRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastRequest.ProtoReflect.Descriptor instead.
 func (*CastRequest) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{18}
+	return file_ring_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CastRequest) GetBody() *anypb.Any {
@@ -1045,7 +1300,7 @@ const file_ring_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"ring.proto\x12\x16genserverring.messages\x1a\x19google/protobuf/any.proto\x1a\n" +
-	"crdt.proto\"\x87\x02\n" +
+	"crdt.proto\"\xe7\x02\n" +
 	"\x06Gossip\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
@@ -1054,11 +1309,30 @@ const file_ring_proto_rawDesc = "" +
 	"\vforced_down\x18\x05 \x01(\v2\x1d.genserverring.messages.ORSetR\n" +
 	"forcedDown\x12\x18\n" +
 	"\apayload\x18\x06 \x01(\fR\apayload\x12'\n" +
-	"\x0freply_requested\x18\a \x01(\bR\x0ereplyRequested\"@\n" +
+	"\x0freply_requested\x18\a \x01(\bR\x0ereplyRequested\x12\x16\n" +
+	"\x06digest\x18\b \x01(\x06R\x06digest\x12\x19\n" +
+	"\bno_reply\x18\t \x01(\bR\anoReply\x12+\n" +
+	"\x11membership_digest\x18\n" +
+	" \x01(\x06R\x10membershipDigest\"t\n" +
+	"\x05Delta\x12\x12\n" +
+	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\x12\x12\n" +
+	"\x04hops\x18\x04 \x01(\rR\x04hops\x12\x15\n" +
+	"\x06ack_id\x18\x05 \x01(\x04R\x05ackId\"I\n" +
+	"\bDeltaAck\x12\x12\n" +
+	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x15\n" +
+	"\x06ack_id\x18\x03 \x01(\x04R\x05ackId\"H\n" +
+	"\x06Digest\x12\x12\n" +
+	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x16\n" +
+	"\x06digest\x18\x03 \x01(\x06R\x06digest\"X\n" +
 	"\x04Ping\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +
-	"\x03seq\x18\x03 \x01(\x04R\x03seq\"?\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x16\n" +
+	"\x06digest\x18\x04 \x01(\x06R\x06digest\"?\n" +
 	"\x03Ack\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +
@@ -1119,36 +1393,39 @@ func file_ring_proto_rawDescGZIP() []byte {
 	return file_ring_proto_rawDescData
 }
 
-var file_ring_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_ring_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_ring_proto_goTypes = []any{
 	(*Gossip)(nil),      // 0: genserverring.messages.Gossip
-	(*Ping)(nil),        // 1: genserverring.messages.Ping
-	(*Ack)(nil),         // 2: genserverring.messages.Ack
-	(*PingRequest)(nil), // 3: genserverring.messages.PingRequest
-	(*NodeDown)(nil),    // 4: genserverring.messages.NodeDown
-	(*AddNode)(nil),     // 5: genserverring.messages.AddNode
-	(*DelNode)(nil),     // 6: genserverring.messages.DelNode
-	(*ForceDown)(nil),   // 7: genserverring.messages.ForceDown
-	(*UnforceDown)(nil), // 8: genserverring.messages.UnforceDown
-	(*GetAll)(nil),      // 9: genserverring.messages.GetAll
-	(*GetUp)(nil),       // 10: genserverring.messages.GetUp
-	(*StopRing)(nil),    // 11: genserverring.messages.StopRing
-	(*LocalStop)(nil),   // 12: genserverring.messages.LocalStop
-	(*StopMember)(nil),  // 13: genserverring.messages.StopMember
-	(*OpReply)(nil),     // 14: genserverring.messages.OpReply
-	(*Nodes)(nil),       // 15: genserverring.messages.Nodes
-	(*CallRequest)(nil), // 16: genserverring.messages.CallRequest
-	(*CallReply)(nil),   // 17: genserverring.messages.CallReply
-	(*CastRequest)(nil), // 18: genserverring.messages.CastRequest
-	(*ORSet)(nil),       // 19: genserverring.messages.ORSet
-	(*anypb.Any)(nil),   // 20: google.protobuf.Any
+	(*Delta)(nil),       // 1: genserverring.messages.Delta
+	(*DeltaAck)(nil),    // 2: genserverring.messages.DeltaAck
+	(*Digest)(nil),      // 3: genserverring.messages.Digest
+	(*Ping)(nil),        // 4: genserverring.messages.Ping
+	(*Ack)(nil),         // 5: genserverring.messages.Ack
+	(*PingRequest)(nil), // 6: genserverring.messages.PingRequest
+	(*NodeDown)(nil),    // 7: genserverring.messages.NodeDown
+	(*AddNode)(nil),     // 8: genserverring.messages.AddNode
+	(*DelNode)(nil),     // 9: genserverring.messages.DelNode
+	(*ForceDown)(nil),   // 10: genserverring.messages.ForceDown
+	(*UnforceDown)(nil), // 11: genserverring.messages.UnforceDown
+	(*GetAll)(nil),      // 12: genserverring.messages.GetAll
+	(*GetUp)(nil),       // 13: genserverring.messages.GetUp
+	(*StopRing)(nil),    // 14: genserverring.messages.StopRing
+	(*LocalStop)(nil),   // 15: genserverring.messages.LocalStop
+	(*StopMember)(nil),  // 16: genserverring.messages.StopMember
+	(*OpReply)(nil),     // 17: genserverring.messages.OpReply
+	(*Nodes)(nil),       // 18: genserverring.messages.Nodes
+	(*CallRequest)(nil), // 19: genserverring.messages.CallRequest
+	(*CallReply)(nil),   // 20: genserverring.messages.CallReply
+	(*CastRequest)(nil), // 21: genserverring.messages.CastRequest
+	(*ORSet)(nil),       // 22: genserverring.messages.ORSet
+	(*anypb.Any)(nil),   // 23: google.protobuf.Any
 }
 var file_ring_proto_depIdxs = []int32{
-	19, // 0: genserverring.messages.Gossip.node_set:type_name -> genserverring.messages.ORSet
-	19, // 1: genserverring.messages.Gossip.forced_down:type_name -> genserverring.messages.ORSet
-	20, // 2: genserverring.messages.CallRequest.body:type_name -> google.protobuf.Any
-	20, // 3: genserverring.messages.CallReply.body:type_name -> google.protobuf.Any
-	20, // 4: genserverring.messages.CastRequest.body:type_name -> google.protobuf.Any
+	22, // 0: genserverring.messages.Gossip.node_set:type_name -> genserverring.messages.ORSet
+	22, // 1: genserverring.messages.Gossip.forced_down:type_name -> genserverring.messages.ORSet
+	23, // 2: genserverring.messages.CallRequest.body:type_name -> google.protobuf.Any
+	23, // 3: genserverring.messages.CallReply.body:type_name -> google.protobuf.Any
+	23, // 4: genserverring.messages.CastRequest.body:type_name -> google.protobuf.Any
 	5,  // [5:5] is the sub-list for method output_type
 	5,  // [5:5] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
@@ -1168,7 +1445,7 @@ func file_ring_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ring_proto_rawDesc), len(file_ring_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

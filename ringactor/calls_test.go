@@ -78,7 +78,7 @@ func TestStartRejectsBadConfig(t *testing.T) {
 
 func TestInitErrorFailsStart(t *testing.T) {
 	n := netFor(t)
-	_, err := Start[crdt.PNCounter](n.system, "init-error", failingInit{}, WithLogger(quietLogger()), n.member(newNode()))
+	_, err := Start[crdt.PNCounter](n.system, "init-error", failingInit{}, WithDataDir(t.TempDir()), WithLogger(quietLogger()), n.member(newNode()))
 	require.ErrorContains(t, err, "no config")
 }
 

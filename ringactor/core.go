@@ -37,6 +37,11 @@ type coreConfig struct {
 	self           string
 	replica        crdt.ReplicaID
 	indirectChecks int
+	// pushFanout is how many members a delta is pushed to at each hop, and
+	// pushHops how many times it is passed on (Config.PushFanout,
+	// Config.PushHops).
+	pushFanout int
+	pushHops   uint32
 }
 
 // outbound is one message for the ring actor of node to.
@@ -66,14 +71,43 @@ type probeTimer struct {
 }
 
 // effects is what the core asks the shell to do after an event.
+//
+// The shell acts on them in this order, like raft's Ready: first what must
+// be durable (persist, and the member's own pending changes), then the
+// watches and sends, then timers, then the behaviour's callbacks; removed
+// last.
 type effects struct {
-	sends        []outbound
-	watch        []string
-	persist      bool
-	ringChanges  []RingChange
+	// sends are messages for other members. Those that carry state
+	// (gossip, deltas) leave only once every change of this member is
+	// durable.
+	sends []outbound
+	// watch are members that entered the up set: watch their ring actors.
+	watch []string
+	// persist: the node set or forced-down set changed; write the ring
+	// file before sending.
+	persist bool
+	// ringChanges are HandleRingChange notices, in order.
+	ringChanges []RingChange
+	// stateChanged: a merge changed the payload; call HandleStateChange.
 	stateChanged bool
-	removed      bool
-	probeTimers  []probeTimer
+	// removed: this member learnt it was removed; delete its data and
+	// stop.
+	removed bool
+	// probeTimers are probe deadlines to arm.
+	probeTimers []probeTimer
+	// deltaAcks are deltas whose senders asked for a DeltaAck: the shell
+	// makes each durable (with durability on) and then acks it.
+	deltaAcks []deltaAck
+	// acked are DeltaAcks this member received for its own deltas.
+	acked []deltaAck
+}
+
+// deltaAck is a DeltaAck to send (to: the delta's sender) or one received
+// (from: the member that confirmed).
+type deltaAck struct {
+	node  string
+	id    uint64
+	delta []byte
 }
 
 // ringCore is one member's ring state and decisions.
@@ -103,8 +137,16 @@ type ringCore struct {
 	out    effects
 
 	// gossipCache is the gossip message for the current state; nil when the
-	// state changed since it was built.
+	// state changed since it was built. stateDigest is its digest.
 	gossipCache *messages.Gossip
+	stateDigest uint64
+	// membershipCache holds the encoded node set and forced-down set and
+	// their hash: they change far less often than the payload, and a ring
+	// of hundreds of members should not encode them at each payload change.
+	membershipCache *encodedMembership
+	// digestRodeProbe: a ping carried the digest since the last gossip
+	// tick, which then has nothing to send.
+	digestRodeProbe bool
 }
 
 // newCore builds a member's core from its persisted ring (nil when there is
@@ -134,11 +176,12 @@ func newCore(cfg coreConfig, persisted *messages.PersistedRing, payload payloadS
 		if err := validateNodes(c.nodeSet, c.forcedDown); err != nil {
 			return nil, fmt.Errorf("ringactor: persisted ring: %w", err)
 		}
-		// A ring file that does not list this member was made by hand to
-		// seed a ring: join it. (A member's own file always lists it; if
-		// the others removed it while it was away, their gossip removes it
-		// here too, and it stops.)
-		if !c.nodeSet.Contains(cfg.self) {
+		// A ring file that does not list this member and was not written
+		// by it was made by hand to seed a ring: join it. (A member's own
+		// file lists it once it joined a ring; if the others removed it
+		// while it was away, their gossip removes it here too, and it
+		// stops.)
+		if !c.nodeSet.Contains(cfg.self) && persisted.GetSelf() != cfg.self {
 			c.nodeSet.Add(cfg.replica, cfg.self)
 			c.out.persist = true
 		}
@@ -181,6 +224,9 @@ func (c *ringCore) takeEffects() effects {
 // (a user callback ran): the next gossip must encode it again.
 func (c *ringCore) payloadTouched() { c.gossipCache = nil }
 
+// membershipChanged tells the core the node set or forced-down set changed.
+func (c *ringCore) membershipChanged() { c.gossipCache, c.membershipCache = nil, nil }
+
 // all returns every node of the ring, sorted: this member is always one of
 // them (a member no other one added is a ring of one).
 func (c *ringCore) all() []string {
@@ -205,24 +251,19 @@ func (c *ringCore) persisted() (*messages.PersistedRing, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &messages.PersistedRing{Ring: c.cfg.ring, Self: c.cfg.self, NodeSet: nodeSet, ForcedDown: forcedDown}, nil
+	return &messages.PersistedRing{Ring: c.cfg.ring, Self: c.cfg.self, Replica: string(c.cfg.replica), NodeSet: nodeSet, ForcedDown: forcedDown}, nil
 }
 
 // --- gossip ---
-
-// onGossipTick sends the state to one random up member.
-func (c *ringCore) onGossipTick() {
-	if target, ok := c.randomUpOther(""); ok {
-		c.sendGossip(target, false)
-	}
-}
 
 // onRejoinTick sends the state to one random member of the node set that is
 // not up, so members find each other again after a partition or a hang.
 func (c *ringCore) onRejoinTick() {
 	var down []string
-	for _, node := range c.nodeSet.Elements() {
-		if node != c.cfg.self && !c.forcedDown.Contains(node) && !slices.Contains(c.up, node) {
+	for node := range c.nodeSet.All() {
+		// Not self, not forced down, and not up: up is self plus the alive
+		// members of the node set that are not forced down.
+		if node != c.cfg.self && !c.forcedDown.Contains(node) && !c.alive[node] {
 			down = append(down, node)
 		}
 	}
@@ -239,6 +280,12 @@ func (c *ringCore) onGossip(g *messages.Gossip) {
 		return
 	}
 	from := g.GetFrom()
+	if md := g.GetMembershipDigest(); md != 0 {
+		if own, err := c.encodedMembership(); err == nil && own.hash == md {
+			c.mergeGossip(g, nil, nil, nil) // same membership: only the payload
+			return
+		}
+	}
 	// Decode everything before changing anything: a malformed gossip must
 	// leave the state as it was.
 	nodeSet, err := crdt.ORSetFromProto[string](g.GetNodeSet())
@@ -285,11 +332,11 @@ func (c *ringCore) mergeGossip(g *messages.Gossip, nodeSet, forcedDown *crdt.ORS
 		return
 	}
 	wasMember := c.nodeSet.Contains(c.cfg.self)
-	nodeSetChanged := c.nodeSet.Merge(nodeSet)
-	forcedDownChanged := c.forcedDown.Merge(forcedDown)
+	nodeSetChanged := nodeSet != nil && c.nodeSet.Merge(nodeSet)
+	forcedDownChanged := forcedDown != nil && c.forcedDown.Merge(forcedDown)
 	if nodeSetChanged || forcedDownChanged {
 		c.out.persist = true
-		c.gossipCache = nil
+		c.membershipChanged()
 	}
 	if payloadChanged {
 		c.out.stateChanged = true
@@ -315,8 +362,12 @@ func (c *ringCore) mergeGossip(g *messages.Gossip, nodeSet, forcedDown *crdt.ORS
 	// not believe up, or that was removed and does not know it: it learns
 	// our state now instead of when random gossip finds it (a removed
 	// member never gets random gossip).
-	if g.GetReplyRequested() || firstContact || !c.nodeSet.Contains(from) {
+	switch {
+	case g.GetReplyRequested() || firstContact || !c.nodeSet.Contains(from):
 		c.sendGossip(from, false)
+	case g.GetDigest() != 0 && !g.GetNoReply() && c.digest() != g.GetDigest():
+		// Push-pull: this member holds something the sender lacks.
+		c.sendGossipAnswer(from)
 	}
 	if nodeSetChanged || forcedDownChanged || len(fresh) > 0 {
 		c.settle(ReasonGossip) // only these can change the up set here
@@ -335,34 +386,50 @@ func (c *ringCore) sendGossip(node string, replyRequested bool) {
 	if replyRequested {
 		g = &messages.Gossip{
 			Ring: g.Ring, From: g.From, Replica: g.Replica, NodeSet: g.NodeSet,
-			ForcedDown: g.ForcedDown, Payload: g.Payload, ReplyRequested: true,
+			ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, MembershipDigest: g.MembershipDigest, ReplyRequested: true,
 		}
 	}
 	c.stats.GossipSent++
 	c.send(node, g)
 }
 
+// sendGossipAnswer sends the state to node as the answer of a push-pull
+// exchange, which node does not answer again.
+func (c *ringCore) sendGossipAnswer(node string) {
+	g, err := c.gossipMessage()
+	if err != nil {
+		c.log.Error("cannot encode gossip", slog.Any("error", err))
+		c.stats.EncodeErrors++
+		return
+	}
+	answer := &messages.Gossip{
+		Ring: g.Ring, From: g.From, Replica: g.Replica, NodeSet: g.NodeSet,
+		ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, MembershipDigest: g.MembershipDigest, NoReply: true,
+	}
+	c.stats.GossipSent++
+	c.send(node, answer)
+}
+
 func (c *ringCore) gossipMessage() (*messages.Gossip, error) {
 	if c.gossipCache != nil {
 		return c.gossipCache, nil
 	}
-	nodeSet, err := c.nodeSet.ToProto()
+	membership, err := c.encodedMembership()
 	if err != nil {
-		return nil, fmt.Errorf("node set: %w", err)
-	}
-	forcedDown, err := c.forcedDown.ToProto()
-	if err != nil {
-		return nil, fmt.Errorf("forced-down set: %w", err)
+		return nil, err
 	}
 	payload, err := c.payload.encode()
 	if err != nil {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
-	c.gossipCache = &messages.Gossip{
+	g := &messages.Gossip{
 		Ring: c.cfg.ring, From: c.cfg.self, Replica: string(c.cfg.replica),
-		NodeSet: nodeSet, ForcedDown: forcedDown, Payload: payload,
+		NodeSet: membership.nodeSet, ForcedDown: membership.forcedDown, Payload: payload,
 	}
-	return c.gossipCache, nil
+	digest := combineDigest(membership.hash, payload)
+	g.Digest, g.MembershipDigest = digest, membership.hash
+	c.gossipCache, c.stateDigest = g, digest
+	return g, nil
 }
 
 // --- failure detection ---
@@ -420,7 +487,7 @@ func (c *ringCore) addNode(node string) error {
 		if !c.nodeSet.Contains(n) {
 			c.nodeSet.Add(c.cfg.replica, n)
 			c.out.persist = true
-			c.gossipCache = nil
+			c.membershipChanged()
 		}
 	}
 	if !c.forcedDown.Contains(node) {
@@ -439,7 +506,7 @@ func (c *ringCore) delNode(node string) error {
 	}
 	c.nodeSet.Remove(node)
 	c.out.persist = true
-	c.gossipCache = nil
+	c.membershipChanged()
 	if node == c.cfg.self {
 		for _, other := range c.up {
 			if other != c.cfg.self {
@@ -467,7 +534,7 @@ func (c *ringCore) forceDown(node string) error {
 	if !c.forcedDown.Contains(node) {
 		c.forcedDown.Add(c.cfg.replica, node)
 		c.out.persist = true
-		c.gossipCache = nil
+		c.membershipChanged()
 	}
 	// After unforceDown it must prove again that it is alive.
 	delete(c.alive, node)
@@ -481,7 +548,7 @@ func (c *ringCore) unforceDown(node string) error {
 	if c.forcedDown.Contains(node) {
 		c.forcedDown.Remove(node)
 		c.out.persist = true
-		c.gossipCache = nil
+		c.membershipChanged()
 		c.sendGossip(node, true)
 		c.settle(ReasonRequest)
 	}
@@ -510,8 +577,12 @@ func (c *ringCore) settle(reason Reason) {
 	if slices.Equal(up, c.up) {
 		return
 	}
+	wasUp := make(map[string]bool, len(c.up))
+	for _, node := range c.up {
+		wasUp[node] = true
+	}
 	for _, node := range up {
-		if node != c.cfg.self && !slices.Contains(c.up, node) {
+		if node != c.cfg.self && !wasUp[node] {
 			c.out.watch = append(c.out.watch, node)
 		}
 	}
@@ -577,5 +648,5 @@ func validateNodes(sets ...*crdt.ORSet[string]) error {
 func (c *ringCore) hasEffects() bool {
 	e := &c.out
 	return len(e.sends) > 0 || len(e.watch) > 0 || e.persist || len(e.ringChanges) > 0 ||
-		e.stateChanged || e.removed || len(e.probeTimers) > 0
+		e.stateChanged || e.removed || len(e.probeTimers) > 0 || len(e.deltaAcks) > 0 || len(e.acked) > 0
 }

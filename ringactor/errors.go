@@ -44,6 +44,22 @@ var (
 	// ErrNoRemote is returned when the ring actor's actor system has no
 	// remote: a ring member is addressed by its host:port.
 	ErrNoRemote = errors.New("ringactor: the actor system has no remote; start one first (see StartActorSystem)")
+	// ErrNotDurable is wrapped by the error a caller gets when its call
+	// changed the payload or the membership but the change could not be
+	// made durable (the disk is full, read-only or failing). The change was
+	// applied in the member's memory: it is written (and spread) once the
+	// disk recovers, unless the member crashes first. Until then the member
+	// keeps serving calls that change nothing, and does not send its state
+	// to others.
+	ErrNotDurable = errors.New("ringactor: change not durable")
+	// ErrNotReplicated is wrapped by the error a caller gets when its call
+	// changed the payload and asked for confirmations from other members
+	// (Config.WriteAcks, Context.SetWriteAcks), but fewer confirmed in time,
+	// or fewer are up. The change is applied on this member (and durable
+	// there, with DurabilityDisk) and keeps spreading: it is not undone. The
+	// error says the change may be lost if this member's disk is lost
+	// before it reaches another member, not that it failed.
+	ErrNotReplicated = errors.New("ringactor: change not confirmed by enough members")
 )
 
 // errorCodes names every sentinel a member's answer can wrap, on the wire.
@@ -64,12 +80,15 @@ var errorCodes = []struct {
 	{"unknown_node", ErrUnknownNode},
 	{"self", ErrSelf},
 	{"no_remote", ErrNoRemote},
+	{"not_durable", ErrNotDurable},
+	{"not_replicated", ErrNotReplicated},
 	// A ring actor whose ring file failed to load answers with that error
 	// while it stops.
 	{"persistence.not_found", persistence.ErrNotFound},
 	{"persistence.corrupt", persistence.ErrCorrupt},
 	{"persistence.unsupported_version", persistence.ErrUnsupportedVersion},
 	{"persistence.locked", persistence.ErrLocked},
+	{"persistence.closed", persistence.ErrClosed},
 }
 
 // codesOf returns the codes of the sentinels err wraps.

@@ -1,0 +1,250 @@
+package ringactor
+
+import (
+	"fmt"
+	"hash/crc64"
+	"slices"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/genserverring/genserverring-go/messages"
+)
+
+// How a change reaches every member (DESIGN.md, "The path of a change"):
+//
+//  1. A callback changes the payload through Context.Update, which hands the
+//     ring the change as a delta.
+//  2. The shell makes the batch's deltas durable (one sync) and only then
+//     lets the replies and the push leave (durable.go).
+//  3. pushDelta sends the batch's delta at once to PushFanout random up
+//     members; a member whose state it changes passes it on (onDelta) while
+//     hops remain, so a change reaches everyone in a few network hops. A
+//     member forwards a delta once at most: the second copy changes nothing.
+//  4. Anti-entropy repairs what a push missed: each gossip interval a member
+//     sends a Digest (a hash of its state) to one random up member; only
+//     when the digests differ does state travel, push-pull (onDigest and
+//     mergeGossip's answer), so the steady cost does not depend on the
+//     payload's size.
+
+// crcTable is the table of the state digest.
+var crcTable = crc64.MakeTable(crc64.ECMA)
+
+// deterministic encodes the membership sets the same way on every member,
+// for the digest.
+var deterministic = proto.MarshalOptions{Deterministic: true}
+
+// digest returns the digest of this member's state, building the gossip
+// cache if needed. 0 means it could not be computed.
+func (c *ringCore) digest() uint64 {
+	if _, err := c.gossipMessage(); err != nil {
+		return 0
+	}
+	return c.stateDigest
+}
+
+// encodedMembership is the node set and forced-down set as gossip carries
+// them, and their hash.
+type encodedMembership struct {
+	nodeSet, forcedDown *messages.ORSet
+	hash                uint64
+}
+
+// encodedMembership returns the cached encoding of the membership sets.
+func (c *ringCore) encodedMembership() (*encodedMembership, error) {
+	if c.membershipCache != nil {
+		return c.membershipCache, nil
+	}
+	nodeSet, err := c.nodeSet.ToProto()
+	if err != nil {
+		return nil, fmt.Errorf("node set: %w", err)
+	}
+	forcedDown, err := c.forcedDown.ToProto()
+	if err != nil {
+		return nil, fmt.Errorf("forced-down set: %w", err)
+	}
+	h := crc64.New(crcTable)
+	for _, part := range []proto.Message{nodeSet, forcedDown} {
+		data, err := deterministic.Marshal(part)
+		if err != nil {
+			return nil, err
+		}
+		var n [8]byte
+		for i := range n {
+			n[i] = byte(len(data) >> (8 * i))
+		}
+		h.Write(n[:])
+		h.Write(data)
+	}
+	c.membershipCache = &encodedMembership{nodeSet: nodeSet, forcedDown: forcedDown, hash: h.Sum64()}
+	return c.membershipCache, nil
+}
+
+// combineDigest is the state digest: the membership's hash and the
+// payload's bytes, hashed together; never 0, which means "no digest".
+func combineDigest(membershipHash uint64, payload []byte) uint64 {
+	h := crc64.New(crcTable)
+	var n [8]byte
+	for i := range n {
+		n[i] = byte(membershipHash >> (8 * i))
+	}
+	h.Write(n[:])
+	h.Write(payload)
+	if sum := h.Sum64(); sum != 0 {
+		return sum
+	}
+	return 1
+}
+
+// onGossipTick is the anti-entropy round: a digest to one random up member,
+// unless a probe carried one since the last tick (probes and anti-entropy
+// share messages: with probing on, a ring sends no digest of its own).
+func (c *ringCore) onGossipTick() {
+	if c.digestRodeProbe {
+		c.digestRodeProbe = false
+		return
+	}
+	target, ok := c.randomUpOther("")
+	if !ok {
+		return
+	}
+	d := c.digest()
+	if d == 0 {
+		c.sendGossip(target, false)
+		return
+	}
+	c.stats.DigestsSent++
+	c.send(target, &messages.Digest{Ring: c.cfg.ring, From: c.cfg.self, Digest: d})
+}
+
+// onDigest answers another member's digest with this member's state when
+// they differ (the other side answers in turn if it holds what this one
+// lacks).
+func (c *ringCore) onDigest(d *messages.Digest) {
+	c.stats.DigestsReceived++
+	if !c.acceptFrom("digest", d.GetRing(), d.GetFrom()) {
+		return
+	}
+	from := d.GetFrom()
+	firstContact := !c.alive[from]
+	c.heardFrom(from)
+	if firstContact || !c.nodeSet.Contains(from) || d.GetDigest() != c.digest() {
+		c.sendGossip(from, false)
+	}
+}
+
+// pushDelta sends a batch's encoded delta at once to a few random up
+// members.
+func (c *ringCore) pushDelta(delta []byte) {
+	c.forwardDelta(delta, c.cfg.pushHops, "")
+}
+
+func (c *ringCore) forwardDelta(delta []byte, hops uint32, except string) {
+	targets := c.randomUpOthers(c.cfg.pushFanout, except)
+	for _, node := range targets {
+		c.stats.DeltasSent++
+		c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: hops})
+	}
+}
+
+// pushDeltaAcked sends a batch's delta to every up member, asking each to
+// confirm it with a DeltaAck (writes acknowledged by others); it returns how
+// many members it asked.
+func (c *ringCore) pushDeltaAcked(delta []byte, id uint64) int {
+	asked := 0
+	for _, node := range c.up {
+		if node != c.cfg.self {
+			asked++
+			c.stats.DeltasSent++
+			c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: c.cfg.pushHops, AckId: id})
+		}
+	}
+	return asked
+}
+
+// sendDeltaAck confirms a delta to its sender.
+func (c *ringCore) sendDeltaAck(to string, id uint64) {
+	c.send(to, &messages.DeltaAck{Ring: c.cfg.ring, From: c.cfg.self, AckId: id})
+}
+
+// onDeltaAck reports another member's confirmation to the shell.
+func (c *ringCore) onDeltaAck(a *messages.DeltaAck) {
+	if !c.acceptFrom("delta ack", a.GetRing(), a.GetFrom()) {
+		return
+	}
+	c.out.acked = append(c.out.acked, deltaAck{node: a.GetFrom(), id: a.GetAckId()})
+}
+
+// onDelta merges a pushed delta and passes it on if it was news here.
+func (c *ringCore) onDelta(d *messages.Delta) {
+	c.stats.DeltasReceived++
+	if !c.acceptFrom("delta", d.GetRing(), d.GetFrom()) {
+		return
+	}
+	from := d.GetFrom()
+	changed, err := c.payload.mergeEncoded(d.GetPayload())
+	if err != nil {
+		c.drop("delta", "malformed", from, fmt.Errorf("payload: %w", err))
+		return
+	}
+	c.heardFrom(from)
+	if id := d.GetAckId(); id != 0 {
+		// Confirmed whether or not it was news: this member holds it.
+		c.out.deltaAcks = append(c.out.deltaAcks, deltaAck{node: from, id: id, delta: d.GetPayload()})
+	}
+	if !changed {
+		return
+	}
+	c.out.stateChanged = true
+	c.stats.StateChanges++
+	c.gossipCache = nil
+	if hops := d.GetHops(); hops > 0 {
+		c.forwardDelta(d.GetPayload(), hops-1, from)
+	}
+}
+
+// randomUpOthers picks up to n distinct random up members other than self
+// and except.
+func (c *ringCore) randomUpOthers(n int, except string) []string {
+	candidates := make([]string, 0, len(c.up))
+	for _, node := range c.up {
+		if node != c.cfg.self && node != except {
+			candidates = append(candidates, node)
+		}
+	}
+	if len(candidates) <= n {
+		return candidates
+	}
+	// A partial Fisher-Yates shuffle: the first n are a uniform sample.
+	for i := 0; i < n; i++ {
+		j := i + c.rng.IntN(len(candidates)-i)
+		candidates[i], candidates[j] = candidates[j], candidates[i]
+	}
+	return slices.Clone(candidates[:n])
+}
+
+// step hands the core one message of the ring protocol from another member;
+// it reports false for a message that is not one. It is the core's single
+// entry point for peer messages, used by the actor and the simulation alike.
+func (c *ringCore) step(message any) bool {
+	switch msg := message.(type) {
+	case *messages.Gossip:
+		c.onGossip(msg)
+	case *messages.Digest:
+		c.onDigest(msg)
+	case *messages.Delta:
+		c.onDelta(msg)
+	case *messages.DeltaAck:
+		c.onDeltaAck(msg)
+	case *messages.Ping:
+		c.onPing(msg)
+	case *messages.Ack:
+		c.onAck(msg)
+	case *messages.PingRequest:
+		c.onPingRequest(msg)
+	case *messages.NodeDown:
+		c.onNodeDown(msg)
+	default:
+		return false
+	}
+	return true
+}
