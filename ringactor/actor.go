@@ -137,7 +137,7 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 	c := a.core
 	switch msg := message.(type) {
 	// The ring protocol.
-	case *messages.Gossip, *messages.Digest, *messages.Delta, *messages.DeltaAck, *messages.Ping, *messages.Ack, *messages.PingRequest, *messages.NodeDown:
+	case *messages.Gossip, *messages.Digest, *messages.Delta, *messages.DeltaAck, *messages.StateChunk, *messages.Ping, *messages.Ack, *messages.PingRequest, *messages.NodeDown:
 		c.step(msg)
 	case *actor.Terminated:
 		node, member := a.transport.nodeOf(msg.GetWho())
@@ -336,6 +336,7 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	cfg := coreConfig{
 		ring: a.name, self: self, replica: a.view.replica, indirectChecks: a.cfg.IndirectChecks,
 		pushFanout: a.cfg.PushFanout, pushHops: uint32(a.cfg.PushHops),
+		chunkBytes: a.cfg.ChunkBytes, maxStateBytes: a.cfg.MaxStateBytes,
 	}
 	core, err := newCore(cfg, persisted, a, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), a.log)
 	if err != nil {
@@ -406,8 +407,11 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 			a.callback(ctx, "HandleRingChange", func() { a.behaviour.HandleRingChange(a.ctx, change) })
 		}
 		if eff.removed {
+			// A removed member's data goes, and nothing may write it
+			// again: pending changes are dropped, their calls told why.
+			a.dropPending(ctx, ErrRemoved)
 			if err := a.store.Delete(); err != nil {
-				a.log.Error("cannot delete the ring file of a removed member", slog.Any("error", err))
+				a.log.Error("cannot delete the data of a removed member", slog.Any("error", err))
 			}
 			a.log.Warn("this member was removed from the ring; stopping")
 			a.stop(ctx, ErrRemoved)
@@ -501,6 +505,9 @@ func (a *ringActor[T, P]) closeStore() {
 func (a *ringActor[T, P]) mergeEncoded(data []byte) (bool, error) {
 	remote := P(new(T))
 	if err := remote.UnmarshalBinary(data); err != nil {
+		return false, err
+	}
+	if err := checkClock(remote, time.Now(), a.cfg.MaxClockSkew); err != nil {
 		return false, err
 	}
 	return a.view.payload.Merge(remote), nil

@@ -42,6 +42,11 @@ type coreConfig struct {
 	// Config.PushHops).
 	pushFanout int
 	pushHops   uint32
+	// chunkBytes is the largest gossip or delta sent whole; larger ones
+	// travel in chunks of this size (0: never chunk). maxStateBytes bounds
+	// what a member accepts in one chunked transfer.
+	chunkBytes    int
+	maxStateBytes int
 }
 
 // outbound is one message for the ring actor of node to.
@@ -147,6 +152,15 @@ type ringCore struct {
 	// digestRodeProbe: a ping carried the digest since the last gossip
 	// tick, which then has nothing to send.
 	digestRodeProbe bool
+	// transfers are the chunked messages being received, by sender;
+	// nextTransfer numbers this member's own.
+	transfers    map[string]*transfer
+	nextTransfer uint64
+	// chunkedStateTo remembers the last large state sent to each member, so
+	// that probes arriving while it is on its way do not send it again.
+	chunkedStateTo map[string]sentState
+	// probeTicks counts probe intervals: the core's only notion of time.
+	probeTicks uint64
 }
 
 // newCore builds a member's core from its persisted ring (nil when there is
@@ -608,9 +622,7 @@ func (c *ringCore) randomUpOther(except string) (string, bool) {
 	return candidates[c.rng.IntN(len(candidates))], true
 }
 
-func (c *ringCore) send(to string, msg proto.Message) {
-	c.out.sends = append(c.out.sends, outbound{to: to, msg: msg})
-}
+func (c *ringCore) send(to string, msg proto.Message) { c.sendChunked(to, msg) }
 
 func sortedElements(s *crdt.ORSet[string]) []string {
 	elements := s.Elements()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 
 	"github.com/genserverring/genserverring-go/crdt"
 	"github.com/genserverring/genserverring-go/persistence"
@@ -33,6 +34,7 @@ const (
 	peerPortEnv = "RINGACTOR_TEST_PEER_PORT" // port to listen on; default a free one
 	peerDirEnv  = "RINGACTOR_TEST_PEER_DIR"  // data directory; default a MemoryStore
 	peerInitEnv = "RINGACTOR_TEST_PEER_INIT" // InitTimeout; default testOptions'
+	peerBlobEnv = "RINGACTOR_TEST_PEER_BLOB" // set: a blobBehaviour member whose transport takes messages up to this many bytes
 )
 
 func TestMain(m *testing.M) {
@@ -51,7 +53,12 @@ func runPeer(ring string) int {
 		fmt.Println("error", strings.ReplaceAll(err.Error(), "\n", " "))
 		return 1
 	}
-	system, _, err := StartActorSystem(RemoteOptions{Port: port, Logger: log})
+	remoteOpts := RemoteOptions{Port: port, Logger: log}
+	blobLimit, _ := strconv.Atoi(os.Getenv(peerBlobEnv))
+	if blobLimit > 0 {
+		remoteOpts.ServerOptions = []grpc.ServerOption{grpc.MaxRecvMsgSize(blobLimit)}
+	}
+	system, _, err := StartActorSystem(remoteOpts)
 	if err != nil {
 		return fail(err)
 	}
@@ -65,7 +72,12 @@ func runPeer(ring string) int {
 	if init, err := time.ParseDuration(os.Getenv(peerInitEnv)); err == nil {
 		opts = append(opts, WithInitTimeout(init))
 	}
-	if _, err := Start[crdt.PNCounter](system, ring, &counterBehaviour{}, opts...); err != nil {
+	if blobLimit > 0 {
+		_, err = Start[crdt.LWWRegister[[]byte]](system, ring, blobBehaviour{}, append(opts, WithChunks(16<<10, 64<<20))...)
+	} else {
+		_, err = Start[crdt.PNCounter](system, ring, &counterBehaviour{}, opts...)
+	}
+	if err != nil {
 		return fail(err)
 	}
 	fmt.Println("node", system.Address())
