@@ -152,12 +152,13 @@ func TestStateIsNotSentWhileAChangeIsNotDurable(t *testing.T) {
 
 func TestRestartWithIntactDataKeepsReplicaAndValue(t *testing.T) {
 	store := newRecordingStore()
-	system, _ := newSystem(t)
+	n := netFor(t)
+	system, node := n.system, newNode()
 	var replicas []crdt.ReplicaID
 	const restarts = 1000
 	for i := range restarts {
 		b := &replicaBehaviour{}
-		client, err := Start[crdt.PNCounter](system, "lives", b, WithStore(store), WithLogger(quietLogger()))
+		client, err := Start[crdt.PNCounter](system, "lives", b, WithStore(store), WithLogger(quietLogger()), n.member(node))
 		require.NoError(t, err, "start %d", i)
 		v, err := client.Call(incr{1}, time.Second)
 		require.NoError(t, err)
@@ -198,11 +199,12 @@ func (b *replicaBehaviour) Init(ctx *Context[*crdt.PNCounter]) (*crdt.PNCounter,
 
 func TestDurabilityNoneTakesANewReplicaEachLife(t *testing.T) {
 	store := persistence.NewMemoryStore()
-	system, _ := newSystem(t)
+	n := netFor(t)
+	system, node := n.system, newNode()
 	var replicas []crdt.ReplicaID
 	for range 2 {
 		b := &replicaBehaviour{}
-		client, err := Start[crdt.PNCounter](system, "soft", b, WithStore(store), WithDurability(DurabilityNone), WithLogger(quietLogger()))
+		client, err := Start[crdt.PNCounter](system, "soft", b, WithStore(store), WithDurability(DurabilityNone), WithLogger(quietLogger()), n.member(node))
 		require.NoError(t, err)
 		_, err = client.Call(incr{1}, time.Second)
 		require.NoError(t, err)
@@ -304,12 +306,13 @@ func TestWriteAcksFailClearlyWhenTooFewMembersAreUp(t *testing.T) {
 
 func TestSetWriteAcksMajorityPerCall(t *testing.T) {
 	var members []*member
+	n := netFor(t)
 	for range 3 {
-		system, _ := newSystem(t)
+		node := newNode()
 		b := &ackBehaviour{}
-		client, err := Start[crdt.PNCounter](system, "majority", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), WithPush(0, 0), WithWriteAcks(0, waitFor)}, testOptions...)...)
+		client, err := Start[crdt.PNCounter](n.system, "majority", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), WithPush(0, 0), WithWriteAcks(0, waitFor), n.member(node)}, testOptions...)...)
 		require.NoError(t, err)
-		members = append(members, &member{system: system, client: client, behaviour: &b.counterBehaviour, node: system.Address()})
+		members = append(members, &member{system: n.system, client: client, behaviour: &b.counterBehaviour, node: node})
 	}
 	for _, m := range members[1:] {
 		require.NoError(t, members[0].client.AddNode(m.node))
