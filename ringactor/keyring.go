@@ -20,7 +20,6 @@ import (
 // KeySize is the size of a ring key in bytes: AES-256.
 const KeySize = 32
 
-
 // Keyring holds the keys a ring member seals and opens ring messages with,
 // in the manner of memberlist's keyring: the primary key seals every
 // outgoing message; the primary and every other key open incoming ones.

@@ -49,7 +49,6 @@ type TLSConfig struct {
 	CertFile, KeyFile string
 }
 
-
 // tlsFiles loads and reloads the files of a TLSConfig.
 type tlsFiles struct {
 	cfg TLSConfig
