@@ -161,7 +161,7 @@ func ratio(a, b *result) string {
 	if bm == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%.2f", a.summary().Median/bm)
+	return fmt.Sprintf("%.3g", a.summary().Median/bm)
 }
 
 // format prints three significant digits at most, without exponents.
