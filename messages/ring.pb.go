@@ -41,8 +41,16 @@ type Gossip struct {
 	// is up (rejoin gossip): the receiver answers with its own gossip, which
 	// shows the sender that it is up.
 	ReplyRequested bool `protobuf:"varint,7,opt,name=reply_requested,json=replyRequested,proto3" json:"reply_requested,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// digest is the sender's state digest (see Digest) when it sent this
+	// gossip; 0 when it has none. A receiver whose own digest differs after
+	// merging answers with its own gossip, so one exchange repairs both sides
+	// (push-pull), unless no_reply is set.
+	Digest uint64 `protobuf:"fixed64,8,opt,name=digest,proto3" json:"digest,omitempty"`
+	// no_reply marks the answer of a push-pull exchange: it is never answered
+	// for a digest mismatch, so an exchange is at most three messages.
+	NoReply       bool `protobuf:"varint,9,opt,name=no_reply,json=noReply,proto3" json:"no_reply,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Gossip) Reset() {
@@ -124,6 +132,160 @@ func (x *Gossip) GetReplyRequested() bool {
 	return false
 }
 
+func (x *Gossip) GetDigest() uint64 {
+	if x != nil {
+		return x.Digest
+	}
+	return 0
+}
+
+func (x *Gossip) GetNoReply() bool {
+	if x != nil {
+		return x.NoReply
+	}
+	return false
+}
+
+// Delta carries a batch of payload changes, pushed at once (eager push) to a
+// few random up members, who merge it and pass it on while it changes their
+// state and hops is not spent. Anti-entropy (Digest) repairs what a push
+// missed.
+type Delta struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ring  string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
+	From  string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	// payload is the encoded delta: a state of the payload's type (its
+	// MarshalBinary) holding only the changes.
+	Payload []byte `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	// hops is how many more times a receiver whose state it changed passes
+	// it on.
+	Hops          uint32 `protobuf:"varint,4,opt,name=hops,proto3" json:"hops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Delta) Reset() {
+	*x = Delta{}
+	mi := &file_ring_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Delta) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Delta) ProtoMessage() {}
+
+func (x *Delta) ProtoReflect() protoreflect.Message {
+	mi := &file_ring_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Delta.ProtoReflect.Descriptor instead.
+func (*Delta) Descriptor() ([]byte, []int) {
+	return file_ring_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Delta) GetRing() string {
+	if x != nil {
+		return x.Ring
+	}
+	return ""
+}
+
+func (x *Delta) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Delta) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Delta) GetHops() uint32 {
+	if x != nil {
+		return x.Hops
+	}
+	return 0
+}
+
+// Digest is the anti-entropy round's summary of a member's state: a hash of
+// its node set, forced-down set and payload. A receiver whose digest
+// differs answers with its gossip (push-pull); an equal digest costs nothing
+// more.
+type Digest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ring          string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Digest        uint64                 `protobuf:"fixed64,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Digest) Reset() {
+	*x = Digest{}
+	mi := &file_ring_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Digest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Digest) ProtoMessage() {}
+
+func (x *Digest) ProtoReflect() protoreflect.Message {
+	mi := &file_ring_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Digest.ProtoReflect.Descriptor instead.
+func (*Digest) Descriptor() ([]byte, []int) {
+	return file_ring_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Digest) GetRing() string {
+	if x != nil {
+		return x.Ring
+	}
+	return ""
+}
+
+func (x *Digest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Digest) GetDigest() uint64 {
+	if x != nil {
+		return x.Digest
+	}
+	return 0
+}
+
 // Ping asks a member to prove it is alive by answering with an Ack.
 type Ping struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -136,7 +298,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_ring_proto_msgTypes[1]
+	mi := &file_ring_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -148,7 +310,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[1]
+	mi := &file_ring_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -161,7 +323,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{1}
+	return file_ring_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Ping) GetRing() string {
@@ -199,7 +361,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_ring_proto_msgTypes[2]
+	mi := &file_ring_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -211,7 +373,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[2]
+	mi := &file_ring_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -224,7 +386,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{2}
+	return file_ring_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Ack) GetRing() string {
@@ -262,7 +424,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_ring_proto_msgTypes[3]
+	mi := &file_ring_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -274,7 +436,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[3]
+	mi := &file_ring_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -287,7 +449,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{3}
+	return file_ring_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PingRequest) GetRing() string {
@@ -331,7 +493,7 @@ type NodeDown struct {
 
 func (x *NodeDown) Reset() {
 	*x = NodeDown{}
-	mi := &file_ring_proto_msgTypes[4]
+	mi := &file_ring_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +505,7 @@ func (x *NodeDown) String() string {
 func (*NodeDown) ProtoMessage() {}
 
 func (x *NodeDown) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[4]
+	mi := &file_ring_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +518,7 @@ func (x *NodeDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDown.ProtoReflect.Descriptor instead.
 func (*NodeDown) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{4}
+	return file_ring_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *NodeDown) GetRing() string {
@@ -390,7 +552,7 @@ type AddNode struct {
 
 func (x *AddNode) Reset() {
 	*x = AddNode{}
-	mi := &file_ring_proto_msgTypes[5]
+	mi := &file_ring_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -402,7 +564,7 @@ func (x *AddNode) String() string {
 func (*AddNode) ProtoMessage() {}
 
 func (x *AddNode) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[5]
+	mi := &file_ring_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -415,7 +577,7 @@ func (x *AddNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddNode.ProtoReflect.Descriptor instead.
 func (*AddNode) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{5}
+	return file_ring_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AddNode) GetNode() string {
@@ -435,7 +597,7 @@ type DelNode struct {
 
 func (x *DelNode) Reset() {
 	*x = DelNode{}
-	mi := &file_ring_proto_msgTypes[6]
+	mi := &file_ring_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +609,7 @@ func (x *DelNode) String() string {
 func (*DelNode) ProtoMessage() {}
 
 func (x *DelNode) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[6]
+	mi := &file_ring_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +622,7 @@ func (x *DelNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DelNode.ProtoReflect.Descriptor instead.
 func (*DelNode) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{6}
+	return file_ring_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DelNode) GetNode() string {
@@ -480,7 +642,7 @@ type ForceDown struct {
 
 func (x *ForceDown) Reset() {
 	*x = ForceDown{}
-	mi := &file_ring_proto_msgTypes[7]
+	mi := &file_ring_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -492,7 +654,7 @@ func (x *ForceDown) String() string {
 func (*ForceDown) ProtoMessage() {}
 
 func (x *ForceDown) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[7]
+	mi := &file_ring_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -505,7 +667,7 @@ func (x *ForceDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceDown.ProtoReflect.Descriptor instead.
 func (*ForceDown) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{7}
+	return file_ring_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ForceDown) GetNode() string {
@@ -525,7 +687,7 @@ type UnforceDown struct {
 
 func (x *UnforceDown) Reset() {
 	*x = UnforceDown{}
-	mi := &file_ring_proto_msgTypes[8]
+	mi := &file_ring_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +699,7 @@ func (x *UnforceDown) String() string {
 func (*UnforceDown) ProtoMessage() {}
 
 func (x *UnforceDown) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[8]
+	mi := &file_ring_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +712,7 @@ func (x *UnforceDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnforceDown.ProtoReflect.Descriptor instead.
 func (*UnforceDown) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{8}
+	return file_ring_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UnforceDown) GetNode() string {
@@ -569,7 +731,7 @@ type GetAll struct {
 
 func (x *GetAll) Reset() {
 	*x = GetAll{}
-	mi := &file_ring_proto_msgTypes[9]
+	mi := &file_ring_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +743,7 @@ func (x *GetAll) String() string {
 func (*GetAll) ProtoMessage() {}
 
 func (x *GetAll) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[9]
+	mi := &file_ring_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +756,7 @@ func (x *GetAll) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAll.ProtoReflect.Descriptor instead.
 func (*GetAll) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{9}
+	return file_ring_proto_rawDescGZIP(), []int{11}
 }
 
 // GetUp asks for the nodes believed up. Answered by Nodes.
@@ -606,7 +768,7 @@ type GetUp struct {
 
 func (x *GetUp) Reset() {
 	*x = GetUp{}
-	mi := &file_ring_proto_msgTypes[10]
+	mi := &file_ring_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +780,7 @@ func (x *GetUp) String() string {
 func (*GetUp) ProtoMessage() {}
 
 func (x *GetUp) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[10]
+	mi := &file_ring_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +793,7 @@ func (x *GetUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUp.ProtoReflect.Descriptor instead.
 func (*GetUp) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{10}
+	return file_ring_proto_rawDescGZIP(), []int{12}
 }
 
 // StopRing stops the ring on every up member. Answered by OpReply.
@@ -644,7 +806,7 @@ type StopRing struct {
 
 func (x *StopRing) Reset() {
 	*x = StopRing{}
-	mi := &file_ring_proto_msgTypes[11]
+	mi := &file_ring_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +818,7 @@ func (x *StopRing) String() string {
 func (*StopRing) ProtoMessage() {}
 
 func (x *StopRing) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[11]
+	mi := &file_ring_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +831,7 @@ func (x *StopRing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRing.ProtoReflect.Descriptor instead.
 func (*StopRing) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{11}
+	return file_ring_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StopRing) GetReason() string {
@@ -689,7 +851,7 @@ type LocalStop struct {
 
 func (x *LocalStop) Reset() {
 	*x = LocalStop{}
-	mi := &file_ring_proto_msgTypes[12]
+	mi := &file_ring_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +863,7 @@ func (x *LocalStop) String() string {
 func (*LocalStop) ProtoMessage() {}
 
 func (x *LocalStop) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[12]
+	mi := &file_ring_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +876,7 @@ func (x *LocalStop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalStop.ProtoReflect.Descriptor instead.
 func (*LocalStop) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{12}
+	return file_ring_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LocalStop) GetReason() string {
@@ -736,7 +898,7 @@ type StopMember struct {
 
 func (x *StopMember) Reset() {
 	*x = StopMember{}
-	mi := &file_ring_proto_msgTypes[13]
+	mi := &file_ring_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +910,7 @@ func (x *StopMember) String() string {
 func (*StopMember) ProtoMessage() {}
 
 func (x *StopMember) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[13]
+	mi := &file_ring_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +923,7 @@ func (x *StopMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopMember.ProtoReflect.Descriptor instead.
 func (*StopMember) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{13}
+	return file_ring_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StopMember) GetRing() string {
@@ -795,7 +957,7 @@ type OpReply struct {
 
 func (x *OpReply) Reset() {
 	*x = OpReply{}
-	mi := &file_ring_proto_msgTypes[14]
+	mi := &file_ring_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +969,7 @@ func (x *OpReply) String() string {
 func (*OpReply) ProtoMessage() {}
 
 func (x *OpReply) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[14]
+	mi := &file_ring_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +982,7 @@ func (x *OpReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpReply.ProtoReflect.Descriptor instead.
 func (*OpReply) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{14}
+	return file_ring_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *OpReply) GetError() string {
@@ -840,7 +1002,7 @@ type Nodes struct {
 
 func (x *Nodes) Reset() {
 	*x = Nodes{}
-	mi := &file_ring_proto_msgTypes[15]
+	mi := &file_ring_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +1014,7 @@ func (x *Nodes) String() string {
 func (*Nodes) ProtoMessage() {}
 
 func (x *Nodes) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[15]
+	mi := &file_ring_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +1027,7 @@ func (x *Nodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nodes.ProtoReflect.Descriptor instead.
 func (*Nodes) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{15}
+	return file_ring_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Nodes) GetNodes() []string {
@@ -885,7 +1047,7 @@ type CallRequest struct {
 
 func (x *CallRequest) Reset() {
 	*x = CallRequest{}
-	mi := &file_ring_proto_msgTypes[16]
+	mi := &file_ring_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1059,7 @@ func (x *CallRequest) String() string {
 func (*CallRequest) ProtoMessage() {}
 
 func (x *CallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[16]
+	mi := &file_ring_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1072,7 @@ func (x *CallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallRequest.ProtoReflect.Descriptor instead.
 func (*CallRequest) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{16}
+	return file_ring_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CallRequest) GetBody() *anypb.Any {
@@ -932,7 +1094,7 @@ type CallReply struct {
 
 func (x *CallReply) Reset() {
 	*x = CallReply{}
-	mi := &file_ring_proto_msgTypes[17]
+	mi := &file_ring_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -944,7 +1106,7 @@ func (x *CallReply) String() string {
 func (*CallReply) ProtoMessage() {}
 
 func (x *CallReply) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[17]
+	mi := &file_ring_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -957,7 +1119,7 @@ func (x *CallReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallReply.ProtoReflect.Descriptor instead.
 func (*CallReply) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{17}
+	return file_ring_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CallReply) GetBody() *anypb.Any {
@@ -984,7 +1146,7 @@ type CastRequest struct {
 
 func (x *CastRequest) Reset() {
 	*x = CastRequest{}
-	mi := &file_ring_proto_msgTypes[18]
+	mi := &file_ring_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +1158,7 @@ func (x *CastRequest) String() string {
 func (*CastRequest) ProtoMessage() {}
 
 func (x *CastRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[18]
+	mi := &file_ring_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +1171,7 @@ func (x *CastRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastRequest.ProtoReflect.Descriptor instead.
 func (*CastRequest) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{18}
+	return file_ring_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CastRequest) GetBody() *anypb.Any {
@@ -1025,7 +1187,7 @@ const file_ring_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"ring.proto\x12\x16genserverring.messages\x1a\x19google/protobuf/any.proto\x1a\n" +
-	"crdt.proto\"\x87\x02\n" +
+	"crdt.proto\"\xba\x02\n" +
 	"\x06Gossip\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
@@ -1034,7 +1196,18 @@ const file_ring_proto_rawDesc = "" +
 	"\vforced_down\x18\x05 \x01(\v2\x1d.genserverring.messages.ORSetR\n" +
 	"forcedDown\x12\x18\n" +
 	"\apayload\x18\x06 \x01(\fR\apayload\x12'\n" +
-	"\x0freply_requested\x18\a \x01(\bR\x0ereplyRequested\"@\n" +
+	"\x0freply_requested\x18\a \x01(\bR\x0ereplyRequested\x12\x16\n" +
+	"\x06digest\x18\b \x01(\x06R\x06digest\x12\x19\n" +
+	"\bno_reply\x18\t \x01(\bR\anoReply\"]\n" +
+	"\x05Delta\x12\x12\n" +
+	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\x12\x12\n" +
+	"\x04hops\x18\x04 \x01(\rR\x04hops\"H\n" +
+	"\x06Digest\x12\x12\n" +
+	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x16\n" +
+	"\x06digest\x18\x03 \x01(\x06R\x06digest\"@\n" +
 	"\x04Ping\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +
@@ -1095,36 +1268,38 @@ func file_ring_proto_rawDescGZIP() []byte {
 	return file_ring_proto_rawDescData
 }
 
-var file_ring_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_ring_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_ring_proto_goTypes = []any{
 	(*Gossip)(nil),      // 0: genserverring.messages.Gossip
-	(*Ping)(nil),        // 1: genserverring.messages.Ping
-	(*Ack)(nil),         // 2: genserverring.messages.Ack
-	(*PingRequest)(nil), // 3: genserverring.messages.PingRequest
-	(*NodeDown)(nil),    // 4: genserverring.messages.NodeDown
-	(*AddNode)(nil),     // 5: genserverring.messages.AddNode
-	(*DelNode)(nil),     // 6: genserverring.messages.DelNode
-	(*ForceDown)(nil),   // 7: genserverring.messages.ForceDown
-	(*UnforceDown)(nil), // 8: genserverring.messages.UnforceDown
-	(*GetAll)(nil),      // 9: genserverring.messages.GetAll
-	(*GetUp)(nil),       // 10: genserverring.messages.GetUp
-	(*StopRing)(nil),    // 11: genserverring.messages.StopRing
-	(*LocalStop)(nil),   // 12: genserverring.messages.LocalStop
-	(*StopMember)(nil),  // 13: genserverring.messages.StopMember
-	(*OpReply)(nil),     // 14: genserverring.messages.OpReply
-	(*Nodes)(nil),       // 15: genserverring.messages.Nodes
-	(*CallRequest)(nil), // 16: genserverring.messages.CallRequest
-	(*CallReply)(nil),   // 17: genserverring.messages.CallReply
-	(*CastRequest)(nil), // 18: genserverring.messages.CastRequest
-	(*ORSet)(nil),       // 19: genserverring.messages.ORSet
-	(*anypb.Any)(nil),   // 20: google.protobuf.Any
+	(*Delta)(nil),       // 1: genserverring.messages.Delta
+	(*Digest)(nil),      // 2: genserverring.messages.Digest
+	(*Ping)(nil),        // 3: genserverring.messages.Ping
+	(*Ack)(nil),         // 4: genserverring.messages.Ack
+	(*PingRequest)(nil), // 5: genserverring.messages.PingRequest
+	(*NodeDown)(nil),    // 6: genserverring.messages.NodeDown
+	(*AddNode)(nil),     // 7: genserverring.messages.AddNode
+	(*DelNode)(nil),     // 8: genserverring.messages.DelNode
+	(*ForceDown)(nil),   // 9: genserverring.messages.ForceDown
+	(*UnforceDown)(nil), // 10: genserverring.messages.UnforceDown
+	(*GetAll)(nil),      // 11: genserverring.messages.GetAll
+	(*GetUp)(nil),       // 12: genserverring.messages.GetUp
+	(*StopRing)(nil),    // 13: genserverring.messages.StopRing
+	(*LocalStop)(nil),   // 14: genserverring.messages.LocalStop
+	(*StopMember)(nil),  // 15: genserverring.messages.StopMember
+	(*OpReply)(nil),     // 16: genserverring.messages.OpReply
+	(*Nodes)(nil),       // 17: genserverring.messages.Nodes
+	(*CallRequest)(nil), // 18: genserverring.messages.CallRequest
+	(*CallReply)(nil),   // 19: genserverring.messages.CallReply
+	(*CastRequest)(nil), // 20: genserverring.messages.CastRequest
+	(*ORSet)(nil),       // 21: genserverring.messages.ORSet
+	(*anypb.Any)(nil),   // 22: google.protobuf.Any
 }
 var file_ring_proto_depIdxs = []int32{
-	19, // 0: genserverring.messages.Gossip.node_set:type_name -> genserverring.messages.ORSet
-	19, // 1: genserverring.messages.Gossip.forced_down:type_name -> genserverring.messages.ORSet
-	20, // 2: genserverring.messages.CallRequest.body:type_name -> google.protobuf.Any
-	20, // 3: genserverring.messages.CallReply.body:type_name -> google.protobuf.Any
-	20, // 4: genserverring.messages.CastRequest.body:type_name -> google.protobuf.Any
+	21, // 0: genserverring.messages.Gossip.node_set:type_name -> genserverring.messages.ORSet
+	21, // 1: genserverring.messages.Gossip.forced_down:type_name -> genserverring.messages.ORSet
+	22, // 2: genserverring.messages.CallRequest.body:type_name -> google.protobuf.Any
+	22, // 3: genserverring.messages.CallReply.body:type_name -> google.protobuf.Any
+	22, // 4: genserverring.messages.CastRequest.body:type_name -> google.protobuf.Any
 	5,  // [5:5] is the sub-list for method output_type
 	5,  // [5:5] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
@@ -1144,7 +1319,7 @@ func file_ring_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ring_proto_rawDesc), len(file_ring_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -17,11 +17,14 @@ import (
 // The zero value is an empty store, ready to use. A MemoryStore is safe for
 // concurrent use.
 type MemoryStore struct {
-	mu   sync.Mutex
-	ring *messages.PersistedRing // nil when nothing is stored
+	mu       sync.Mutex
+	ring     *messages.PersistedRing // nil when nothing is stored
+	snapshot []byte
+	deltas   [][]byte
+	logSize  int64
 }
 
-var _ Store = (*MemoryStore)(nil)
+var _ PayloadStore = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
@@ -58,8 +61,55 @@ func (s *MemoryStore) Save(ring *messages.PersistedRing) error {
 func (s *MemoryStore) Delete() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ring = nil
+	s.ring, s.snapshot, s.deltas, s.logSize = nil, nil, nil, 0
 	return nil
+}
+
+// LoadPayload returns copies of the stored snapshot and deltas.
+func (s *MemoryStore) LoadPayload() (PayloadLog, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := PayloadLog{Snapshot: cloneBytes(s.snapshot)}
+	for _, d := range s.deltas {
+		out.Deltas = append(out.Deltas, cloneBytes(d))
+	}
+	return out, nil
+}
+
+// AppendDeltas stores copies of deltas.
+func (s *MemoryStore) AppendDeltas(deltas [][]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range deltas {
+		s.deltas = append(s.deltas, cloneBytes(d))
+		s.logSize += int64(len(d))
+	}
+	return nil
+}
+
+// SaveSnapshot replaces the snapshot and empties the log.
+func (s *MemoryStore) SaveSnapshot(snapshot []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snapshot, s.deltas, s.logSize = cloneBytes(snapshot), nil, 0
+	return nil
+}
+
+// LogSize returns the bytes appended since the last snapshot.
+func (s *MemoryStore) LogSize() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logSize
+}
+
+// Close does nothing: a MemoryStore holds no lock.
+func (s *MemoryStore) Close() error { return nil }
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
 }
 
 // String returns "memory store".

@@ -66,13 +66,18 @@ type ringActor[T any, P Payload[T, P]] struct {
 	behaviour Behaviour[P]
 	cfg       Config
 
-	view   ringView[P]
-	core   *ringCore
-	store  persistence.Store
-	log    *slog.Logger
-	ctx    *Context[P]
-	timers *timers
+	view         ringView[P]
+	core         *ringCore
+	store        persistence.Store
+	payloadStore persistence.PayloadStore // nil with DurabilityNone
+	pending      pendingChanges[P]
+	snapshotSize int64         // bytes of the last payload snapshot
+	lastSync     time.Duration // how long the last group commit took
+	log          *slog.Logger
+	ctx          *Context[P]
+	timers       *timers
 
+	actorCtx   actor.Context // the context of the message being handled
 	started    func(error)
 	initErr    error
 	stopReason error
@@ -84,6 +89,8 @@ func (a *ringActor[T, P]) Receive(ctx actor.Context) {
 	if a.ctx != nil {
 		a.ctx.actorContext = ctx
 	}
+	a.actorCtx = ctx
+	a.pending.changedNow = false
 	switch ctx.Message().(type) {
 	case *actor.Started:
 		err := a.start(ctx)
@@ -127,23 +134,21 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 	c := a.core
 	switch msg := message.(type) {
 	// The ring protocol.
-	case *messages.Gossip:
-		c.onGossip(msg)
-	case *messages.Ping:
-		c.onPing(msg)
-	case *messages.Ack:
-		c.onAck(msg)
-	case *messages.PingRequest:
-		c.onPingRequest(msg)
-	case *messages.NodeDown:
-		c.onNodeDown(msg)
+	case *messages.Gossip, *messages.Digest, *messages.Delta, *messages.Ping, *messages.Ack, *messages.PingRequest, *messages.NodeDown:
+		c.step(msg)
 	case *actor.Terminated:
 		if msg.GetWho().GetId() != a.name {
 			a.info(ctx, msg)
 			return
 		}
 		c.onTerminated(msg.GetWho().GetAddress())
+	case *flushToken:
+		a.flush(ctx)
+		return
 	case *gossipTick:
+		if !a.synced() {
+			a.commit(ctx) // retry a commit that failed
+		}
 		c.onGossipTick()
 	case *rejoinTick:
 		c.onRejoinTick()
@@ -231,7 +236,7 @@ func (a *ringActor[T, P]) call(ctx actor.Context, from From, msg any) {
 		result = ReplyWithError(panicked)
 	}
 	if !result.noReply {
-		if err := reply(ctx, from, result.reply, result.err); err != nil {
+		if err := a.sendReply(ctx, from, result.reply, result.err); err != nil {
 			a.log.Warn("reply could not be sent", slog.Any("error", err))
 		}
 	}
@@ -290,8 +295,18 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	if err != nil {
 		return err
 	}
+	if a.payloadStore, err = payloadStoreOf(a.store, a.cfg.Durability); err != nil {
+		return err
+	}
 
-	a.view = ringView[P]{name: a.name, self: self, replica: crdt.NewReplicaID(self), log: a.log}
+	// A member whose data is intact goes on with its replica ID: every dot
+	// it issued is on its disk, so it never issues one twice. Without a
+	// durable payload it takes a new one each life.
+	replica, replicaIsNew := crdt.ReplicaID(persisted.GetReplica()), false
+	if a.payloadStore == nil || replica == "" || persisted.GetSelf() != self {
+		replica, replicaIsNew = crdt.NewReplicaID(self), true
+	}
+	a.view = ringView[P]{name: a.name, self: self, replica: replica, log: a.log, update: a.update, reply: a.sendReply}
 	a.ctx = &Context[P]{actorContext: ctx, ring: &a.view}
 	var payload P
 	var initErr error
@@ -304,12 +319,25 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	if payload == nil {
 		payload = P(new(T))
 	}
+	if err := a.recoverPayload(payload); err != nil {
+		return err
+	}
 	a.view.payload = payload
 
-	cfg := coreConfig{ring: a.name, self: self, replica: a.view.replica, indirectChecks: a.cfg.IndirectChecks}
+	cfg := coreConfig{
+		ring: a.name, self: self, replica: a.view.replica, indirectChecks: a.cfg.IndirectChecks,
+		pushFanout: a.cfg.PushFanout, pushHops: uint32(a.cfg.PushHops),
+	}
 	core, err := newCore(cfg, persisted, a, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), a.log)
 	if err != nil {
 		return fmt.Errorf("%w (ring file %s)", err, a.store)
+	}
+	if replicaIsNew && a.payloadStore != nil {
+		// The replica ID is on disk before it tags anything.
+		a.core = core
+		if err := a.saveRing(); err != nil {
+			return fmt.Errorf("ringactor: %w", err)
+		}
 	}
 	a.core = core
 	a.view.core = core
@@ -329,12 +357,26 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 	for {
 		eff := a.core.takeEffects()
 		if eff.persist && !eff.removed {
-			a.persist()
+			if err := a.saveRing(); err != nil {
+				a.log.Error("cannot persist the ring", slog.Any("error", err))
+			}
+		}
+		if len(eff.sends) > 0 && !a.synced() {
+			// What must be durable is written before any message that
+			// may depend on it is sent.
+			a.commit(ctx)
 		}
 		for _, node := range eff.watch {
 			ctx.Watch(actor.NewPID(node, a.name))
 		}
+		durable := a.synced()
 		for _, out := range eff.sends {
+			if !durable && isStateMessage(out.msg) {
+				// A peer must never see a dot this member could issue
+				// again after a crash; anti-entropy sends it later.
+				a.core.stats.StateSendsHeld++
+				continue
+			}
 			ctx.Send(actor.NewPID(out.to, a.name), out.msg)
 		}
 		for _, t := range eff.probeTimers {
@@ -366,20 +408,13 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 	}
 }
 
-func (a *ringActor[T, P]) persist() {
-	state, err := a.core.persisted()
-	if err == nil {
-		state.UnixNanos = time.Now().UnixNano()
-		err = a.store.Save(state)
-	}
-	if err != nil {
-		a.core.stats.PersistErrors++
-		a.log.Error("cannot persist the ring", slog.Any("error", err))
-	}
-}
-
 func (a *ringActor[T, P]) respondOp(ctx actor.Context, err error) {
 	a.apply(ctx)
+	if err == nil && a.pending.ringDirty {
+		// The change is applied here but the ring file could not be
+		// written: the caller must not read it as done.
+		err = fmt.Errorf("%w: the ring file of %s could not be written", ErrNotDurable, a.store)
+	}
 	reply := &messages.OpReply{}
 	if err != nil {
 		reply.Error = err.Error()
@@ -422,6 +457,9 @@ func (a *ringActor[T, P]) terminate(ctx actor.Context) {
 		return
 	}
 	a.terminated = true
+	if !a.synced() || len(a.pending.held) > 0 {
+		a.commit(ctx) // the last batch: its callers are waiting
+	}
 	reason := a.stopReason
 	if reason == nil {
 		reason = ErrStopped

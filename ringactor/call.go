@@ -48,6 +48,14 @@ func reply(sender actor.SenderContext, from From, value any, callErr error) erro
 		sender.Send(from.pid, &callReply{value: value, err: callErr})
 		return nil
 	}
+	out, err := encodeCallReply(value, callErr)
+	sender.Send(from.pid, out)
+	return err
+}
+
+// encodeCallReply builds the reply to a call from another process; the
+// error says why value could not be carried (the reply then carries it).
+func encodeCallReply(value any, callErr error) (*messages.CallReply, error) {
 	out := &messages.CallReply{}
 	var err error
 	switch {
@@ -64,8 +72,7 @@ func reply(sender actor.SenderContext, from From, value any, callErr error) erro
 			out.Error = err.Error()
 		}
 	}
-	sender.Send(from.pid, out)
-	return err
+	return out, err
 }
 
 // CallError is the error a Call to another process returns when the member

@@ -11,9 +11,36 @@ import (
 // Config holds a ring member's settings. Start from DefaultConfig and change
 // what you need through Options; every duration must be positive.
 type Config struct {
-	// GossipInterval is how often the member sends its state (node set,
-	// forced-down set, payload) to one random up member. Default 1 s.
+	// GossipInterval is how often the member runs an anti-entropy round: it
+	// sends a digest of its state (a hash of its node set, forced-down set
+	// and payload) to one random up member, and state travels, both ways,
+	// only when the digests differ. Changes do not wait for it: they are
+	// pushed at once (PushFanout); the round repairs what a push missed.
+	// Default 1 s.
 	GossipInterval time.Duration
+
+	// PushFanout is how many random up members a change of the payload is
+	// pushed to at once, as a delta, by the member that made it and by each
+	// member that it reaches for the first time, PushHops times over. The
+	// chance that a member is missed by a push (and waits for the next
+	// anti-entropy round) falls as e^-PushFanout; the cost is PushFanout
+	// small messages per member per change. 0 turns eager push off.
+	// Default 6.
+	PushFanout int
+
+	// PushHops bounds how many times a pushed delta is passed on. Default 6,
+	// enough for thousands of members at the default fanout.
+	PushHops int
+
+	// Durability says what the reply to a call that changed the payload
+	// guarantees. Default DurabilityDisk.
+	Durability Durability
+
+	// SnapshotBytes is the size of the payload log past which the member
+	// folds it into a snapshot (with durability on): it compacts when the
+	// log outgrows both SnapshotBytes and twice the last snapshot, so the
+	// cost of a write does not grow with the payload. Default 1 MiB.
+	SnapshotBytes int64
 
 	// ProbeInterval is how often the member probes other members to find
 	// those that hang without closing their connections: each interval it
@@ -50,12 +77,13 @@ type Config struct {
 	// takes its own timeout. Default 5 s.
 	RequestTimeout time.Duration
 
-	// DataDir is where the member persists its ring when Store is nil.
-	// Default persistence.DefaultDir(ring name): ./data/<ring name>/.
+	// DataDir is where the member persists its ring and payload when Store
+	// is nil. Default persistence.DefaultDir(ring name, node address).
 	DataDir string
 
-	// Store persists the ring; it overrides DataDir. Default a
-	// persistence.FileStore under DataDir.
+	// Store persists the ring (and, with DurabilityDisk, the payload: it
+	// must then be a persistence.PayloadStore); it overrides DataDir.
+	// Default a persistence.FileStore under DataDir.
 	Store persistence.Store
 
 	// Logger receives the ring's log lines. Default the actor system's
@@ -73,6 +101,10 @@ func DefaultConfig() Config {
 		RejoinInterval: time.Second,
 		InitTimeout:    500 * time.Millisecond,
 		RequestTimeout: 5 * time.Second,
+		PushFanout:     6,
+		PushHops:       6,
+		Durability:     DurabilityDisk,
+		SnapshotBytes:  1 << 20,
 	}
 }
 
@@ -108,6 +140,17 @@ func WithDataDir(dir string) Option { return func(c *Config) { c.DataDir = dir }
 // WithStore sets Config.Store.
 func WithStore(s persistence.Store) Option { return func(c *Config) { c.Store = s } }
 
+// WithPush sets Config.PushFanout and Config.PushHops.
+func WithPush(fanout, hops int) Option {
+	return func(c *Config) { c.PushFanout, c.PushHops = fanout, hops }
+}
+
+// WithDurability sets Config.Durability.
+func WithDurability(d Durability) Option { return func(c *Config) { c.Durability = d } }
+
+// WithSnapshotBytes sets Config.SnapshotBytes.
+func WithSnapshotBytes(n int64) Option { return func(c *Config) { c.SnapshotBytes = n } }
+
 // WithLogger sets Config.Logger.
 func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.Logger = l } }
 
@@ -134,6 +177,15 @@ func (c Config) validate() error {
 		if d.value <= 0 {
 			return fmt.Errorf("ringactor: config: %s must be positive, got %v", d.name, d.value)
 		}
+	}
+	if c.PushFanout < 0 || c.PushHops < 0 {
+		return fmt.Errorf("ringactor: config: PushFanout and PushHops must not be negative, got %d and %d", c.PushFanout, c.PushHops)
+	}
+	if c.Durability != DurabilityDisk && c.Durability != DurabilityNone {
+		return fmt.Errorf("ringactor: config: unknown Durability %d", c.Durability)
+	}
+	if c.SnapshotBytes <= 0 {
+		return fmt.Errorf("ringactor: config: SnapshotBytes must be positive, got %d", c.SnapshotBytes)
 	}
 	if c.IndirectChecks < 0 {
 		return fmt.Errorf("ringactor: config: IndirectChecks must not be negative, got %d", c.IndirectChecks)

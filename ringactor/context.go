@@ -24,12 +24,31 @@ type ringView[P any] struct {
 	payload P
 	core    *ringCore
 	log     *slog.Logger
+	// update and reply are the actor's: a change goes through its commit
+	// pipeline, and a reply waits for the changes before it.
+	update func(mutate func(P) P)
+	reply  func(sender actor.SenderContext, from From, value any, err error) error
 }
 
-// Payload returns the payload. Update it in place with this member's
-// replica ID, e.g. ctx.Payload().Increment(ctx.Replica(), 1); the change is
-// gossiped with the next gossip round.
+// Payload returns the payload, to read. Change it with Update: a change
+// made directly on the value Payload returns is neither made durable nor
+// pushed, and reaches the others only with anti-entropy.
 func (c *Context[P]) Payload() P { return c.ring.payload }
+
+// Update changes the payload: mutate applies the change to p with this
+// member's replica ID and returns its delta, as the update methods of
+// package crdt do:
+//
+//	ctx.Update(func(p *crdt.PNCounter) *crdt.PNCounter {
+//		return p.Increment(ctx.Replica(), 1)
+//	})
+//
+// (returning nil makes the whole payload the delta). With DurabilityDisk
+// the reply of the call being handled, and every later one, leaves this
+// member only once the change is on its disk; the changes of all the calls
+// waiting in the mailbox share one sync. Then the delta is pushed at once
+// to a few up members, who pass it on.
+func (c *Context[P]) Update(mutate func(p P) P) { c.ring.update(mutate) }
 
 // Replica returns this member's replica ID for this life of the process:
 // pass it to every payload update.
@@ -60,6 +79,9 @@ func (c *Context[P]) All() []string {
 // Reply answers a call that HandleCall left unanswered (NoReply). A reply to
 // a caller in another process must be a proto.Message.
 func (c *Context[P]) Reply(from From, value any) error {
+	if c.ring.reply != nil {
+		return c.ring.reply(c.actorContext, from, value, nil)
+	}
 	return Reply(c.actorContext, from, value)
 }
 

@@ -37,6 +37,11 @@ type coreConfig struct {
 	self           string
 	replica        crdt.ReplicaID
 	indirectChecks int
+	// pushFanout is how many members a delta is pushed to at each hop, and
+	// pushHops how many times it is passed on (Config.PushFanout,
+	// Config.PushHops).
+	pushFanout int
+	pushHops   uint32
 }
 
 // outbound is one message for the ring actor of node to.
@@ -112,8 +117,9 @@ type ringCore struct {
 	out    effects
 
 	// gossipCache is the gossip message for the current state; nil when the
-	// state changed since it was built.
+	// state changed since it was built. stateDigest is its digest.
 	gossipCache *messages.Gossip
+	stateDigest uint64
 }
 
 // newCore builds a member's core from its persisted ring (nil when there is
@@ -143,11 +149,12 @@ func newCore(cfg coreConfig, persisted *messages.PersistedRing, payload payloadS
 		if err := validateNodes(c.nodeSet, c.forcedDown); err != nil {
 			return nil, fmt.Errorf("ringactor: persisted ring: %w", err)
 		}
-		// A ring file that does not list this member was made by hand to
-		// seed a ring: join it. (A member's own file always lists it; if
-		// the others removed it while it was away, their gossip removes it
-		// here too, and it stops.)
-		if !c.nodeSet.Contains(cfg.self) {
+		// A ring file that does not list this member and was not written
+		// by it was made by hand to seed a ring: join it. (A member's own
+		// file lists it once it joined a ring; if the others removed it
+		// while it was away, their gossip removes it here too, and it
+		// stops.)
+		if !c.nodeSet.Contains(cfg.self) && persisted.GetSelf() != cfg.self {
 			c.nodeSet.Add(cfg.replica, cfg.self)
 			c.out.persist = true
 		}
@@ -214,17 +221,10 @@ func (c *ringCore) persisted() (*messages.PersistedRing, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &messages.PersistedRing{Ring: c.cfg.ring, Self: c.cfg.self, NodeSet: nodeSet, ForcedDown: forcedDown}, nil
+	return &messages.PersistedRing{Ring: c.cfg.ring, Self: c.cfg.self, Replica: string(c.cfg.replica), NodeSet: nodeSet, ForcedDown: forcedDown}, nil
 }
 
 // --- gossip ---
-
-// onGossipTick sends the state to one random up member.
-func (c *ringCore) onGossipTick() {
-	if target, ok := c.randomUpOther(""); ok {
-		c.sendGossip(target, false)
-	}
-}
 
 // onRejoinTick sends the state to one random member of the node set that is
 // not up, so members find each other again after a partition or a hang.
@@ -324,8 +324,12 @@ func (c *ringCore) mergeGossip(g *messages.Gossip, nodeSet, forcedDown *crdt.ORS
 	// not believe up, or that was removed and does not know it: it learns
 	// our state now instead of when random gossip finds it (a removed
 	// member never gets random gossip).
-	if g.GetReplyRequested() || firstContact || !c.nodeSet.Contains(from) {
+	switch {
+	case g.GetReplyRequested() || firstContact || !c.nodeSet.Contains(from):
 		c.sendGossip(from, false)
+	case g.GetDigest() != 0 && !g.GetNoReply() && c.digest() != g.GetDigest():
+		// Push-pull: this member holds something the sender lacks.
+		c.sendGossipAnswer(from)
 	}
 	if nodeSetChanged || forcedDownChanged || len(fresh) > 0 {
 		c.settle(ReasonGossip) // only these can change the up set here
@@ -344,11 +348,28 @@ func (c *ringCore) sendGossip(node string, replyRequested bool) {
 	if replyRequested {
 		g = &messages.Gossip{
 			Ring: g.Ring, From: g.From, Replica: g.Replica, NodeSet: g.NodeSet,
-			ForcedDown: g.ForcedDown, Payload: g.Payload, ReplyRequested: true,
+			ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, ReplyRequested: true,
 		}
 	}
 	c.stats.GossipSent++
 	c.send(node, g)
+}
+
+// sendGossipAnswer sends the state to node as the answer of a push-pull
+// exchange, which node does not answer again.
+func (c *ringCore) sendGossipAnswer(node string) {
+	g, err := c.gossipMessage()
+	if err != nil {
+		c.log.Error("cannot encode gossip", slog.Any("error", err))
+		c.stats.EncodeErrors++
+		return
+	}
+	answer := &messages.Gossip{
+		Ring: g.Ring, From: g.From, Replica: g.Replica, NodeSet: g.NodeSet,
+		ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, NoReply: true,
+	}
+	c.stats.GossipSent++
+	c.send(node, answer)
 }
 
 func (c *ringCore) gossipMessage() (*messages.Gossip, error) {
@@ -367,11 +388,17 @@ func (c *ringCore) gossipMessage() (*messages.Gossip, error) {
 	if err != nil {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
-	c.gossipCache = &messages.Gossip{
+	g := &messages.Gossip{
 		Ring: c.cfg.ring, From: c.cfg.self, Replica: string(c.cfg.replica),
 		NodeSet: nodeSet, ForcedDown: forcedDown, Payload: payload,
 	}
-	return c.gossipCache, nil
+	digest, err := computeDigest(g)
+	if err != nil {
+		c.logDigestError(err)
+	}
+	g.Digest = digest
+	c.gossipCache, c.stateDigest = g, digest
+	return g, nil
 }
 
 // --- failure detection ---

@@ -21,7 +21,7 @@ type Counter struct {
 func (Counter) HandleCall(ctx *ringactor.Context[*crdt.PNCounter], _ ringactor.From, msg any) ringactor.CallResult {
 	switch msg {
 	case "inc":
-		ctx.Payload().Increment(ctx.Replica(), 1)
+		ctx.Update(func(p *crdt.PNCounter) *crdt.PNCounter { return p.Increment(ctx.Replica(), 1) })
 		return ringactor.ReplyWith(ctx.Payload().Value())
 	case "get":
 		return ringactor.ReplyWith(ctx.Payload().Value())

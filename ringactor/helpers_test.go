@@ -96,7 +96,7 @@ type stopWith struct{}           // StopWith: reply, then stop
 func (b *counterBehaviour) HandleCall(ctx *Context[*crdt.PNCounter], from From, msg any) CallResult {
 	switch m := msg.(type) {
 	case incr:
-		ctx.Payload().Increment(ctx.Replica(), m.n)
+		ctx.Update(func(p *crdt.PNCounter) *crdt.PNCounter { return p.Increment(ctx.Replica(), m.n) })
 		return ReplyWith(ctx.Payload().Value())
 	case get:
 		return ReplyWith(ctx.Payload().Value())
@@ -117,7 +117,7 @@ func (b *counterBehaviour) HandleCall(ctx *Context[*crdt.PNCounter], from From, 
 			return NoReply()
 		}
 	case *wrapperspb.Int64Value:
-		ctx.Payload().Increment(ctx.Replica(), uint64(m.GetValue()))
+		ctx.Update(func(p *crdt.PNCounter) *crdt.PNCounter { return p.Increment(ctx.Replica(), uint64(m.GetValue())) })
 		return ReplyWith(wrapperspb.Int64(ctx.Payload().Value()))
 	}
 	return ReplyWithError(ErrUnhandledCall)
@@ -129,7 +129,7 @@ func (b *counterBehaviour) HandleCast(ctx *Context[*crdt.PNCounter], msg any) {
 	b.mu.Unlock()
 	switch m := msg.(type) {
 	case incr:
-		ctx.Payload().Increment(ctx.Replica(), m.n)
+		ctx.Update(func(p *crdt.PNCounter) *crdt.PNCounter { return p.Increment(ctx.Replica(), m.n) })
 	case release:
 		b.mu.Lock()
 		pending := b.pending

@@ -118,19 +118,8 @@ func (n *simNet) deliver() {
 			continue
 		}
 		n.sent++
-		switch msg := env.msg.(type) {
-		case *messages.Gossip:
-			to.core.onGossip(msg)
-		case *messages.Ping:
-			to.core.onPing(msg)
-		case *messages.Ack:
-			to.core.onAck(msg)
-		case *messages.PingRequest:
-			to.core.onPingRequest(msg)
-		case *messages.NodeDown:
-			to.core.onNodeDown(msg)
-		default:
-			n.t.Fatalf("unexpected message %T", msg)
+		if !to.core.step(env.msg) {
+			n.t.Fatalf("unexpected message %T", env.msg)
 		}
 		n.collect(to)
 	}

@@ -27,4 +27,20 @@ type Stats struct {
 	// EncodeErrors counts gossip that could not be encoded (a payload whose
 	// MarshalBinary failed).
 	EncodeErrors uint64
+	// DigestsSent and DigestsReceived count anti-entropy digests.
+	DigestsSent, DigestsReceived uint64
+	// DeltasSent and DeltasReceived count pushed deltas (eager push and
+	// its forwarding).
+	DeltasSent, DeltasReceived uint64
+	// Syncs counts the group commits that made payload changes durable;
+	// SyncedDeltas the deltas they carried (SyncedDeltas / Syncs is the
+	// mean batch size). SyncErrors counts group commits that failed.
+	Syncs, SyncedDeltas, SyncErrors uint64
+	// Snapshots counts compactions of the payload log into a snapshot.
+	Snapshots uint64
+	// StateSendsHeld counts messages carrying state that were not sent
+	// because a change of this member was not yet durable (its disk
+	// failed): a peer must never see a dot this member could reissue
+	// after a crash.
+	StateSendsHeld uint64
 }

@@ -42,9 +42,9 @@ func (c *Counter) HandleCall(ctx *ringactor.Context[*crdt.PNCounter], _ ringacto
 	counter := ctx.Payload()
 	switch m := msg.(type) {
 	case Inc:
-		counter.Increment(ctx.Replica(), m.N)
+		ctx.Update(func(p *crdt.PNCounter) *crdt.PNCounter { return p.Increment(ctx.Replica(), m.N) })
 	case Dec:
-		counter.Decrement(ctx.Replica(), m.N)
+		ctx.Update(func(p *crdt.PNCounter) *crdt.PNCounter { return p.Decrement(ctx.Replica(), m.N) })
 	case Get:
 	default:
 		return ringactor.ReplyWithError(fmt.Errorf("%w: %T", ringactor.ErrUnhandledCall, msg))

@@ -1,0 +1,287 @@
+package ringactor
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/genserverring/genserverring-go/messages"
+	"github.com/genserverring/genserverring-go/persistence"
+)
+
+// The shell's part of the path of a change: group commit, then replies,
+// then the push (DESIGN.md; like raft's Ready, what must be durable is
+// written before any message that depends on it is sent).
+//
+// A Context.Update applies its change in memory and records its delta. The
+// first change or held reply of a batch sends the actor a flushToken, which
+// Proto.Actor queues behind the messages already in the mailbox: every call
+// that arrived before it is handled first, and their deltas share the one
+// sync that commit makes when the token comes out. Replies wait for that
+// sync; then they leave, and the batch's merged delta is pushed.
+
+// flushToken asks the ring actor to commit what is pending.
+type flushToken struct{}
+
+// heldReply is a reply waiting for the commit of the changes before it.
+type heldReply struct {
+	from  From
+	value any
+	err   error
+	// changed: the call that it answers changed the payload, so a failed
+	// commit fails it.
+	changed bool
+}
+
+// pendingChanges is what the member changed since its last commit.
+type pendingChanges[P any] struct {
+	// deltas are the encoded deltas to append to the log.
+	deltas [][]byte
+	// delta is the merge of the batch's deltas, to push once committed.
+	delta    P
+	hasDelta bool
+	// ringDirty: a write of the ring file failed; it is retried at each
+	// commit.
+	ringDirty bool
+	// held are the replies waiting for the commit.
+	held []heldReply
+	// flushQueued: a flushToken is in the mailbox.
+	flushQueued bool
+	// changedNow: the message being handled changed the payload.
+	changedNow bool
+	// encodeErr is set when a delta of the batch could not be encoded.
+	encodeErr error
+}
+
+// update runs a Context.Update: it applies the change and records its
+// delta.
+func (a *ringActor[T, P]) update(mutate func(P) P) {
+	delta := mutate(a.view.payload)
+	a.core.payloadTouched()
+	if delta == nil {
+		delta = a.view.payload // a full state is always a valid delta
+	}
+	p := &a.pending
+	p.changedNow = true
+	if p.hasDelta {
+		p.delta.Merge(delta)
+	} else {
+		p.delta, p.hasDelta = delta.Clone(), true
+	}
+	if a.payloadStore != nil {
+		data, err := delta.MarshalBinary()
+		if err != nil {
+			p.encodeErr = fmt.Errorf("encode delta: %w", err)
+		} else {
+			p.deltas = append(p.deltas, data)
+		}
+	}
+	a.queueFlush()
+}
+
+// synced reports whether every change of this member is durable.
+func (a *ringActor[T, P]) synced() bool {
+	return len(a.pending.deltas) == 0 && !a.pending.ringDirty && a.pending.encodeErr == nil
+}
+
+func (a *ringActor[T, P]) queueFlush() {
+	if !a.pending.flushQueued && a.actorCtx != nil {
+		a.pending.flushQueued = true
+		a.actorCtx.Send(a.actorCtx.Self(), &flushToken{})
+	}
+}
+
+// sendReply answers a call now, or holds the answer until the changes
+// before it are durable.
+func (a *ringActor[T, P]) sendReply(ctx actor.SenderContext, from From, value any, err error) error {
+	if a.payloadStore == nil || a.synced() {
+		return reply(ctx, from, value, err)
+	}
+	if from.remote {
+		// Check now that the reply can cross processes, so the callback
+		// gets the error.
+		if _, encodeErr := encodeCallReply(value, err); encodeErr != nil {
+			return reply(ctx, from, value, err)
+		}
+	}
+	a.pending.held = append(a.pending.held, heldReply{from: from, value: value, err: err, changed: a.pending.changedNow})
+	a.queueFlush()
+	return nil
+}
+
+// flush commits what is pending, releases the held replies and pushes the
+// batch's delta.
+func (a *ringActor[T, P]) flush(ctx actor.Context) {
+	a.pending.flushQueued = false
+	a.commit(ctx)
+	a.apply(ctx)
+}
+
+// commit makes the pending changes durable with one sync and releases the
+// replies that waited for it: with the values they carry when it succeeds;
+// when it fails, the replies of calls that changed something get an error
+// wrapping ErrNotDurable and the others their values (reads go on). The
+// changes stay pending, retried at the next commit.
+func (a *ringActor[T, P]) commit(ctx actor.Context) {
+	p := &a.pending
+	err := a.writePending()
+	held := p.held
+	p.held = nil
+	for _, h := range held {
+		value, callErr := h.value, h.err
+		if err != nil && h.changed {
+			value, callErr = nil, fmt.Errorf("%w: %v", ErrNotDurable, err)
+		}
+		if sendErr := reply(ctx, h.from, value, callErr); sendErr != nil {
+			a.log.Warn("reply could not be sent", slog.Any("error", sendErr))
+		}
+	}
+	if err != nil {
+		return
+	}
+	if p.hasDelta && a.cfg.PushFanout > 0 {
+		data, encErr := p.delta.MarshalBinary()
+		if encErr != nil {
+			a.core.stats.EncodeErrors++
+			a.log.Error("cannot encode a delta to push", slog.Any("error", encErr))
+		} else {
+			a.core.pushDelta(data)
+		}
+	}
+	var none P
+	p.delta, p.hasDelta = none, false
+}
+
+// writePending writes the ring file if an earlier write failed, then
+// appends the pending deltas with one sync, and compacts the log when it
+// has grown.
+func (a *ringActor[T, P]) writePending() error {
+	p := &a.pending
+	if p.encodeErr != nil {
+		// The change is applied but cannot be logged: only a snapshot of
+		// the whole payload makes it durable.
+		if err := a.snapshot(); err != nil {
+			return a.commitFailed(fmt.Errorf("%v; snapshot: %w", p.encodeErr, err))
+		}
+		p.encodeErr, p.deltas = nil, nil
+	}
+	if p.ringDirty {
+		if err := a.saveRing(); err != nil {
+			return a.commitFailed(err)
+		}
+	}
+	if len(p.deltas) == 0 || a.payloadStore == nil {
+		return nil
+	}
+	start := time.Now()
+	if err := a.payloadStore.AppendDeltas(p.deltas); err != nil {
+		return a.commitFailed(err)
+	}
+	a.core.stats.Syncs++
+	a.core.stats.SyncedDeltas += uint64(len(p.deltas))
+	a.lastSync = time.Since(start)
+	p.deltas = p.deltas[:0]
+	if size := a.payloadStore.LogSize(); size > a.cfg.SnapshotBytes && size > 2*a.snapshotSize {
+		if err := a.snapshot(); err != nil {
+			// Not a failure of the commit: the log holds every change.
+			a.log.Error("cannot compact the payload log", slog.Any("error", err))
+		}
+	}
+	return nil
+}
+
+func (a *ringActor[T, P]) commitFailed(err error) error {
+	a.core.stats.SyncErrors++
+	a.log.Error("cannot make changes durable; calls that change state fail until the disk recovers", slog.Any("error", err))
+	return err
+}
+
+// snapshot folds the log into a snapshot of the whole payload.
+func (a *ringActor[T, P]) snapshot() error {
+	if a.payloadStore == nil {
+		return nil
+	}
+	data, err := a.view.payload.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("encode snapshot: %w", err)
+	}
+	if err := a.payloadStore.SaveSnapshot(data); err != nil {
+		return err
+	}
+	a.snapshotSize = int64(len(data))
+	a.core.stats.Snapshots++
+	return nil
+}
+
+// saveRing writes the ring file; a failure leaves the ring dirty, to be
+// written again at the next commit.
+func (a *ringActor[T, P]) saveRing() error {
+	state, err := a.core.persisted()
+	if err == nil {
+		state.UnixNanos = time.Now().UnixNano()
+		err = a.store.Save(state)
+	}
+	if err != nil {
+		a.pending.ringDirty = true
+		a.core.stats.PersistErrors++
+		return fmt.Errorf("save the ring file: %w", err)
+	}
+	a.pending.ringDirty = false
+	return nil
+}
+
+// recoverPayload merges the persisted snapshot and log into payload.
+func (a *ringActor[T, P]) recoverPayload(payload P) error {
+	if a.payloadStore == nil {
+		return nil
+	}
+	log, err := a.payloadStore.LoadPayload()
+	if err != nil {
+		return err
+	}
+	if log.CutBytes > 0 {
+		a.log.Warn("cut a torn or corrupt tail off the payload log (a crash in the middle of a write)",
+			slog.Int64("bytes", log.CutBytes), slog.Any("reason", log.CutReason), slog.String("store", a.store.String()))
+	}
+	if log.Snapshot != nil {
+		snap := P(new(T))
+		if err := snap.UnmarshalBinary(log.Snapshot); err != nil {
+			return fmt.Errorf("ringactor: payload snapshot of %s does not decode as %T: %w", a.store, payload, err)
+		}
+		payload.Merge(snap)
+		a.snapshotSize = int64(len(log.Snapshot))
+	}
+	for i, data := range log.Deltas {
+		delta := P(new(T))
+		if err := delta.UnmarshalBinary(data); err != nil {
+			return fmt.Errorf("ringactor: payload log record %d of %s does not decode as %T: %w", i, a.store, payload, err)
+		}
+		payload.Merge(delta)
+	}
+	return nil
+}
+
+// isStateMessage reports whether msg carries this member's state, which
+// must not leave while a change is not durable.
+func isStateMessage(msg any) bool {
+	switch msg.(type) {
+	case *messages.Gossip, *messages.Delta:
+		return true
+	}
+	return false
+}
+
+// payloadStoreOf returns store as a PayloadStore when durability needs
+// one.
+func payloadStoreOf(store persistence.Store, d Durability) (persistence.PayloadStore, error) {
+	if d == DurabilityNone {
+		return nil, nil
+	}
+	ps, ok := store.(persistence.PayloadStore)
+	if !ok {
+		return nil, fmt.Errorf("ringactor: store %s keeps no payload (it is not a persistence.PayloadStore); use one, or WithDurability(DurabilityNone)", store)
+	}
+	return ps, nil
+}

@@ -1,0 +1,257 @@
+package ringactor
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/genserverring/genserverring-go/crdt"
+	"github.com/genserverring/genserverring-go/persistence"
+)
+
+// recordingStore is a MemoryStore whose appends can be slowed down (a disk's
+// sync time) or made to fail (a full disk), and are counted.
+type recordingStore struct {
+	*persistence.MemoryStore
+	mu      sync.Mutex
+	fail    error
+	delay   time.Duration
+	appends int
+}
+
+func newRecordingStore() *recordingStore {
+	return &recordingStore{MemoryStore: persistence.NewMemoryStore()}
+}
+
+func (s *recordingStore) AppendDeltas(deltas [][]byte) error {
+	s.mu.Lock()
+	fail, delay := s.fail, s.delay
+	s.appends++
+	s.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay) // the store's model of a sync, not a wait in the test
+	}
+	if fail != nil {
+		return fail
+	}
+	return s.MemoryStore.AppendDeltas(deltas)
+}
+
+func (s *recordingStore) setFail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = err
+}
+
+// durableValue is the counter value a member restarted from s would load.
+func (s *recordingStore) durableValue(t *testing.T) int64 {
+	t.Helper()
+	log, err := s.LoadPayload()
+	require.NoError(t, err)
+	counter := &crdt.PNCounter{}
+	if log.Snapshot != nil {
+		require.NoError(t, counter.UnmarshalBinary(log.Snapshot))
+	}
+	for _, data := range log.Deltas {
+		delta := &crdt.PNCounter{}
+		require.NoError(t, delta.UnmarshalBinary(data))
+		counter.Merge(delta)
+	}
+	return counter.Value()
+}
+
+func TestDurableCallIsOnDiskBeforeTheReply(t *testing.T) {
+	store := newRecordingStore()
+	m := startMember(t, "durable", store)
+	for i := 1; i <= 5; i++ {
+		v, err := m.client.Call(incr{1}, time.Second)
+		require.NoError(t, err)
+		// The reply came: the store must already hold the change.
+		assert.Equal(t, int64(i), v)
+		assert.Equal(t, int64(i), store.durableValue(t), "call %d answered before its change was durable", i)
+	}
+}
+
+func TestGroupCommitSharesSyncs(t *testing.T) {
+	store := newRecordingStore()
+	store.delay = 2 * time.Millisecond
+	m := startMember(t, "group", store)
+	const callers, calls = 64, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, callers*calls)
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range calls {
+				if _, err := m.client.Call(incr{1}, 5*time.Second); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int64(callers*calls), store.durableValue(t))
+	stats := m.stats(t)
+	assert.Equal(t, uint64(callers*calls), stats.SyncedDeltas)
+	// With 64 callers waiting, a sync carries many changes.
+	assert.Less(t, stats.Syncs*4, stats.SyncedDeltas, "syncs %d for %d changes: no group commit", stats.Syncs, stats.SyncedDeltas)
+}
+
+func TestFailedSyncFailsTheChangeButNotReads(t *testing.T) {
+	store := newRecordingStore()
+	m := startMember(t, "full-disk", store)
+	_, err := m.client.Call(incr{2}, time.Second)
+	require.NoError(t, err)
+
+	store.setFail(fmt.Errorf("append payload log: %w", syscall.ENOSPC))
+	_, err = m.client.Call(incr{3}, time.Second)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "change not durable")
+	assert.Contains(t, err.Error(), "no space left on device")
+	v, err := m.client.Call(get{}, time.Second)
+	require.NoError(t, err, "reads go on while the disk is full")
+	assert.Equal(t, int64(5), v, "the change stays applied in memory")
+	assert.Equal(t, int64(2), store.durableValue(t))
+	assert.NotZero(t, m.stats(t).SyncErrors)
+
+	store.setFail(nil)
+	_, err = m.client.Call(incr{1}, time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, int64(6), store.durableValue(t), "the failed change is written once the disk recovers")
+}
+
+func TestStateIsNotSentWhileAChangeIsNotDurable(t *testing.T) {
+	store := newRecordingStore()
+	a := startMember(t, "held2", store)
+	b := startMember(t, "held2", nil)
+	require.NoError(t, a.client.AddNode(b.node))
+	require.Eventually(t, func() bool { return len(b.up(t)) == 2 }, waitFor, tick)
+
+	store.setFail(errors.New("disk failing"))
+	_, err := a.client.Call(incr{7}, time.Second)
+	require.ErrorContains(t, err, "change not durable")
+	require.Eventually(t, func() bool { return a.stats(t).StateSendsHeld > 0 }, waitFor, tick)
+	assert.Equal(t, int64(0), b.value(t), "a change that is not durable never leaves its member")
+
+	store.setFail(nil)
+	require.Eventually(t, func() bool { return b.value(t) == 7 }, waitFor, tick, "it spreads once it is durable")
+}
+
+func TestRestartWithIntactDataKeepsReplicaAndValue(t *testing.T) {
+	store := newRecordingStore()
+	system, _ := newSystem(t)
+	var replicas []crdt.ReplicaID
+	const restarts = 1000
+	for i := range restarts {
+		b := &replicaBehaviour{}
+		client, err := Start[crdt.PNCounter](system, "lives", b, WithStore(store), WithLogger(quietLogger()))
+		require.NoError(t, err, "start %d", i)
+		v, err := client.Call(incr{1}, time.Second)
+		require.NoError(t, err)
+		require.Equal(t, int64(i+1), v, "life %d lost an acknowledged increment", i)
+		if i == 0 || i == restarts-1 {
+			replicas = append(replicas, b.replica)
+		}
+		require.NoError(t, system.Root.StopFuture(client.PID()).Wait())
+	}
+	assert.Equal(t, replicas[0], replicas[1], "the replica ID survives restarts")
+	log, err := store.LoadPayload()
+	require.NoError(t, err)
+	final := &crdt.PNCounter{}
+	for _, data := range append([][]byte{log.Snapshot}, log.Deltas...) {
+		if data == nil {
+			continue
+		}
+		delta := &crdt.PNCounter{}
+		require.NoError(t, delta.UnmarshalBinary(data))
+		final.Merge(delta)
+	}
+	assert.Equal(t, 1, final.Increments().Len(), "1,000 lives add no counter slot")
+	ring, err := store.Load()
+	require.NoError(t, err)
+	assert.Equal(t, string(replicas[0]), ring.GetReplica())
+}
+
+// replicaBehaviour is a counter that records its replica ID.
+type replicaBehaviour struct {
+	counterBehaviour
+	replica crdt.ReplicaID
+}
+
+func (b *replicaBehaviour) Init(ctx *Context[*crdt.PNCounter]) (*crdt.PNCounter, error) {
+	b.replica = ctx.Replica()
+	return nil, nil
+}
+
+func TestDurabilityNoneTakesANewReplicaEachLife(t *testing.T) {
+	store := persistence.NewMemoryStore()
+	system, _ := newSystem(t)
+	var replicas []crdt.ReplicaID
+	for range 2 {
+		b := &replicaBehaviour{}
+		client, err := Start[crdt.PNCounter](system, "soft", b, WithStore(store), WithDurability(DurabilityNone), WithLogger(quietLogger()))
+		require.NoError(t, err)
+		_, err = client.Call(incr{1}, time.Second)
+		require.NoError(t, err)
+		replicas = append(replicas, b.replica)
+		require.NoError(t, system.Root.StopFuture(client.PID()).Wait())
+	}
+	assert.NotEqual(t, replicas[0], replicas[1])
+	log, err := store.LoadPayload()
+	require.NoError(t, err)
+	assert.Empty(t, log.Deltas, "nothing is logged without durability")
+}
+
+func TestPushReachesEveryMemberWithoutAntiEntropy(t *testing.T) {
+	// An hour between anti-entropy rounds: only the push can carry it. Each
+	// member adds every other one, so membership needs no rounds either.
+	var members []*member
+	var nodes []string
+	for range 4 {
+		m := startMember(t, "push", nil, WithGossipInterval(time.Hour))
+		members, nodes = append(members, m), append(nodes, m.node)
+	}
+	for _, m := range members {
+		for _, node := range nodes {
+			require.NoError(t, m.client.AddNode(node))
+		}
+	}
+	all := sortedNodes(nodes...)
+	for _, m := range members {
+		require.Eventually(t, func() bool { return slices.Equal(m.up(t), all) }, waitFor, tick)
+	}
+	_, err := members[2].client.Call(incr{4}, time.Second)
+	require.NoError(t, err)
+	for _, m := range members {
+		require.Eventually(t, func() bool { return m.value(t) == 4 }, waitFor, tick)
+	}
+	for _, m := range members {
+		assert.Zero(t, m.stats(t).DigestsSent, "no anti-entropy round ran")
+	}
+}
+
+func TestAntiEntropySendsStateOnlyWhenDigestsDiffer(t *testing.T) {
+	members, _ := startRing(t, "digest", 3, WithPush(0, 0))
+	_, err := members[0].client.Call(incr{3}, time.Second)
+	require.NoError(t, err)
+	for _, m := range members {
+		require.Eventually(t, func() bool { return m.value(t) == 3 }, waitFor, tick, "anti-entropy carries it without push")
+	}
+	// Converged: rounds go on, state does not travel.
+	before := members[1].stats(t)
+	require.Eventually(t, func() bool { return members[1].stats(t).DigestsSent >= before.DigestsSent+10 }, waitFor, tick)
+	after := members[1].stats(t)
+	assert.Equal(t, before.GossipSent, after.GossipSent, "no state sent while digests match")
+}
