@@ -10,7 +10,6 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/genserverring/genserverring-go/crdt"
-	"github.com/genserverring/genserverring-go/persistence"
 	"github.com/genserverring/genserverring-go/ringactor"
 )
 
@@ -84,7 +83,7 @@ func newCallSetup(c *ringCluster) (*callSetup, error) {
 		return nil, err
 	}
 	s.ring, err = ringactor.Start[crdt.PNCounter](s.home.system, "calls", &echoBehaviour{},
-		ringactor.WithStore(persistence.NewMemoryStore()), ringactor.WithLogger(c.log))
+		c.storeOption(c.newDataDir(), c.newStore()), ringactor.WithDurability(c.cfg.durability), ringactor.WithLogger(c.log))
 	if err != nil {
 		s.close()
 		return nil, err

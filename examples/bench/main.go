@@ -55,6 +55,10 @@ type config struct {
 	systems                     []string
 	gossip                      time.Duration
 	probeInterval, probeTimeout time.Duration
+	durability                  ringactor.Durability
+	store                       string // storeFile or storeMemory
+	pushFanout, pushHops        int
+	dataDir                     string // the members' data directories live under it
 	window                      time.Duration
 	calls                       int
 	deadline                    time.Duration
@@ -70,6 +74,12 @@ func (c config) logger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
+
+// Where ring members persist.
+const (
+	storeMemory = "memory"
+	storeFile   = "file"
+)
 
 // The systems the bench knows.
 const (
@@ -103,6 +113,10 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.gossip, "gossip", defaults.GossipInterval, "the ring's gossip interval")
 	fs.DurationVar(&cfg.probeInterval, "probe-interval", defaults.ProbeInterval, "the ring's probe interval")
 	fs.DurationVar(&cfg.probeTimeout, "probe-timeout", defaults.ProbeTimeout, "the ring's probe timeout")
+	durability := fs.String("durability", "disk", "the ring's durability: disk (the default: a change is on disk before its reply and its push) or none")
+	fs.StringVar(&cfg.store, "store", storeMemory, "where ring members persist: memory (a persistence.MemoryStore each: the commit pipeline runs, no disk) or file (the default store in a data directory, which with -durability disk must keep the payload)")
+	fs.IntVar(&cfg.pushFanout, "push-fanout", defaults.PushFanout, "the ring's eager push fanout (0: no eager push)")
+	fs.IntVar(&cfg.pushHops, "push-hops", defaults.PushHops, "how many times the ring passes a pushed delta on")
 	fs.DurationVar(&cfg.window, "window", 3*time.Second, "how long each steady-state cost is measured")
 	fs.IntVar(&cfg.calls, "calls", 20000, "local calls (and casts) per call figure and repetition; a tenth of it remote")
 	fs.DurationVar(&cfg.deadline, "deadline", 60*time.Second, "the longest any awaited condition may take before the bench fails")
@@ -119,6 +133,17 @@ func parseFlags(args []string) (config, error) {
 		return cfg, fmt.Errorf("-payload: %w", err)
 	}
 	slices.Sort(cfg.payloads)
+	if cfg.store != storeMemory && cfg.store != storeFile {
+		return cfg, fmt.Errorf("-store %q: want memory or file", cfg.store)
+	}
+	switch *durability {
+	case "disk":
+		cfg.durability = ringactor.DurabilityDisk
+	case "none":
+		cfg.durability = ringactor.DurabilityNone
+	default:
+		return cfg, fmt.Errorf("-durability %q: want disk or none", *durability)
+	}
 	cfg.systems = strings.Split(*systems, ",")
 	for _, s := range cfg.systems {
 		if !slices.Contains(knownSystems, s) {
@@ -152,7 +177,15 @@ func parseInts(s string, min int) ([]int, error) {
 	return out, nil
 }
 
-func run(cfg config, out io.Writer) error {
+func run(cfg config, out io.Writer) (err error) {
+	if cfg.dataDir, err = os.MkdirTemp("", "genserverring-bench-"); err != nil {
+		return err
+	}
+	defer func() {
+		if removeErr := os.RemoveAll(cfg.dataDir); err == nil {
+			err = removeErr
+		}
+	}()
 	rs := newResults()
 	if !cfg.json {
 		printHeader(out, cfg)
@@ -205,8 +238,8 @@ func printHeader(out io.Writer, cfg config) {
 	for _, s := range cfg.systems {
 		switch s {
 		case systemRing:
-			fmt.Fprintf(out, "ring: in-process members, each its own actor system and remote on 127.0.0.1; gossip %v, probe interval %v, probe timeout %v; payload an ORSet[string]\n",
-				cfg.gossip, cfg.probeInterval, cfg.probeTimeout)
+			fmt.Fprintf(out, "ring: in-process members, each its own actor system and remote on 127.0.0.1; gossip %v, push fanout %d, push hops %d, probe interval %v, probe timeout %v, durability %s, store %s; payload an ORSet[string]\n",
+				cfg.gossip, cfg.pushFanout, cfg.pushHops, cfg.probeInterval, cfg.probeTimeout, durabilityName(cfg.durability), cfg.store)
 		case systemMemberlist:
 			fmt.Fprintln(out, "memberlist: hashicorp/memberlist v0.7.0, DefaultLANConfig (gossip 200ms, probe 1s, probe timeout 500ms, suspicion mult 4), a version number shared through a TransmitLimitedQueue (rebroadcast on news) and push-pull state")
 		case systemMemberlist1s:
@@ -218,6 +251,13 @@ func printHeader(out io.Writer, cfg config) {
 	fmt.Fprintln(out, "crash: ring: every connection of the member closed at once, then its remote and actor system shut down; memberlist: Shutdown without Leave")
 	fmt.Fprintln(out, "hang: ring: the ring actor blocked in a callback (the remote keeps its connections); memberlist: its transport drops all packets and holds incoming streams unread")
 	fmt.Fprintf(out, "steady: over %v after every member has the payload; CPU: this process's user+system time ÷ N\n", cfg.window)
+}
+
+func durabilityName(d ringactor.Durability) string {
+	if d == ringactor.DurabilityNone {
+		return "none"
+	}
+	return "disk"
 }
 
 func cpuModel() string {

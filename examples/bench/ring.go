@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -35,7 +36,8 @@ type ringMember struct {
 	remote *remote.Remote
 	client *ringactor.Client
 	wire   *wire
-	store  persistence.Store // kept across a restart, like a data directory
+	dir    string            // its data directory, kept across a restart
+	store  persistence.Store // with -store memory, kept across a restart
 
 	mu     sync.Mutex
 	watch  string    // the element whose arrival is timed
@@ -68,7 +70,8 @@ type benchBehaviour struct {
 func (b *benchBehaviour) HandleCall(ctx *ringactor.Context[payload], from ringactor.From, msg any) ringactor.CallResult {
 	if add, ok := msg.(addElements); ok {
 		for _, e := range add.elements {
-			ctx.Payload().Add(ctx.Replica(), e)
+			// One update per element: each is its own small delta.
+			ctx.Update(func(p payload) payload { return p.Add(ctx.Replica(), e) })
 		}
 		data, err := ctx.Payload().MarshalBinary()
 		if err != nil {
@@ -110,14 +113,39 @@ type ringCluster struct {
 	cfg     config
 	members []*ringMember
 	log     *slog.Logger
+	dirs    int
 }
 
 func newRingCluster(cfg config) *ringCluster {
 	return &ringCluster{cfg: cfg, log: cfg.logger()}
 }
 
-func (c *ringCluster) startMember(port int, store persistence.Store) (*ringMember, error) {
-	m := &ringMember{wire: newWire(), store: store, block: make(chan struct{})}
+// newStore returns a member's store: nil (the default store in its data
+// directory) unless -store memory.
+func (c *ringCluster) newStore() persistence.Store {
+	if c.cfg.store == storeMemory {
+		return persistence.NewMemoryStore()
+	}
+	return nil
+}
+
+func (c *ringCluster) storeOption(dir string, store persistence.Store) ringactor.Option {
+	if store != nil {
+		return ringactor.WithStore(store)
+	}
+	return ringactor.WithDataDir(dir)
+}
+
+// newDataDir names a fresh data directory for a member, under the bench's
+// temporary directory: members persist their ring and payload the way
+// they do by default.
+func (c *ringCluster) newDataDir() string {
+	c.dirs++
+	return filepath.Join(c.cfg.dataDir, fmt.Sprintf("member-%d", c.dirs))
+}
+
+func (c *ringCluster) startMember(port int, dir string, store persistence.Store) (*ringMember, error) {
+	m := &ringMember{wire: newWire(), dir: dir, store: store, block: make(chan struct{})}
 	system, r, err := startCountedSystem(c.log, port, newWireCredentials(m.wire))
 	if err != nil {
 		return nil, err
@@ -127,8 +155,8 @@ func (c *ringCluster) startMember(port int, store persistence.Store) (*ringMembe
 		return nil, fmt.Errorf("address %q: %w", m.addr, err)
 	}
 	client, err := ringactor.Start[crdt.ORSet[string]](system, ringName, &benchBehaviour{m: m},
-		ringactor.WithStore(store), ringactor.WithLogger(c.log),
-		ringactor.WithGossipInterval(c.cfg.gossip),
+		c.storeOption(dir, store), ringactor.WithDurability(c.cfg.durability), ringactor.WithLogger(c.log),
+		ringactor.WithGossipInterval(c.cfg.gossip), ringactor.WithPush(c.cfg.pushFanout, c.cfg.pushHops),
 		ringactor.WithProbe(c.cfg.probeInterval, c.cfg.probeTimeout))
 	if err != nil {
 		m.kill()
@@ -158,7 +186,7 @@ func (m *ringMember) kill() {
 
 func (c *ringCluster) start(n int) error {
 	for range n {
-		m, err := c.startMember(0, persistence.NewMemoryStore())
+		m, err := c.startMember(0, c.newDataDir(), c.newStore())
 		if err != nil {
 			return err
 		}
@@ -315,7 +343,7 @@ func (c *ringCluster) others(except int) []int {
 // join starts a new member, adds it on member 0, and returns the time until
 // every member's All and Up list it; then it removes it again.
 func (c *ringCluster) join() (time.Duration, error) {
-	newcomer, err := c.startMember(0, persistence.NewMemoryStore())
+	newcomer, err := c.startMember(0, c.newDataDir(), c.newStore())
 	if err != nil {
 		return 0, err
 	}
@@ -351,7 +379,7 @@ func (c *ringCluster) crash(victim int) (first, last time.Duration, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	restarted, err := c.startMember(v.port, v.store)
+	restarted, err := c.startMember(v.port, v.dir, v.store)
 	if err != nil {
 		return 0, 0, fmt.Errorf("restart after crash: %w", err)
 	}
