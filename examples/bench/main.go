@@ -194,6 +194,7 @@ func run(cfg config, out io.Writer) (err error) {
 		fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 	}
 	start := time.Now()
+	var failures []string
 	for _, n := range cfg.ns {
 		// Repetitions outermost, systems inside: background load that
 		// comes and goes falls on every system alike.
@@ -210,7 +211,11 @@ func run(cfg config, out io.Writer) (err error) {
 					err = measureMemberlist(cfg, rs, system, time.Second, n, rep)
 				}
 				if err != nil {
-					return fmt.Errorf("%s, N=%d, repetition %d: %w", system, n, rep+1, err)
+					// The other figures still count: report the failure
+					// beside them and fail the run at the end.
+					failure := fmt.Sprintf("%s, N=%d, repetition %d: %v", system, n, rep+1, err)
+					failures = append(failures, failure)
+					progress("FAILED: %s", failure)
 				}
 			}
 		}
@@ -222,12 +227,21 @@ func run(cfg config, out io.Writer) (err error) {
 		}
 	}
 	if cfg.json {
-		return rs.writeJSON(out)
+		if err := rs.writeJSON(out); err != nil {
+			return err
+		}
+	} else {
+		rs.writeTable(out, cfg.systems, cfg.ns)
+		fmt.Fprintln(out, "\nCalls: a ring of one member (a ring actor) and a bare Proto.Actor actor on one actor system; remote: from a second actor system over loopback")
+		rs.writeTable(out, []string{systemRing, "bare actor"}, []int{0})
+		fmt.Fprintf(out, "\nran %v; load average at the end: %s\n", time.Since(start).Round(time.Second), loadAverage())
+		for _, f := range failures {
+			fmt.Fprintf(out, "FAILED: %s (the figures above leave that repetition's later figures out)\n", f)
+		}
 	}
-	rs.writeTable(out, cfg.systems, cfg.ns)
-	fmt.Fprintln(out, "\nCalls: a ring of one member (a ring actor) and a bare Proto.Actor actor on one actor system; remote: from a second actor system over loopback")
-	rs.writeTable(out, []string{systemRing, "bare actor"}, []int{0})
-	fmt.Fprintf(out, "\nran %v; load average at the end: %s\n", time.Since(start).Round(time.Second), loadAverage())
+	if len(failures) > 0 {
+		return fmt.Errorf("%d repetitions failed; first: %s", len(failures), failures[0])
+	}
 	return nil
 }
 

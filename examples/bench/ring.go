@@ -266,20 +266,24 @@ func (c *ringCluster) disseminate(element string) (time.Duration, error) {
 		return 0, err
 	}
 	var last time.Time
+	missing := 0
 	err := await("dissemination of "+element, c.cfg.deadline, func() bool {
-		last = time.Time{}
+		last, missing = time.Time{}, 0
 		for _, m := range c.members[1:] {
 			m.mu.Lock()
 			seen := m.seen
 			m.mu.Unlock()
 			if seen.IsZero() {
-				return false
+				missing++
 			}
 			last = later(last, seen)
 		}
-		return true
+		return missing == 0
 	})
-	return last.Sub(start), err
+	if err != nil {
+		return 0, fmt.Errorf("%w: %d of %d other members lack it", err, missing, len(c.members)-1)
+	}
+	return last.Sub(start), nil
 }
 
 // marks returns each member's event count, to look only at later events.
