@@ -61,6 +61,7 @@ type config struct {
 	dataDir                     string // the members' data directories live under it
 	window                      time.Duration
 	calls                       int
+	maxHeap                     uint64
 	deadline                    time.Duration
 	json                        bool
 	verbose                     bool
@@ -120,6 +121,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.window, "window", 3*time.Second, "how long each steady-state cost is measured")
 	fs.IntVar(&cfg.calls, "calls", 20000, "local calls (and casts) per call figure and repetition; a tenth of it remote")
 	fs.DurationVar(&cfg.deadline, "deadline", 60*time.Second, "the longest any awaited condition may take before the bench fails")
+	maxHeap := fs.Int("max-heap-mib", 4096, "stop the bench when the heap outgrows this many MiB (a cluster whose queues run away must not take the machine down)")
 	fs.BoolVar(&cfg.json, "json", false, "print one JSON object per system, N and figure instead of the table")
 	fs.BoolVar(&cfg.verbose, "v", false, "print the members' warnings to stderr")
 	if err := fs.Parse(args); err != nil {
@@ -133,6 +135,10 @@ func parseFlags(args []string) (config, error) {
 		return cfg, fmt.Errorf("-payload: %w", err)
 	}
 	slices.Sort(cfg.payloads)
+	if *maxHeap < 64 {
+		return cfg, fmt.Errorf("-max-heap-mib %d: need at least 64", *maxHeap)
+	}
+	cfg.maxHeap = uint64(*maxHeap) << 20
 	if cfg.store != storeMemory && cfg.store != storeFile {
 		return cfg, fmt.Errorf("-store %q: want memory or file", cfg.store)
 	}
@@ -195,6 +201,8 @@ func run(cfg config, out io.Writer) (err error) {
 	}
 	start := time.Now()
 	var failures []string
+	stopWatch := watchHeap(cfg.maxHeap)
+	defer stopWatch()
 	for _, n := range cfg.ns {
 		// Repetitions outermost, systems inside: background load that
 		// comes and goes falls on every system alike.
@@ -219,6 +227,9 @@ func run(cfg config, out io.Writer) (err error) {
 				}
 			}
 		}
+		if !cfg.json {
+			rs.writeTable(out, cfg.systems, []int{n})
+		}
 	}
 	for rep := range cfg.reps {
 		progress("calls rep %d/%d", rep+1, cfg.reps)
@@ -231,7 +242,6 @@ func run(cfg config, out io.Writer) (err error) {
 			return err
 		}
 	} else {
-		rs.writeTable(out, cfg.systems, cfg.ns)
 		fmt.Fprintln(out, "\nCalls: a ring of one member (a ring actor) and a bare Proto.Actor actor on one actor system; remote: from a second actor system over loopback")
 		rs.writeTable(out, []string{systemRing, "bare actor"}, []int{0})
 		fmt.Fprintf(out, "\nran %v; load average at the end: %s\n", time.Since(start).Round(time.Second), loadAverage())

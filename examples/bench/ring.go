@@ -69,9 +69,20 @@ type benchBehaviour struct {
 
 func (b *benchBehaviour) HandleCall(ctx *ringactor.Context[payload], from ringactor.From, msg any) ringactor.CallResult {
 	if add, ok := msg.(addElements); ok {
-		for _, e := range add.elements {
-			// One update per element: each is its own small delta.
-			ctx.Update(func(p payload) payload { return p.Add(ctx.Replica(), e) })
+		if len(add.elements) > 0 {
+			// One change, whose delta holds every element added.
+			ctx.Update(func(p payload) payload {
+				var delta payload
+				for _, e := range add.elements {
+					d := p.Add(ctx.Replica(), e)
+					if delta == nil {
+						delta = d
+					} else {
+						delta.Merge(d)
+					}
+				}
+				return delta
+			})
 		}
 		data, err := ctx.Payload().MarshalBinary()
 		if err != nil {
