@@ -178,6 +178,78 @@ func (x *PersistedRing) GetReplica() string {
 	return ""
 }
 
+// SnapshotFile is the file a member's payload snapshot is kept in, checked
+// like a RingFile: format version first, then the checksum, and only then
+// is the body handed to the ring. (The payload's log of deltas since the
+// snapshot is not protobuf: it is a stream of CRC-framed records, see
+// package persistence.)
+type SnapshotFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// format_version is the version of this file's framing.
+	FormatVersion uint32 `protobuf:"varint,1,opt,name=format_version,json=formatVersion,proto3" json:"format_version,omitempty"`
+	// crc32c is the Castagnoli CRC-32 of format_version (4 bytes, little
+	// endian) followed by body. Unlike RingFile's, it covers the version, so
+	// that a file cut short after its version (crc32c and body absent: 0 and
+	// empty) never passes for an empty snapshot.
+	Crc32C uint32 `protobuf:"fixed32,2,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	// body is the encoded payload, as the ring gave it to SaveSnapshot (may
+	// be empty).
+	Body          []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotFile) Reset() {
+	*x = SnapshotFile{}
+	mi := &file_persist_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotFile) ProtoMessage() {}
+
+func (x *SnapshotFile) ProtoReflect() protoreflect.Message {
+	mi := &file_persist_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotFile.ProtoReflect.Descriptor instead.
+func (*SnapshotFile) Descriptor() ([]byte, []int) {
+	return file_persist_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SnapshotFile) GetFormatVersion() uint32 {
+	if x != nil {
+		return x.FormatVersion
+	}
+	return 0
+}
+
+func (x *SnapshotFile) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
+func (x *SnapshotFile) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
 var File_persist_proto protoreflect.FileDescriptor
 
 const file_persist_proto_rawDesc = "" +
@@ -196,7 +268,11 @@ const file_persist_proto_rawDesc = "" +
 	"forcedDown\x12\x1d\n" +
 	"\n" +
 	"unix_nanos\x18\x05 \x01(\x03R\tunixNanos\x12\x18\n" +
-	"\areplica\x18\x06 \x01(\tR\areplicaB4Z2github.com/genserverring/genserverring-go/messagesb\x06proto3"
+	"\areplica\x18\x06 \x01(\tR\areplica\"a\n" +
+	"\fSnapshotFile\x12%\n" +
+	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x16\n" +
+	"\x06crc32c\x18\x02 \x01(\aR\x06crc32c\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\fR\x04bodyB4Z2github.com/genserverring/genserverring-go/messagesb\x06proto3"
 
 var (
 	file_persist_proto_rawDescOnce sync.Once
@@ -210,15 +286,16 @@ func file_persist_proto_rawDescGZIP() []byte {
 	return file_persist_proto_rawDescData
 }
 
-var file_persist_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_persist_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_persist_proto_goTypes = []any{
 	(*RingFile)(nil),      // 0: genserverring.messages.RingFile
 	(*PersistedRing)(nil), // 1: genserverring.messages.PersistedRing
-	(*ORSet)(nil),         // 2: genserverring.messages.ORSet
+	(*SnapshotFile)(nil),  // 2: genserverring.messages.SnapshotFile
+	(*ORSet)(nil),         // 3: genserverring.messages.ORSet
 }
 var file_persist_proto_depIdxs = []int32{
-	2, // 0: genserverring.messages.PersistedRing.node_set:type_name -> genserverring.messages.ORSet
-	2, // 1: genserverring.messages.PersistedRing.forced_down:type_name -> genserverring.messages.ORSet
+	3, // 0: genserverring.messages.PersistedRing.node_set:type_name -> genserverring.messages.ORSet
+	3, // 1: genserverring.messages.PersistedRing.forced_down:type_name -> genserverring.messages.ORSet
 	2, // [2:2] is the sub-list for method output_type
 	2, // [2:2] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
@@ -238,7 +315,7 @@ func file_persist_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_persist_proto_rawDesc), len(file_persist_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -16,19 +17,38 @@ import (
 )
 
 func TestDefaultDir(t *testing.T) {
-	tests := []struct{ ring, want string }{
-		{"orders", filepath.Join("data", "orders")},
-		{"ring-1", filepath.Join("data", "ring-1")},
+	tests := []struct{ name, ring, node, want string }{
+		{"ipv4", "orders", "127.0.0.1:8001", filepath.Join("data", "orders", "127.0.0.1_8001")},
+		{"host name", "ring-1", "node-a.example:9000", filepath.Join("data", "ring-1", "node-a.example_9000")},
+		{"ipv6", "orders", "[::1]:8001", filepath.Join("data", "orders", "%5B__1%5D_8001")},
+		{"underscore in ring kept, in node escaped", "my_ring", "a_b:1", filepath.Join("data", "my_ring", "a%5Fb_1")},
+		{"separators escaped", "a/b", `x\y:1`, filepath.Join("data", "a%2Fb", "x%5Cy_1")},
+		{"parent ring", "..", "127.0.0.1:1", filepath.Join("data", "%2E%2E", "127.0.0.1_1")},
+		{"parent node", "orders", "..", filepath.Join("data", "orders", "%2E%2E")},
+		{"dot", ".", ".", filepath.Join("data", "%2E", "%2E")},
+		{"climbing path", "../../etc", "../x:1", filepath.Join("data", "..%2F..%2Fetc", "..%2Fx_1")},
+		{"empty", "", "", filepath.Join("data", "%00", "%00")},
+		{"percent and space", "50% off", "h 1:2", filepath.Join("data", "50%25%20off", "h%201_2")},
 	}
 	for _, tc := range tests {
-		assert.Equal(t, tc.want, persistence.DefaultDir(tc.ring))
+		t.Run(tc.name, func(t *testing.T) {
+			got := persistence.DefaultDir(tc.ring, tc.node)
+			assert.Equal(t, tc.want, got)
+			// Whatever the names, the directory is two levels below ./data.
+			rel, err := filepath.Rel("data", got)
+			require.NoError(t, err)
+			assert.Len(t, strings.Split(rel, string(filepath.Separator)), 2, "exactly <ring>/<node> below data: %s", got)
+		})
 	}
+	assert.NotEqual(t, persistence.DefaultDir("r", "a_b:1"), persistence.DefaultDir("r", "a:b_1"), "one directory per node")
 }
 
 func TestNewFileStoreCreatesDirectories(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data", "orders")
 	store, err := persistence.NewFileStore(dir)
 	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, persistence.SnapshotFileName), store.SnapshotPath())
+	assert.Equal(t, filepath.Join(dir, persistence.LogFileName), store.LogPath())
 
 	info, err := os.Stat(dir)
 	require.NoError(t, err)
@@ -37,7 +57,9 @@ func TestNewFileStoreCreatesDirectories(t *testing.T) {
 	assert.Equal(t, dir, store.Dir())
 	assert.Equal(t, filepath.Join(dir, persistence.RingFileName), store.Path())
 	assert.Equal(t, store.Path(), store.String())
-	assert.Empty(t, dirNames(t, dir), "creating a store writes no file")
+	assert.Empty(t, dirNames(t, dir), "creating a store writes no file but its lock")
+	assert.FileExists(t, filepath.Join(dir, persistence.LockFileName))
+	require.NoError(t, store.Close())
 }
 
 func TestNewFileStoreExistingDirectoryKeepsItsFile(t *testing.T) {
@@ -45,9 +67,9 @@ func TestNewFileStoreExistingDirectoryKeepsItsFile(t *testing.T) {
 	first, err := persistence.NewFileStore(dir)
 	require.NoError(t, err)
 	require.NoError(t, first.Save(sampleRing()))
+	require.NoError(t, first.Close())
 
-	second, err := persistence.NewFileStore(dir)
-	require.NoError(t, err)
+	second := openFileStore(t, dir)
 	loaded, err := second.Load()
 	require.NoError(t, err)
 	assert.True(t, proto.Equal(sampleRing(), loaded))

@@ -1,6 +1,7 @@
 package persistence_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"testing"
@@ -62,5 +63,58 @@ func FuzzLoad(f *testing.F) {
 		again, err := store.Load()
 		require.NoError(t, err)
 		assert.True(t, proto.Equal(ring, again), "a loaded ring must survive a save")
+	})
+}
+
+// FuzzLoadPayload writes a log header followed by arbitrary bytes as the
+// payload log and loads it. LoadPayload must never panic nor fail (a bad
+// record is a cut, not an error); what it returns must be a prefix of
+// valid records: encoded again, exactly the bytes that are left in the
+// file, which are the file's first bytes; and the cut must be the rest.
+// An append must then go on after them.
+func FuzzLoadPayload(f *testing.F) {
+	records := logBytes(deltasOf(0, 4)...)[8:]
+	seeds := [][]byte{
+		{},
+		records,
+		records[:len(records)-1],
+		append(bytes.Clone(records), 0, 0, 0, 0, 0, 0, 0, 0),
+		recordBytes(nil),
+		recordBytes([]byte("one")),
+		{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0},
+		{3, 0, 0, 0, 1, 2, 3, 4, 'a', 'b'},
+		[]byte("not a log at all"),
+	}
+	flipped := bytes.Clone(records)
+	flipped[12] ^= 0x10
+	seeds = append(seeds, flipped)
+	for _, seed := range seeds {
+		f.Add(seed)
+	}
+	dir := f.TempDir()
+	store, err := persistence.NewFileStore(dir)
+	require.NoError(f, err)
+	f.Cleanup(func() { _ = store.Close() })
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		written := append(logHeader(), data...)
+		require.NoError(t, os.WriteFile(store.LogPath(), written, persistence.FileMode))
+
+		loaded, err := store.LoadPayload()
+		require.NoError(t, err)
+
+		kept := logBytes(loaded.Deltas...)
+		require.True(t, bytes.HasPrefix(written, kept), "the deltas are not a prefix of the log")
+		assert.Equal(t, int64(len(written)-len(kept)), loaded.CutBytes)
+		assert.Equal(t, loaded.CutBytes != 0, loaded.CutReason != nil, "a cut has a reason, and only a cut")
+		after, err := os.ReadFile(store.LogPath())
+		require.NoError(t, err)
+		require.Equal(t, kept, after, "the file holds exactly the loaded records")
+
+		require.NoError(t, store.AppendDeltas([][]byte{[]byte("next")}))
+		again, err := store.LoadPayload()
+		require.NoError(t, err)
+		assertDeltas(t, append(loaded.Deltas, []byte("next")), again.Deltas)
+		assert.Zero(t, again.CutBytes)
 	})
 }

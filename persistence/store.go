@@ -15,14 +15,21 @@ var (
 	// member starting with no ring to restore. It is not a failure.
 	ErrNotFound = errors.New("no persisted ring")
 
-	// ErrCorrupt means the persisted ring exists but cannot be trusted: the
-	// file is empty, truncated, fails its checksum, or does not decode to a
-	// ring. The file is left as it is for a person to inspect.
-	ErrCorrupt = errors.New("persisted ring is corrupt")
+	// ErrCorrupt means a persisted file (the ring file, the payload
+	// snapshot, or the payload log's header) exists but cannot be trusted:
+	// it is empty, truncated, fails its checksum, or does not decode. The
+	// file is left as it is for a person to inspect. (A bad record in the
+	// payload log is not an error but a cut: see PayloadLog.CutReason,
+	// which wraps ErrCorrupt for a record that fails its checks.)
+	ErrCorrupt = errors.New("persisted data is corrupt")
 
 	// ErrUnsupportedVersion means the file was written in a format version
 	// this build does not read, most likely by a newer build.
-	ErrUnsupportedVersion = errors.New("unsupported ring file format version")
+	ErrUnsupportedVersion = errors.New("unsupported file format version")
+
+	// ErrClosed means the store was closed: a closed store is not used
+	// again (a new one is opened on the directory).
+	ErrClosed = errors.New("store is closed")
 )
 
 // Store is where a ring member keeps its membership between runs.

@@ -3,6 +3,7 @@ package ringactor
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
@@ -78,6 +79,7 @@ type ringActor[T any, P Payload[T, P]] struct {
 	timers       *timers
 
 	actorCtx   actor.Context // the context of the message being handled
+	ownsStore  bool          // the store was opened here (not WithStore): close it at the end
 	started    func(error)
 	initErr    error
 	stopReason error
@@ -90,13 +92,14 @@ func (a *ringActor[T, P]) Receive(ctx actor.Context) {
 		a.ctx.actorContext = ctx
 	}
 	a.actorCtx = ctx
-	a.pending.changedNow = false
+	a.pending.changedNow, a.pending.callAcksSet = false, false
 	switch ctx.Message().(type) {
 	case *actor.Started:
 		err := a.start(ctx)
 		if err != nil {
 			a.initErr = err
 			a.log.Error("ring failed to start", slog.Any("error", err))
+			a.closeStore()
 			ctx.Stop(ctx.Self())
 		}
 		if a.started != nil {
@@ -109,8 +112,10 @@ func (a *ringActor[T, P]) Receive(ctx actor.Context) {
 	case *actor.Restarting:
 		// A panic outside the callbacks (a bug of the ring) restarts the
 		// actor: a new instance reloads the ring file and starts its own
-		// timers, so this one's must stop.
+		// timers, so this one's must stop, and its store (and the data
+		// directory's lock) must be free for it.
 		a.cancelTimers()
+		a.closeStore()
 		return
 	case *actor.Stopped:
 		return
@@ -134,7 +139,7 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 	c := a.core
 	switch msg := message.(type) {
 	// The ring protocol.
-	case *messages.Gossip, *messages.Digest, *messages.Delta, *messages.Ping, *messages.Ack, *messages.PingRequest, *messages.NodeDown:
+	case *messages.Gossip, *messages.Digest, *messages.Delta, *messages.DeltaAck, *messages.StateChunk, *messages.Ping, *messages.Ack, *messages.PingRequest, *messages.NodeDown:
 		c.step(msg)
 	case *actor.Terminated:
 		if msg.GetWho().GetId() != a.name {
@@ -144,6 +149,9 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 		c.onTerminated(msg.GetWho().GetAddress())
 	case *flushToken:
 		a.flush(ctx)
+		return
+	case *ackDeadline:
+		a.releaseAcked(ctx, msg.id, true)
 		return
 	case *gossipTick:
 		if !a.synced() {
@@ -280,13 +288,13 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	if a.store == nil {
 		dir := a.cfg.DataDir
 		if dir == "" {
-			dir = persistence.DefaultDir(a.name)
+			dir = persistence.DefaultDir(a.name, self)
 		}
 		store, err := persistence.NewFileStore(dir)
 		if err != nil {
 			return err
 		}
-		a.store = store
+		a.store, a.ownsStore = store, true
 	}
 	persisted, err := a.store.Load()
 	if errors.Is(err, persistence.ErrNotFound) {
@@ -306,7 +314,7 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	if a.payloadStore == nil || replica == "" || persisted.GetSelf() != self {
 		replica, replicaIsNew = crdt.NewReplicaID(self), true
 	}
-	a.view = ringView[P]{name: a.name, self: self, replica: replica, log: a.log, update: a.update, reply: a.sendReply}
+	a.view = ringView[P]{name: a.name, self: self, replica: replica, log: a.log, update: a.update, reply: a.sendReply, setWriteAcks: a.setWriteAcks}
 	a.ctx = &Context[P]{actorContext: ctx, ring: &a.view}
 	var payload P
 	var initErr error
@@ -327,6 +335,7 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	cfg := coreConfig{
 		ring: a.name, self: self, replica: a.view.replica, indirectChecks: a.cfg.IndirectChecks,
 		pushFanout: a.cfg.PushFanout, pushHops: uint32(a.cfg.PushHops),
+		chunkBytes: a.cfg.ChunkBytes, maxStateBytes: a.cfg.MaxStateBytes,
 	}
 	core, err := newCore(cfg, persisted, a, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), a.log)
 	if err != nil {
@@ -361,10 +370,14 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 				a.log.Error("cannot persist the ring", slog.Any("error", err))
 			}
 		}
+		a.deltaAcksDue(eff.deltaAcks)
 		if len(eff.sends) > 0 && !a.synced() {
 			// What must be durable is written before any message that
 			// may depend on it is sent.
 			a.commit(ctx)
+		}
+		for _, ack := range eff.acked {
+			a.onAcked(ctx, ack)
 		}
 		for _, node := range eff.watch {
 			ctx.Watch(actor.NewPID(node, a.name))
@@ -453,6 +466,7 @@ func (a *ringActor[T, P]) cancelTimers() {
 
 func (a *ringActor[T, P]) terminate(ctx actor.Context) {
 	a.cancelTimers()
+	defer a.closeStore()
 	if a.terminated || a.core == nil {
 		return
 	}
@@ -460,11 +474,28 @@ func (a *ringActor[T, P]) terminate(ctx actor.Context) {
 	if !a.synced() || len(a.pending.held) > 0 {
 		a.commit(ctx) // the last batch: its callers are waiting
 	}
+	for id := range a.pending.ackWaits {
+		a.releaseAcked(ctx, id, true)
+	}
 	reason := a.stopReason
 	if reason == nil {
 		reason = ErrStopped
 	}
 	a.callback(ctx, "Terminate", func() { a.behaviour.Terminate(a.ctx, reason) })
+}
+
+// closeStore closes a store this actor opened (releasing the data
+// directory's lock); a store passed with WithStore is the caller's.
+func (a *ringActor[T, P]) closeStore() {
+	if !a.ownsStore || a.store == nil {
+		return
+	}
+	if closer, ok := a.store.(io.Closer); ok {
+		if err := closer.Close(); err != nil {
+			a.log.Warn("cannot close the store", slog.Any("error", err))
+		}
+	}
+	a.ownsStore = false
 }
 
 // mergeEncoded and encode make the actor the core's payloadState.

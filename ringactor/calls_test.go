@@ -111,7 +111,7 @@ func TestStartRejectsBadConfig(t *testing.T) {
 
 func TestInitErrorFailsStart(t *testing.T) {
 	system, _ := newSystem(t)
-	_, err := Start[crdt.PNCounter](system, "init-error", failingInit{}, WithLogger(quietLogger()))
+	_, err := Start[crdt.PNCounter](system, "init-error", failingInit{}, WithDataDir(t.TempDir()), WithLogger(quietLogger()))
 	require.ErrorContains(t, err, "no config")
 }
 

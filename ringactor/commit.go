@@ -33,7 +33,22 @@ type heldReply struct {
 	// changed: the call that it answers changed the payload, so a failed
 	// commit fails it.
 	changed bool
+	// acks is how many other members must confirm the change first
+	// (WriteMajority for a majority), 0 for none.
+	acks int
 }
+
+// ackWait is a committed batch whose replies wait for DeltaAcks.
+type ackWait struct {
+	replies []heldReply
+	// confirmed are the members that acked the batch's delta; asked is how
+	// many were asked.
+	confirmed map[string]bool
+	asked     int
+}
+
+// ackDeadline ends the wait of batch id.
+type ackDeadline struct{ id uint64 }
 
 // pendingChanges is what the member changed since its last commit.
 type pendingChanges[P any] struct {
@@ -53,6 +68,17 @@ type pendingChanges[P any] struct {
 	changedNow bool
 	// encodeErr is set when a delta of the batch could not be encoded.
 	encodeErr error
+	// callAcks is the current call's own WriteAcks (Context.SetWriteAcks);
+	// callAcksSet says it was set.
+	callAcks    int
+	callAcksSet bool
+	// acksToSend are DeltaAcks for deltas of others that wait for this
+	// member's commit (they are in deltas).
+	acksToSend []deltaAck
+	// ackWaits are the batches waiting for DeltaAcks, by id; nextAckID
+	// numbers them.
+	ackWaits  map[uint64]*ackWait
+	nextAckID uint64
 }
 
 // update runs a Context.Update: it applies the change and records its
@@ -86,6 +112,11 @@ func (a *ringActor[T, P]) synced() bool {
 	return len(a.pending.deltas) == 0 && !a.pending.ringDirty && a.pending.encodeErr == nil
 }
 
+// setWriteAcks runs Context.SetWriteAcks.
+func (a *ringActor[T, P]) setWriteAcks(acks int) {
+	a.pending.callAcks, a.pending.callAcksSet = acks, true
+}
+
 func (a *ringActor[T, P]) queueFlush() {
 	if !a.pending.flushQueued && a.actorCtx != nil {
 		a.pending.flushQueued = true
@@ -96,7 +127,14 @@ func (a *ringActor[T, P]) queueFlush() {
 // sendReply answers a call now, or holds the answer until the changes
 // before it are durable.
 func (a *ringActor[T, P]) sendReply(ctx actor.SenderContext, from From, value any, err error) error {
-	if a.payloadStore == nil || a.synced() {
+	acks := 0
+	if a.pending.changedNow && err == nil {
+		acks = a.cfg.WriteAcks
+		if a.pending.callAcksSet {
+			acks = a.pending.callAcks
+		}
+	}
+	if acks == 0 && (a.payloadStore == nil || a.synced()) {
 		return reply(ctx, from, value, err)
 	}
 	if from.remote {
@@ -106,7 +144,7 @@ func (a *ringActor[T, P]) sendReply(ctx actor.SenderContext, from From, value an
 			return reply(ctx, from, value, err)
 		}
 	}
-	a.pending.held = append(a.pending.held, heldReply{from: from, value: value, err: err, changed: a.pending.changedNow})
+	a.pending.held = append(a.pending.held, heldReply{from: from, value: value, err: err, changed: a.pending.changedNow, acks: acks})
 	a.queueFlush()
 	return nil
 }
@@ -129,29 +167,122 @@ func (a *ringActor[T, P]) commit(ctx actor.Context) {
 	err := a.writePending()
 	held := p.held
 	p.held = nil
+	var waiting []heldReply
 	for _, h := range held {
 		value, callErr := h.value, h.err
 		if err != nil && h.changed {
 			value, callErr = nil, fmt.Errorf("%w: %v", ErrNotDurable, err)
+		} else if err == nil && h.acks != 0 {
+			waiting = append(waiting, h)
+			continue
 		}
-		if sendErr := reply(ctx, h.from, value, callErr); sendErr != nil {
-			a.log.Warn("reply could not be sent", slog.Any("error", sendErr))
-		}
+		a.release(ctx, heldReply{from: h.from, value: value, err: callErr})
 	}
 	if err != nil {
 		return
 	}
-	if p.hasDelta && a.cfg.PushFanout > 0 {
+	for _, ack := range p.acksToSend {
+		a.core.sendDeltaAck(ack.node, ack.id)
+	}
+	p.acksToSend = nil
+	// Encode the delta only for someone: a ring of one pushes nothing (but
+	// a call waiting for confirmations must still get its answer).
+	if p.hasDelta && (len(a.core.up) > 1 || len(waiting) > 0) {
 		data, encErr := p.delta.MarshalBinary()
-		if encErr != nil {
+		switch {
+		case encErr != nil:
 			a.core.stats.EncodeErrors++
 			a.log.Error("cannot encode a delta to push", slog.Any("error", encErr))
-		} else {
+			for _, h := range waiting {
+				a.release(ctx, heldReply{from: h.from, err: fmt.Errorf("%w: encode delta: %v", ErrNotReplicated, encErr)})
+			}
+		case len(waiting) > 0:
+			a.awaitAcks(ctx, data, waiting)
+		case a.cfg.PushFanout > 0:
 			a.core.pushDelta(data)
 		}
 	}
 	var none P
 	p.delta, p.hasDelta = none, false
+}
+
+func (a *ringActor[T, P]) release(ctx actor.SenderContext, h heldReply) {
+	if err := reply(ctx, h.from, h.value, h.err); err != nil {
+		a.log.Warn("reply could not be sent", slog.Any("error", err))
+	}
+}
+
+// awaitAcks sends the batch's delta to every up member, asking each for a
+// DeltaAck, and holds the replies of the calls that asked for
+// confirmations until enough came or WriteAckTimeout passed.
+func (a *ringActor[T, P]) awaitAcks(ctx actor.Context, delta []byte, waiting []heldReply) {
+	p := &a.pending
+	p.nextAckID++
+	id := p.nextAckID
+	asked := a.core.pushDeltaAcked(delta, id)
+	if p.ackWaits == nil {
+		p.ackWaits = map[uint64]*ackWait{}
+	}
+	p.ackWaits[id] = &ackWait{replies: waiting, confirmed: map[string]bool{}, asked: asked}
+	a.releaseAcked(ctx, id, false)
+	if p.ackWaits[id] != nil {
+		a.timers.once(a.cfg.WriteAckTimeout, &ackDeadline{id: id})
+	}
+}
+
+// onAcked counts a DeltaAck.
+func (a *ringActor[T, P]) onAcked(ctx actor.Context, ack deltaAck) {
+	if w := a.pending.ackWaits[ack.id]; w != nil {
+		w.confirmed[ack.node] = true
+		a.releaseAcked(ctx, ack.id, false)
+	}
+}
+
+// releaseAcked answers the calls of batch id whose confirmations came (or
+// can never come: fewer members were asked); at the deadline, all the
+// others, with ErrNotReplicated.
+func (a *ringActor[T, P]) releaseAcked(ctx actor.Context, id uint64, deadline bool) {
+	w := a.pending.ackWaits[id]
+	if w == nil {
+		return
+	}
+	upMembers := len(a.core.up)
+	kept := w.replies[:0]
+	for _, h := range w.replies {
+		need := h.acks
+		if need == WriteMajority {
+			need = upMembers / 2 // a majority of the up set, this member being one
+		}
+		switch {
+		case len(w.confirmed) >= need:
+			a.release(ctx, h)
+		case need > w.asked || deadline:
+			a.release(ctx, heldReply{from: h.from, err: fmt.Errorf(
+				"%w: %d of the %d other members needed confirmed it (%d asked, within %v); it is applied on this member and keeps spreading",
+				ErrNotReplicated, len(w.confirmed), need, w.asked, a.cfg.WriteAckTimeout)})
+		default:
+			kept = append(kept, h)
+		}
+	}
+	w.replies = kept
+	if len(kept) == 0 {
+		delete(a.pending.ackWaits, id)
+	}
+}
+
+// deltaAcksDue handles deltas of others that asked for a DeltaAck: with
+// durability on they join this member's next commit and are acked after
+// it; otherwise they are acked now.
+func (a *ringActor[T, P]) deltaAcksDue(acks []deltaAck) {
+	for _, ack := range acks {
+		if a.payloadStore == nil {
+			a.core.sendDeltaAck(ack.node, ack.id)
+			continue
+		}
+		a.pending.deltas = append(a.pending.deltas, ack.delta)
+		a.pending.acksToSend = append(a.pending.acksToSend, ack)
+		a.queueFlush()
+	}
 }
 
 // writePending writes the ring file if an earlier write failed, then
@@ -267,7 +398,7 @@ func (a *ringActor[T, P]) recoverPayload(payload P) error {
 // must not leave while a change is not durable.
 func isStateMessage(msg any) bool {
 	switch msg.(type) {
-	case *messages.Gossip, *messages.Delta:
+	case *messages.Gossip, *messages.Delta, *messages.StateChunk:
 		return true
 	}
 	return false

@@ -11,11 +11,13 @@ import (
 // Config holds a ring member's settings. Start from DefaultConfig and change
 // what you need through Options; every duration must be positive.
 type Config struct {
-	// GossipInterval is how often the member runs an anti-entropy round: it
-	// sends a digest of its state (a hash of its node set, forced-down set
-	// and payload) to one random up member, and state travels, both ways,
-	// only when the digests differ. Changes do not wait for it: they are
-	// pushed at once (PushFanout); the round repairs what a push missed.
+	// GossipInterval is the longest time between two anti-entropy rounds
+	// of the member: a digest of its state (a hash of its node set,
+	// forced-down set and payload) goes to an up member, and state travels,
+	// both ways, only when the digests differ. Every probe (ProbeInterval)
+	// carries the digest too, so with probing at least as frequent a member
+	// sends no digest of its own. Changes do not wait for a round: they are
+	// pushed at once (PushFanout); the rounds repair what a push missed.
 	// Default 1 s.
 	GossipInterval time.Duration
 
@@ -35,6 +37,28 @@ type Config struct {
 	// Durability says what the reply to a call that changed the payload
 	// guarantees. Default DurabilityDisk.
 	Durability Durability
+
+	// ChunkBytes is the largest gossip or delta a member sends as one
+	// message; a larger one (a large payload) travels in parts of this size,
+	// joined on receipt, so that no transport message nears gRPC's 4 MB
+	// limit. Default 256 KiB.
+	ChunkBytes int
+
+	// MaxStateBytes bounds the gossip or delta a member accepts in chunks:
+	// the largest payload (encoded) the ring can share. Default 256 MiB.
+	MaxStateBytes int
+
+	// WriteAcks is how many other up members must have merged a change
+	// (and, with their durability on, logged it) before the reply of the
+	// call that made it says ok: a write that survives the loss of this
+	// member's disk (Akka's WriteTo(n)). WriteMajority asks for a majority
+	// of the up members, this one included. 0: this member only. A call
+	// can ask for its own with Context.SetWriteAcks. Default 0.
+	WriteAcks int
+
+	// WriteAckTimeout is how long a call waits for WriteAcks confirmations
+	// before it gets ErrNotReplicated. Default 1 s.
+	WriteAckTimeout time.Duration
 
 	// SnapshotBytes is the size of the payload log past which the member
 	// folds it into a snapshot (with durability on): it compacts when the
@@ -105,6 +129,10 @@ func DefaultConfig() Config {
 		PushHops:       6,
 		Durability:     DurabilityDisk,
 		SnapshotBytes:  1 << 20,
+
+		WriteAckTimeout: time.Second,
+		ChunkBytes:      256 << 10,
+		MaxStateBytes:   256 << 20,
 	}
 }
 
@@ -148,6 +176,16 @@ func WithPush(fanout, hops int) Option {
 // WithDurability sets Config.Durability.
 func WithDurability(d Durability) Option { return func(c *Config) { c.Durability = d } }
 
+// WithWriteAcks sets Config.WriteAcks and Config.WriteAckTimeout.
+func WithWriteAcks(acks int, timeout time.Duration) Option {
+	return func(c *Config) { c.WriteAcks, c.WriteAckTimeout = acks, timeout }
+}
+
+// WithChunks sets Config.ChunkBytes and Config.MaxStateBytes.
+func WithChunks(chunkBytes, maxStateBytes int) Option {
+	return func(c *Config) { c.ChunkBytes, c.MaxStateBytes = chunkBytes, maxStateBytes }
+}
+
 // WithSnapshotBytes sets Config.SnapshotBytes.
 func WithSnapshotBytes(n int64) Option { return func(c *Config) { c.SnapshotBytes = n } }
 
@@ -173,6 +211,7 @@ func (c Config) validate() error {
 		{"RejoinInterval", c.RejoinInterval},
 		{"InitTimeout", c.InitTimeout},
 		{"RequestTimeout", c.RequestTimeout},
+		{"WriteAckTimeout", c.WriteAckTimeout},
 	} {
 		if d.value <= 0 {
 			return fmt.Errorf("ringactor: config: %s must be positive, got %v", d.name, d.value)
@@ -183,6 +222,12 @@ func (c Config) validate() error {
 	}
 	if c.Durability != DurabilityDisk && c.Durability != DurabilityNone {
 		return fmt.Errorf("ringactor: config: unknown Durability %d", c.Durability)
+	}
+	if c.WriteAcks < WriteMajority {
+		return fmt.Errorf("ringactor: config: WriteAcks must be a count or WriteMajority, got %d", c.WriteAcks)
+	}
+	if c.ChunkBytes <= 0 || c.MaxStateBytes < c.ChunkBytes {
+		return fmt.Errorf("ringactor: config: ChunkBytes must be positive and at most MaxStateBytes, got %d and %d", c.ChunkBytes, c.MaxStateBytes)
 	}
 	if c.SnapshotBytes <= 0 {
 		return fmt.Errorf("ringactor: config: SnapshotBytes must be positive, got %d", c.SnapshotBytes)

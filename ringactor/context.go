@@ -26,8 +26,9 @@ type ringView[P any] struct {
 	log     *slog.Logger
 	// update and reply are the actor's: a change goes through its commit
 	// pipeline, and a reply waits for the changes before it.
-	update func(mutate func(P) P)
-	reply  func(sender actor.SenderContext, from From, value any, err error) error
+	update       func(mutate func(P) P)
+	reply        func(sender actor.SenderContext, from From, value any, err error) error
+	setWriteAcks func(acks int)
 }
 
 // Payload returns the payload, to read. Change it with Update: a change
@@ -49,6 +50,12 @@ func (c *Context[P]) Payload() P { return c.ring.payload }
 // waiting in the mailbox share one sync. Then the delta is pushed at once
 // to a few up members, who pass it on.
 func (c *Context[P]) Update(mutate func(p P) P) { c.ring.update(mutate) }
+
+// SetWriteAcks sets, for the call being handled, how many other up members
+// must hold its change before its reply says ok (Config.WriteAcks; 0 for
+// none, WriteMajority for a majority of the up members). When fewer confirm
+// within Config.WriteAckTimeout, the caller gets ErrNotReplicated.
+func (c *Context[P]) SetWriteAcks(acks int) { c.ring.setWriteAcks(acks) }
 
 // Replica returns this member's replica ID for this life of the process:
 // pass it to every payload update.

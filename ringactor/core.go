@@ -42,6 +42,11 @@ type coreConfig struct {
 	// Config.PushHops).
 	pushFanout int
 	pushHops   uint32
+	// chunkBytes is the largest gossip or delta sent whole; larger ones
+	// travel in chunks of this size (0: never chunk). maxStateBytes bounds
+	// what a member accepts in one chunked transfer.
+	chunkBytes    int
+	maxStateBytes int
 }
 
 // outbound is one message for the ring actor of node to.
@@ -71,14 +76,43 @@ type probeTimer struct {
 }
 
 // effects is what the core asks the shell to do after an event.
+//
+// The shell acts on them in this order, like raft's Ready: first what must
+// be durable (persist, and the member's own pending changes), then the
+// watches and sends, then timers, then the behaviour's callbacks; removed
+// last.
 type effects struct {
-	sends        []outbound
-	watch        []string
-	persist      bool
-	ringChanges  []RingChange
+	// sends are messages for other members. Those that carry state
+	// (gossip, deltas) leave only once every change of this member is
+	// durable.
+	sends []outbound
+	// watch are members that entered the up set: watch their ring actors.
+	watch []string
+	// persist: the node set or forced-down set changed; write the ring
+	// file before sending.
+	persist bool
+	// ringChanges are HandleRingChange notices, in order.
+	ringChanges []RingChange
+	// stateChanged: a merge changed the payload; call HandleStateChange.
 	stateChanged bool
-	removed      bool
-	probeTimers  []probeTimer
+	// removed: this member learnt it was removed; delete its data and
+	// stop.
+	removed bool
+	// probeTimers are probe deadlines to arm.
+	probeTimers []probeTimer
+	// deltaAcks are deltas whose senders asked for a DeltaAck: the shell
+	// makes each durable (with durability on) and then acks it.
+	deltaAcks []deltaAck
+	// acked are DeltaAcks this member received for its own deltas.
+	acked []deltaAck
+}
+
+// deltaAck is a DeltaAck to send (to: the delta's sender) or one received
+// (from: the member that confirmed).
+type deltaAck struct {
+	node  string
+	id    uint64
+	delta []byte
 }
 
 // Errors of membership requests.
@@ -120,6 +154,22 @@ type ringCore struct {
 	// state changed since it was built. stateDigest is its digest.
 	gossipCache *messages.Gossip
 	stateDigest uint64
+	// membershipCache holds the encoded node set and forced-down set and
+	// their hash: they change far less often than the payload, and a ring
+	// of hundreds of members should not encode them at each payload change.
+	membershipCache *encodedMembership
+	// digestRodeProbe: a ping carried the digest since the last gossip
+	// tick, which then has nothing to send.
+	digestRodeProbe bool
+	// transfers are the chunked messages being received, by sender;
+	// nextTransfer numbers this member's own.
+	transfers    map[string]*transfer
+	nextTransfer uint64
+	// chunkedStateTo remembers the last large state sent to each member, so
+	// that probes arriving while it is on its way do not send it again.
+	chunkedStateTo map[string]sentState
+	// probeTicks counts probe intervals: the core's only notion of time.
+	probeTicks uint64
 }
 
 // newCore builds a member's core from its persisted ring (nil when there is
@@ -197,6 +247,9 @@ func (c *ringCore) takeEffects() effects {
 // (a user callback ran): the next gossip must encode it again.
 func (c *ringCore) payloadTouched() { c.gossipCache = nil }
 
+// membershipChanged tells the core the node set or forced-down set changed.
+func (c *ringCore) membershipChanged() { c.gossipCache, c.membershipCache = nil, nil }
+
 // all returns every node of the ring, sorted: this member is always one of
 // them (a member no other one added is a ring of one).
 func (c *ringCore) all() []string {
@@ -230,8 +283,10 @@ func (c *ringCore) persisted() (*messages.PersistedRing, error) {
 // not up, so members find each other again after a partition or a hang.
 func (c *ringCore) onRejoinTick() {
 	var down []string
-	for _, node := range c.nodeSet.Elements() {
-		if node != c.cfg.self && !c.forcedDown.Contains(node) && !slices.Contains(c.up, node) {
+	for node := range c.nodeSet.All() {
+		// Not self, not forced down, and not up: up is self plus the alive
+		// members of the node set that are not forced down.
+		if node != c.cfg.self && !c.forcedDown.Contains(node) && !c.alive[node] {
 			down = append(down, node)
 		}
 	}
@@ -248,6 +303,12 @@ func (c *ringCore) onGossip(g *messages.Gossip) {
 		return
 	}
 	from := g.GetFrom()
+	if md := g.GetMembershipDigest(); md != 0 {
+		if own, err := c.encodedMembership(); err == nil && own.hash == md {
+			c.mergeGossip(g, nil, nil, nil) // same membership: only the payload
+			return
+		}
+	}
 	// Decode everything before changing anything: a malformed gossip must
 	// leave the state as it was.
 	nodeSet, err := crdt.ORSetFromProto[string](g.GetNodeSet())
@@ -294,11 +355,11 @@ func (c *ringCore) mergeGossip(g *messages.Gossip, nodeSet, forcedDown *crdt.ORS
 		return
 	}
 	wasMember := c.nodeSet.Contains(c.cfg.self)
-	nodeSetChanged := c.nodeSet.Merge(nodeSet)
-	forcedDownChanged := c.forcedDown.Merge(forcedDown)
+	nodeSetChanged := nodeSet != nil && c.nodeSet.Merge(nodeSet)
+	forcedDownChanged := forcedDown != nil && c.forcedDown.Merge(forcedDown)
 	if nodeSetChanged || forcedDownChanged {
 		c.out.persist = true
-		c.gossipCache = nil
+		c.membershipChanged()
 	}
 	if payloadChanged {
 		c.out.stateChanged = true
@@ -348,7 +409,7 @@ func (c *ringCore) sendGossip(node string, replyRequested bool) {
 	if replyRequested {
 		g = &messages.Gossip{
 			Ring: g.Ring, From: g.From, Replica: g.Replica, NodeSet: g.NodeSet,
-			ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, ReplyRequested: true,
+			ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, MembershipDigest: g.MembershipDigest, ReplyRequested: true,
 		}
 	}
 	c.stats.GossipSent++
@@ -366,7 +427,7 @@ func (c *ringCore) sendGossipAnswer(node string) {
 	}
 	answer := &messages.Gossip{
 		Ring: g.Ring, From: g.From, Replica: g.Replica, NodeSet: g.NodeSet,
-		ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, NoReply: true,
+		ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, MembershipDigest: g.MembershipDigest, NoReply: true,
 	}
 	c.stats.GossipSent++
 	c.send(node, answer)
@@ -376,13 +437,9 @@ func (c *ringCore) gossipMessage() (*messages.Gossip, error) {
 	if c.gossipCache != nil {
 		return c.gossipCache, nil
 	}
-	nodeSet, err := c.nodeSet.ToProto()
+	membership, err := c.encodedMembership()
 	if err != nil {
-		return nil, fmt.Errorf("node set: %w", err)
-	}
-	forcedDown, err := c.forcedDown.ToProto()
-	if err != nil {
-		return nil, fmt.Errorf("forced-down set: %w", err)
+		return nil, err
 	}
 	payload, err := c.payload.encode()
 	if err != nil {
@@ -390,13 +447,10 @@ func (c *ringCore) gossipMessage() (*messages.Gossip, error) {
 	}
 	g := &messages.Gossip{
 		Ring: c.cfg.ring, From: c.cfg.self, Replica: string(c.cfg.replica),
-		NodeSet: nodeSet, ForcedDown: forcedDown, Payload: payload,
+		NodeSet: membership.nodeSet, ForcedDown: membership.forcedDown, Payload: payload,
 	}
-	digest, err := computeDigest(g)
-	if err != nil {
-		c.logDigestError(err)
-	}
-	g.Digest = digest
+	digest := combineDigest(membership.hash, payload)
+	g.Digest, g.MembershipDigest = digest, membership.hash
 	c.gossipCache, c.stateDigest = g, digest
 	return g, nil
 }
@@ -456,7 +510,7 @@ func (c *ringCore) addNode(node string) error {
 		if !c.nodeSet.Contains(n) {
 			c.nodeSet.Add(c.cfg.replica, n)
 			c.out.persist = true
-			c.gossipCache = nil
+			c.membershipChanged()
 		}
 	}
 	if !c.forcedDown.Contains(node) {
@@ -475,7 +529,7 @@ func (c *ringCore) delNode(node string) error {
 	}
 	c.nodeSet.Remove(node)
 	c.out.persist = true
-	c.gossipCache = nil
+	c.membershipChanged()
 	if node == c.cfg.self {
 		for _, other := range c.up {
 			if other != c.cfg.self {
@@ -503,7 +557,7 @@ func (c *ringCore) forceDown(node string) error {
 	if !c.forcedDown.Contains(node) {
 		c.forcedDown.Add(c.cfg.replica, node)
 		c.out.persist = true
-		c.gossipCache = nil
+		c.membershipChanged()
 	}
 	// After unforceDown it must prove again that it is alive.
 	delete(c.alive, node)
@@ -517,7 +571,7 @@ func (c *ringCore) unforceDown(node string) error {
 	if c.forcedDown.Contains(node) {
 		c.forcedDown.Remove(node)
 		c.out.persist = true
-		c.gossipCache = nil
+		c.membershipChanged()
 		c.sendGossip(node, true)
 		c.settle(ReasonRequest)
 	}
@@ -546,8 +600,12 @@ func (c *ringCore) settle(reason Reason) {
 	if slices.Equal(up, c.up) {
 		return
 	}
+	wasUp := make(map[string]bool, len(c.up))
+	for _, node := range c.up {
+		wasUp[node] = true
+	}
 	for _, node := range up {
-		if node != c.cfg.self && !slices.Contains(c.up, node) {
+		if node != c.cfg.self && !wasUp[node] {
 			c.out.watch = append(c.out.watch, node)
 		}
 	}
@@ -573,9 +631,7 @@ func (c *ringCore) randomUpOther(except string) (string, bool) {
 	return candidates[c.rng.IntN(len(candidates))], true
 }
 
-func (c *ringCore) send(to string, msg proto.Message) {
-	c.out.sends = append(c.out.sends, outbound{to: to, msg: msg})
-}
+func (c *ringCore) send(to string, msg proto.Message) { c.sendChunked(to, msg) }
 
 func sortedElements(s *crdt.ORSet[string]) []string {
 	elements := s.Elements()
@@ -613,5 +669,5 @@ func validateNodes(sets ...*crdt.ORSet[string]) error {
 func (c *ringCore) hasEffects() bool {
 	e := &c.out
 	return len(e.sends) > 0 || len(e.watch) > 0 || e.persist || len(e.ringChanges) > 0 ||
-		e.stateChanged || e.removed || len(e.probeTimers) > 0
+		e.stateChanged || e.removed || len(e.probeTimers) > 0 || len(e.deltaAcks) > 0 || len(e.acked) > 0
 }

@@ -3,7 +3,6 @@ package ringactor
 import (
 	"fmt"
 	"hash/crc64"
-	"log/slog"
 	"slices"
 
 	"google.golang.org/protobuf/proto"
@@ -43,13 +42,31 @@ func (c *ringCore) digest() uint64 {
 	return c.stateDigest
 }
 
-// computeDigest hashes the parts of a gossip message that are state.
-func computeDigest(g *messages.Gossip) (uint64, error) {
+// encodedMembership is the node set and forced-down set as gossip carries
+// them, and their hash.
+type encodedMembership struct {
+	nodeSet, forcedDown *messages.ORSet
+	hash                uint64
+}
+
+// encodedMembership returns the cached encoding of the membership sets.
+func (c *ringCore) encodedMembership() (*encodedMembership, error) {
+	if c.membershipCache != nil {
+		return c.membershipCache, nil
+	}
+	nodeSet, err := c.nodeSet.ToProto()
+	if err != nil {
+		return nil, fmt.Errorf("node set: %w", err)
+	}
+	forcedDown, err := c.forcedDown.ToProto()
+	if err != nil {
+		return nil, fmt.Errorf("forced-down set: %w", err)
+	}
 	h := crc64.New(crcTable)
-	for _, part := range []proto.Message{g.GetNodeSet(), g.GetForcedDown()} {
+	for _, part := range []proto.Message{nodeSet, forcedDown} {
 		data, err := deterministic.Marshal(part)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		var n [8]byte
 		for i := range n {
@@ -58,16 +75,34 @@ func computeDigest(g *messages.Gossip) (uint64, error) {
 		h.Write(n[:])
 		h.Write(data)
 	}
-	h.Write(g.GetPayload())
-	sum := h.Sum64()
-	if sum == 0 {
-		sum = 1 // 0 means "no digest" on the wire
-	}
-	return sum, nil
+	c.membershipCache = &encodedMembership{nodeSet: nodeSet, forcedDown: forcedDown, hash: h.Sum64()}
+	return c.membershipCache, nil
 }
 
-// onGossipTick is the anti-entropy round: a digest to one random up member.
+// combineDigest is the state digest: the membership's hash and the
+// payload's bytes, hashed together; never 0, which means "no digest".
+func combineDigest(membershipHash uint64, payload []byte) uint64 {
+	h := crc64.New(crcTable)
+	var n [8]byte
+	for i := range n {
+		n[i] = byte(membershipHash >> (8 * i))
+	}
+	h.Write(n[:])
+	h.Write(payload)
+	if sum := h.Sum64(); sum != 0 {
+		return sum
+	}
+	return 1
+}
+
+// onGossipTick is the anti-entropy round: a digest to one random up member,
+// unless a probe carried one since the last tick (probes and anti-entropy
+// share messages: with probing on, a ring sends no digest of its own).
 func (c *ringCore) onGossipTick() {
+	if c.digestRodeProbe {
+		c.digestRodeProbe = false
+		return
+	}
 	target, ok := c.randomUpOther("")
 	if !ok {
 		return
@@ -111,6 +146,34 @@ func (c *ringCore) forwardDelta(delta []byte, hops uint32, except string) {
 	}
 }
 
+// pushDeltaAcked sends a batch's delta to every up member, asking each to
+// confirm it with a DeltaAck (writes acknowledged by others); it returns how
+// many members it asked.
+func (c *ringCore) pushDeltaAcked(delta []byte, id uint64) int {
+	asked := 0
+	for _, node := range c.up {
+		if node != c.cfg.self {
+			asked++
+			c.stats.DeltasSent++
+			c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: c.cfg.pushHops, AckId: id})
+		}
+	}
+	return asked
+}
+
+// sendDeltaAck confirms a delta to its sender.
+func (c *ringCore) sendDeltaAck(to string, id uint64) {
+	c.send(to, &messages.DeltaAck{Ring: c.cfg.ring, From: c.cfg.self, AckId: id})
+}
+
+// onDeltaAck reports another member's confirmation to the shell.
+func (c *ringCore) onDeltaAck(a *messages.DeltaAck) {
+	if !c.acceptFrom("delta ack", a.GetRing(), a.GetFrom()) {
+		return
+	}
+	c.out.acked = append(c.out.acked, deltaAck{node: a.GetFrom(), id: a.GetAckId()})
+}
+
 // onDelta merges a pushed delta and passes it on if it was news here.
 func (c *ringCore) onDelta(d *messages.Delta) {
 	c.stats.DeltasReceived++
@@ -124,6 +187,10 @@ func (c *ringCore) onDelta(d *messages.Delta) {
 		return
 	}
 	c.heardFrom(from)
+	if id := d.GetAckId(); id != 0 {
+		// Confirmed whether or not it was news: this member holds it.
+		c.out.deltaAcks = append(c.out.deltaAcks, deltaAck{node: from, id: id, delta: d.GetPayload()})
+	}
 	if !changed {
 		return
 	}
@@ -155,11 +222,6 @@ func (c *ringCore) randomUpOthers(n int, except string) []string {
 	return slices.Clone(candidates[:n])
 }
 
-// logDigestError is called when the state cannot be encoded for a digest.
-func (c *ringCore) logDigestError(err error) {
-	c.log.Error("cannot compute the state digest", slog.Any("error", err))
-}
-
 // step hands the core one message of the ring protocol from another member;
 // it reports false for a message that is not one. It is the core's single
 // entry point for peer messages, used by the actor and the simulation alike.
@@ -171,6 +233,10 @@ func (c *ringCore) step(message any) bool {
 		c.onDigest(msg)
 	case *messages.Delta:
 		c.onDelta(msg)
+	case *messages.DeltaAck:
+		c.onDeltaAck(msg)
+	case *messages.StateChunk:
+		c.onChunk(msg)
 	case *messages.Ping:
 		c.onPing(msg)
 	case *messages.Ack:

@@ -3,6 +3,7 @@ package ringactor
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"syscall"
@@ -215,12 +216,13 @@ func TestDurabilityNoneTakesANewReplicaEachLife(t *testing.T) {
 }
 
 func TestPushReachesEveryMemberWithoutAntiEntropy(t *testing.T) {
-	// An hour between anti-entropy rounds: only the push can carry it. Each
+	// An hour between anti-entropy rounds and probes (which carry digests):
+	// only the push can carry it. Each
 	// member adds every other one, so membership needs no rounds either.
 	var members []*member
 	var nodes []string
 	for range 4 {
-		m := startMember(t, "push", nil, WithGossipInterval(time.Hour))
+		m := startMember(t, "push", nil, WithGossipInterval(time.Hour), WithProbe(time.Hour, time.Second))
 		members, nodes = append(members, m), append(nodes, m.node)
 	}
 	for _, m := range members {
@@ -238,7 +240,9 @@ func TestPushReachesEveryMemberWithoutAntiEntropy(t *testing.T) {
 		require.Eventually(t, func() bool { return m.value(t) == 4 }, waitFor, tick)
 	}
 	for _, m := range members {
-		assert.Zero(t, m.stats(t).DigestsSent, "no anti-entropy round ran")
+		stats := m.stats(t)
+		assert.Zero(t, stats.DigestsSent, "no anti-entropy round ran")
+		assert.NotZero(t, stats.DeltasReceived+stats.DeltasSent)
 	}
 }
 
@@ -254,4 +258,75 @@ func TestAntiEntropySendsStateOnlyWhenDigestsDiffer(t *testing.T) {
 	require.Eventually(t, func() bool { return members[1].stats(t).DigestsSent >= before.DigestsSent+10 }, waitFor, tick)
 	after := members[1].stats(t)
 	assert.Equal(t, before.GossipSent, after.GossipSent, "no state sent while digests match")
+}
+
+// ackBehaviour is a counter whose "majority" calls ask for a majority's
+// confirmation.
+type ackBehaviour struct{ counterBehaviour }
+
+type incrMajority struct{ n uint64 }
+
+func (b *ackBehaviour) HandleCall(ctx *Context[*crdt.PNCounter], from From, msg any) CallResult {
+	if m, ok := msg.(incrMajority); ok {
+		ctx.SetWriteAcks(WriteMajority)
+		ctx.Update(func(p *crdt.PNCounter) *crdt.PNCounter { return p.Increment(ctx.Replica(), m.n) })
+		return ReplyWith(ctx.Payload().Value())
+	}
+	return b.counterBehaviour.HandleCall(ctx, from, msg)
+}
+
+func TestWriteAcksAnswerOnlyOnceOthersHoldTheChange(t *testing.T) {
+	// No push, and anti-entropy far apart: only the acked delta can carry
+	// the change before the reply.
+	members, _ := startRing(t, "acks", 3, WithWriteAcks(2, 2*time.Second), WithPush(0, 0))
+	for i := 1; i <= 3; i++ {
+		_, err := members[0].client.Call(incr{1}, time.Second)
+		require.NoError(t, err)
+		for _, m := range members[1:] {
+			// No waiting: the reply itself says both others hold it.
+			assert.Equal(t, int64(i), m.value(t), "%s", m.node)
+		}
+	}
+}
+
+func TestWriteAcksFailClearlyWhenTooFewMembersAreUp(t *testing.T) {
+	members, all := startRing(t, "few", 3, WithWriteAcks(2, time.Second))
+	members[2].shutdown()
+	require.Eventually(t, func() bool { return slices.Equal(members[0].up(t), without(all, members[2].node)) }, waitFor, tick)
+	_, err := members[0].client.Call(incr{5}, 3*time.Second)
+	require.ErrorIs(t, err, ErrNotReplicated) // in-process: the sentinel itself
+	assert.Contains(t, err.Error(), "keeps spreading")
+	assert.Equal(t, int64(5), members[0].value(t), "the change stays applied")
+	require.Eventually(t, func() bool { return members[1].value(t) == 5 }, waitFor, tick, "and spreads")
+}
+
+func TestSetWriteAcksMajorityPerCall(t *testing.T) {
+	var members []*member
+	for range 3 {
+		system, _ := newSystem(t)
+		b := &ackBehaviour{}
+		client, err := Start[crdt.PNCounter](system, "majority", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), WithPush(0, 0)}, testOptions...)...)
+		require.NoError(t, err)
+		members = append(members, &member{system: system, client: client, behaviour: &b.counterBehaviour, node: system.Address()})
+	}
+	for _, m := range members[1:] {
+		require.NoError(t, members[0].client.AddNode(m.node))
+	}
+	require.Eventually(t, func() bool { return len(members[0].up(t)) == 3 }, waitFor, tick)
+	_, err := members[0].client.Call(incrMajority{2}, 3*time.Second)
+	require.NoError(t, err)
+	held := 0
+	for _, m := range members[1:] {
+		if m.value(t) == 2 {
+			held++
+		}
+	}
+	assert.GreaterOrEqual(t, held, 1, "a majority of 3 is this member and one other")
+}
+
+func TestWriteAcksOnARingOfOneFailAtOnce(t *testing.T) {
+	m := startMember(t, "alone", nil, WithWriteAcks(1, time.Minute))
+	_, err := m.client.Call(incr{1}, 5*time.Second)
+	require.ErrorIs(t, err, ErrNotReplicated, "no other member can confirm: the answer comes at once, not after the timeout")
+	assert.Equal(t, int64(1), m.value(t))
 }

@@ -105,7 +105,9 @@ func (p *prober) heardSince(target string, seq uint64) bool { return p.heard[tar
 func (c *ringCore) probe(target string, kind probeKind) {
 	seq := c.probes.start(pendingProbe{target: target, kind: kind})
 	c.stats.ProbesSent++
-	c.send(target, &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self, Seq: seq})
+	c.stats.DigestsSent++
+	c.digestRodeProbe = true
+	c.send(target, &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self, Seq: seq, Digest: c.digest()})
 	switch kind {
 	case probeCheck:
 		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseIndirect}, probeTimer{seq, phaseFinal})
@@ -140,6 +142,7 @@ func (c *ringCore) onDown(node, why string) {
 
 // onProbeTick starts this interval's probes.
 func (c *ringCore) onProbeTick() {
+	c.probeTicks++
 	var targets []string
 	if successor, ok := c.successor(); ok {
 		targets = append(targets, successor)
@@ -241,6 +244,14 @@ func (c *ringCore) onPing(p *messages.Ping) {
 	}
 	c.send(p.GetFrom(), &messages.Ack{Ring: c.cfg.ring, From: c.cfg.self, Seq: p.GetSeq()})
 	c.heardFrom(p.GetFrom())
+	if d := p.GetDigest(); d != 0 {
+		// The probe is also an anti-entropy round (push-pull: the sender
+		// answers this gossip if it holds what this member lacks).
+		c.stats.DigestsReceived++
+		if d != c.digest() && c.nodeSet.Contains(p.GetFrom()) {
+			c.sendGossip(p.GetFrom(), false)
+		}
+	}
 }
 
 // onPingRequest probes a target on another member's behalf.

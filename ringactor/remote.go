@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -44,6 +45,15 @@ type RemoteOptions struct {
 	ServerOptions []grpc.ServerOption
 	DialOptions   []grpc.DialOption
 }
+
+// flowWindow is gRPC's flow-control window per stream and connection: the
+// default 64 KiB (grown slowly by its bandwidth estimate) moves a chunked
+// state of megabytes at a few MB/s over loopback.
+const flowWindow = 4 << 20
+
+// endpointWriterBatchSize bounds how many messages Proto.Actor's endpoint
+// writer puts in one gRPC message; see RemoteConfig.
+const endpointWriterBatchSize = 12
 
 // droppedUnknown counts remote messages dropped because their type is not
 // linked into this binary (see guardStream).
@@ -83,9 +93,14 @@ func RemoteConfig(opts RemoteOptions) *remote.Config {
 	}
 	server := append([]grpc.ServerOption{
 		grpc.ChainStreamInterceptor(guardStream(log)),
+		grpc.InitialWindowSize(flowWindow), grpc.InitialConnWindowSize(flowWindow),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}, opts.ServerOptions...)
 	options := []remote.ConfigOption{
+		// A batch of the endpoint writer is one gRPC message: 12 chunks of
+		// a large state (Config.ChunkBytes, 256 KiB) stay below gRPC's
+		// 4 MB limit; Proto.Actor's default of 1,000 would not.
+		remote.WithEndpointWriterBatchSize(endpointWriterBatchSize),
 		remote.WithEndpointWriterQueueSize(queue),
 		remote.WithEndpointManagerQueueSize(queue),
 		remote.WithServerOptions(server...),
@@ -93,9 +108,13 @@ func RemoteConfig(opts RemoteOptions) *remote.Config {
 	if opts.AdvertisedHost != "" {
 		options = append(options, remote.WithAdvertisedHost(opts.AdvertisedHost))
 	}
-	if len(opts.DialOptions) > 0 {
-		options = append(options, remote.WithDialOptions(opts.DialOptions...))
+	dial := append([]grpc.DialOption{grpc.WithInitialWindowSize(flowWindow), grpc.WithInitialConnWindowSize(flowWindow)}, opts.DialOptions...)
+	if len(opts.DialOptions) == 0 {
+		// Proto.Actor dials without transport security when it is given no
+		// dial options; with options of ours it needs to be told.
+		dial = append(dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
+	options = append(options, remote.WithDialOptions(dial...))
 	cfg := remote.Configure(opts.Host, opts.Port, options...)
 	cfg.MaxRetryCount = 1
 	return cfg

@@ -1,0 +1,144 @@
+package ringactor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/genserverring/genserverring-go/crdt"
+	"github.com/genserverring/genserverring-go/messages"
+)
+
+// The dissemination of one change in the simulation: rounds of push-pull
+// anti-entropy alone, and the reach of one eager push.
+
+// roundsToSpread changes the payload of one member of a converged ring of
+// size members and returns the anti-entropy rounds until every member has
+// it. With push, the change is also pushed at once (fanout, hops).
+func roundsToSpread(t testing.TB, size int, seed uint64, fanout, hops int) (rounds int, reachedByPush float64) {
+	net, all := convergedRing(t, size, seed)
+	for _, m := range net.members {
+		m.core.cfg.pushFanout, m.core.cfg.pushHops = fanout, uint32(hops)
+	}
+	origin := net.members[all[net.rng.IntN(len(all))]]
+	delta := origin.payload.Increment(origin.core.cfg.replica, 1)
+	origin.core.payloadTouched()
+	if fanout > 0 {
+		data, err := delta.MarshalBinary()
+		require.NoError(t, err)
+		origin.core.pushDelta(data)
+		net.collect(origin)
+		net.deliver()
+	}
+	reached := 0
+	net.each(func(m *simMember) {
+		if m.payload.Value() == 1 {
+			reached++
+		}
+	})
+	if reached == size {
+		return 0, 1 // the push alone reached everyone
+	}
+	rounds = net.roundsUntil(200, "one change", func() bool {
+		return net.allLive(func(m *simMember) bool { return m.payload.Value() == 1 })
+	})
+	return rounds, float64(reached) / float64(size)
+}
+
+// convergedRing starts size members that share one persisted ring and
+// believe each other up: a converged ring, without the rounds it takes to
+// form one (TestSimMembershipAndCounterConverge covers those).
+func convergedRing(t testing.TB, size int, seed uint64) (*simNet, []string) {
+	net := newSimNet(t, seed)
+	nodes := make([]string, size)
+	for i := range nodes {
+		nodes[i] = simNode(i)
+	}
+	var nodeSet crdt.ORSet[string]
+	for _, node := range nodes {
+		nodeSet.Add("founder#1", node)
+	}
+	pb, err := nodeSet.ToProto()
+	require.NoError(t, err)
+	for _, node := range nodes {
+		cfg := coreConfig{ring: "sim", self: node, replica: crdt.ReplicaID(node + "#1"), indirectChecks: 2}
+		persisted := &messages.PersistedRing{Ring: "sim", Self: node, NodeSet: pb, ForcedDown: &messages.ORSet{}}
+		core, err := newCore(cfg, persisted, &counterPayload{}, rand.New(rand.NewPCG(net.rng.Uint64(), 1)), quietLogger())
+		require.NoError(t, err)
+		for _, other := range nodes {
+			if other != node {
+				core.alive[other] = true
+			}
+		}
+		core.initDone = true
+		core.settle(ReasonInit)
+		core.takeEffects() // the watches of a converged ring
+		net.members[node] = &simMember{node: node, core: core, payload: core.payload.(*counterPayload), watches: map[string]bool{}}
+		net.order = append(net.order, node)
+	}
+	return net, sortedNodes(nodes...)
+}
+
+// The tests stop at 200 members to stay fast under -race; BenchmarkSimOneChange
+// runs 1,000.
+func TestSimPushPullSpreadsInLog3NRounds(t *testing.T) {
+	for _, size := range []int{10, 100, 200} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			const trials = 3
+			total := 0
+			for i := range trials {
+				rounds, _ := roundsToSpread(t, size, uint64(size*100+i), 0, 0)
+				total += rounds
+			}
+			mean := float64(total) / trials
+			bound := 1.5 * math.Log(float64(size)) / math.Log(3)
+			t.Logf("%d members: %.1f rounds (log3 N = %.2f)", size, mean, math.Log(float64(size))/math.Log(3))
+			assert.LessOrEqual(t, mean, bound, "push-pull must spread a change within 1.5 log3 N rounds")
+		})
+	}
+}
+
+func TestSimEagerPushReachesNearlyEveryone(t *testing.T) {
+	cfg := DefaultConfig()
+	for _, size := range []int{10, 100, 200} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			const trials = 3
+			var reach float64
+			for i := range trials {
+				_, reached := roundsToSpread(t, size, uint64(size*100+i), cfg.PushFanout, cfg.PushHops)
+				reach += reached
+			}
+			reach /= trials
+			t.Logf("%d members: the push alone reaches %.2f%%", size, 100*reach)
+			// e^-6 of the members (0.25%) are expected to be missed and
+			// wait for anti-entropy.
+			assert.GreaterOrEqual(t, reach, 0.98)
+		})
+	}
+}
+
+func BenchmarkSimOneChange(b *testing.B) {
+	cfg := DefaultConfig()
+	for _, size := range []int{10, 100, 1000} {
+		for _, mode := range []struct {
+			name         string
+			fanout, hops int
+		}{{"push-pull", 0, 0}, {"push+push-pull", cfg.PushFanout, cfg.PushHops}} {
+			b.Run(fmt.Sprintf("%s/%d", mode.name, size), func(b *testing.B) {
+				var rounds, reach float64
+				for i := range b.N {
+					r, reached := roundsToSpread(b, size, uint64(i+1), mode.fanout, mode.hops)
+					rounds += float64(r)
+					reach += reached
+				}
+				b.ReportMetric(rounds/float64(b.N), "rounds")
+				b.ReportMetric(math.Log(float64(size))/math.Log(3), "log3N")
+				b.ReportMetric(100*reach/float64(b.N), "%reached-before-any-round")
+			})
+		}
+	}
+}
