@@ -161,7 +161,11 @@ func ratio(a, b *result) string {
 	if bm == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%.3g", a.summary().Median/bm)
+	r := a.summary().Median / bm
+	if r >= 1000 {
+		return fmt.Sprintf("%.0f", r) // no exponent
+	}
+	return fmt.Sprintf("%.3g", r)
 }
 
 // format prints three significant digits at most, without exponents.
