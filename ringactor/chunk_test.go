@@ -108,3 +108,30 @@ func TestPayloadOverTheTransportLimitIsShared(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotZero(t, stats.ChunksSent)
 }
+
+func TestStateFromTheFutureIsRefused(t *testing.T) {
+	var clients []*Client
+	for range 2 {
+		system, _ := newSystem(t)
+		client, err := Start[crdt.LWWRegister[[]byte]](system, "future", blobBehaviour{},
+			append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelInfo))}, testOptions...)...)
+		require.NoError(t, err)
+		clients = append(clients, client)
+	}
+	require.NoError(t, clients[0].AddNode(clients[1].Node()))
+	require.Eventually(t, func() bool { up, _ := clients[1].Up(); return len(up) == 2 }, waitFor, tick)
+
+	// A gossip whose register is stamped a day ahead, as from the member.
+	var future crdt.LWWRegister[[]byte]
+	future.Set("forger#1", time.Now().Add(24*time.Hour).UnixNano(), []byte("mine forever"))
+	data, err := future.MarshalBinary()
+	require.NoError(t, err)
+	clients[0].Send(&messages.Delta{Ring: "future", From: clients[1].Node(), Payload: data})
+	require.Eventually(t, func() bool {
+		stats, err := clients[0].Stats()
+		return err == nil && stats.DroppedMalformed > 0
+	}, waitFor, tick)
+	n, err := clients[0].Call(get{}, time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, 0, n, "the register from the future did not win")
+}

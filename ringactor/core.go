@@ -126,9 +126,10 @@ var (
 
 // ringCore is one member's ring state and decisions.
 type ringCore struct {
-	cfg coreConfig
-	log *slog.Logger
-	rng *rand.Rand
+	cfg   coreConfig
+	log   *slog.Logger
+	drops *dropLog // the log of dropped messages, rate-limited (droplog.go)
+	rng   *rand.Rand
 
 	nodeSet    *crdt.ORSet[string]
 	forcedDown *crdt.ORSet[string]
@@ -489,11 +490,14 @@ func (c *ringCore) drop(what, why, from string, err error) {
 	if why == "malformed" {
 		c.stats.DroppedMalformed++
 	}
-	attrs := []any{slog.String("why", why), slog.String("from", from)}
+	attrs := []any{slog.String("from", truncate(from))}
 	if err != nil {
-		attrs = append(attrs, slog.Any("error", err))
+		attrs = append(attrs, slog.String("error", truncate(err.Error())))
 	}
-	c.log.Warn("dropped "+what, attrs...)
+	if c.drops == nil {
+		c.drops = newDropLog(c.log)
+	}
+	c.drops.warn(why, "dropped "+what, attrs...) // rate-limited: a peer must not fill the disk
 }
 
 // --- membership requests ---
@@ -645,8 +649,8 @@ func validateNode(node string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %q: %v", ErrInvalidNode, node, err)
 	}
-	if host == "" {
-		return fmt.Errorf("%w: %q: empty host", ErrInvalidNode, node)
+	if host == "" || len(host) > maxHostBytes {
+		return fmt.Errorf("%w: %q: empty host or longer than %d bytes", ErrInvalidNode, truncate(node), maxHostBytes)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
 		return fmt.Errorf("%w: %q: bad port", ErrInvalidNode, node)

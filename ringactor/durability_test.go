@@ -278,9 +278,11 @@ func (b *ackBehaviour) HandleCall(ctx *Context[*crdt.PNCounter], from From, msg 
 func TestWriteAcksAnswerOnlyOnceOthersHoldTheChange(t *testing.T) {
 	// No push, and anti-entropy far apart: only the acked delta can carry
 	// the change before the reply.
-	members, _ := startRing(t, "acks", 3, WithWriteAcks(2, 2*time.Second), WithPush(0, 0))
+	// Timeouts far above need: on a loaded machine under -race the acks
+	// take a while, and the test is about order, not speed.
+	members, _ := startRing(t, "acks", 3, WithWriteAcks(2, waitFor), WithPush(0, 0))
 	for i := 1; i <= 3; i++ {
-		_, err := members[0].client.Call(incr{1}, time.Second)
+		_, err := members[0].client.Call(incr{1}, 2*waitFor)
 		require.NoError(t, err)
 		for _, m := range members[1:] {
 			// No waiting: the reply itself says both others hold it.
@@ -305,7 +307,7 @@ func TestSetWriteAcksMajorityPerCall(t *testing.T) {
 	for range 3 {
 		system, _ := newSystem(t)
 		b := &ackBehaviour{}
-		client, err := Start[crdt.PNCounter](system, "majority", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), WithPush(0, 0)}, testOptions...)...)
+		client, err := Start[crdt.PNCounter](system, "majority", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), WithPush(0, 0), WithWriteAcks(0, waitFor)}, testOptions...)...)
 		require.NoError(t, err)
 		members = append(members, &member{system: system, client: client, behaviour: &b.counterBehaviour, node: system.Address()})
 	}
@@ -313,7 +315,7 @@ func TestSetWriteAcksMajorityPerCall(t *testing.T) {
 		require.NoError(t, members[0].client.AddNode(m.node))
 	}
 	require.Eventually(t, func() bool { return len(members[0].up(t)) == 3 }, waitFor, tick)
-	_, err := members[0].client.Call(incrMajority{2}, 3*time.Second)
+	_, err := members[0].client.Call(incrMajority{2}, 2*waitFor)
 	require.NoError(t, err)
 	held := 0
 	for _, m := range members[1:] {

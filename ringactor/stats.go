@@ -14,6 +14,9 @@ type Stats struct {
 	DroppedForcedDown uint64
 	// DroppedMalformed counts messages that failed to decode or validate.
 	DroppedMalformed uint64
+	// Security counts what the boundary refused (keys, replays, forged
+	// senders, requests without a key, oversized gossip).
+	Security SecurityStats
 	// ProbesSent counts direct probes; ProbeFailures the members this one
 	// declared down because they did not answer.
 	ProbesSent, ProbeFailures uint64
