@@ -52,8 +52,13 @@ type Gossip struct {
 	// membership_digest hashes node_set and forced_down alone: a receiver
 	// whose own hash is the same skips decoding and merging them.
 	MembershipDigest uint64 `protobuf:"fixed64,10,opt,name=membership_digest,json=membershipDigest,proto3" json:"membership_digest,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// membership_only marks a push of a membership change: it carries no
+	// payload (payload is empty and not merged), and a receiver whose
+	// membership it changes passes it on while hops remain.
+	MembershipOnly bool   `protobuf:"varint,11,opt,name=membership_only,json=membershipOnly,proto3" json:"membership_only,omitempty"`
+	Hops           uint32 `protobuf:"varint,12,opt,name=hops,proto3" json:"hops,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Gossip) Reset() {
@@ -152,6 +157,20 @@ func (x *Gossip) GetNoReply() bool {
 func (x *Gossip) GetMembershipDigest() uint64 {
 	if x != nil {
 		return x.MembershipDigest
+	}
+	return 0
+}
+
+func (x *Gossip) GetMembershipOnly() bool {
+	if x != nil {
+		return x.MembershipOnly
+	}
+	return false
+}
+
+func (x *Gossip) GetHops() uint32 {
+	if x != nil {
+		return x.Hops
 	}
 	return 0
 }
@@ -1400,7 +1419,7 @@ const file_ring_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"ring.proto\x12\x16genserverring.messages\x1a\x19google/protobuf/any.proto\x1a\n" +
-	"crdt.proto\"\xe7\x02\n" +
+	"crdt.proto\"\xa4\x03\n" +
 	"\x06Gossip\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
@@ -1413,7 +1432,9 @@ const file_ring_proto_rawDesc = "" +
 	"\x06digest\x18\b \x01(\x06R\x06digest\x12\x19\n" +
 	"\bno_reply\x18\t \x01(\bR\anoReply\x12+\n" +
 	"\x11membership_digest\x18\n" +
-	" \x01(\x06R\x10membershipDigest\"t\n" +
+	" \x01(\x06R\x10membershipDigest\x12'\n" +
+	"\x0fmembership_only\x18\v \x01(\bR\x0emembershipOnly\x12\x12\n" +
+	"\x04hops\x18\f \x01(\rR\x04hops\"t\n" +
 	"\x05Delta\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +

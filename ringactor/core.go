@@ -153,6 +153,11 @@ type ringCore struct {
 	// digestRodeProbe: a ping carried the digest since the last gossip
 	// tick, which then has nothing to send.
 	digestRodeProbe bool
+	// lastChange is the probe tick of the last change of this member's
+	// state; mismatches counts, per member, the digests that differed from
+	// this member's in a row while a push may still have been on its way.
+	lastChange uint64
+	mismatches map[string]int
 	// transfers are the chunked messages being received, by sender;
 	// nextTransfer numbers this member's own.
 	transfers    map[string]*transfer
@@ -237,10 +242,12 @@ func (c *ringCore) takeEffects() effects {
 
 // payloadTouched tells the core the payload may have changed outside a merge
 // (a user callback ran): the next gossip must encode it again.
-func (c *ringCore) payloadTouched() { c.gossipCache = nil }
+func (c *ringCore) payloadTouched() { c.gossipCache, c.lastChange = nil, c.probeTicks }
 
 // membershipChanged tells the core the node set or forced-down set changed.
-func (c *ringCore) membershipChanged() { c.gossipCache, c.membershipCache = nil, nil }
+func (c *ringCore) membershipChanged() {
+	c.gossipCache, c.membershipCache, c.lastChange = nil, nil, c.probeTicks
+}
 
 // all returns every node of the ring, sorted: this member is always one of
 // them (a member no other one added is a ring of one).
@@ -341,10 +348,13 @@ func (c *ringCore) newNodes(nodeSet, forcedDown *crdt.ORSet[string]) ([]string, 
 
 func (c *ringCore) mergeGossip(g *messages.Gossip, nodeSet, forcedDown *crdt.ORSet[string], fresh []string) {
 	from := g.GetFrom()
-	payloadChanged, err := c.payload.mergeEncoded(g.GetPayload())
-	if err != nil {
-		c.drop("gossip", "malformed", from, fmt.Errorf("payload: %w", err))
-		return
+	var payloadChanged bool
+	if !g.GetMembershipOnly() {
+		var err error
+		if payloadChanged, err = c.payload.mergeEncoded(g.GetPayload()); err != nil {
+			c.drop("gossip", "malformed", from, fmt.Errorf("payload: %w", err))
+			return
+		}
 	}
 	wasMember := c.nodeSet.Contains(c.cfg.self)
 	nodeSetChanged := nodeSet != nil && c.nodeSet.Merge(nodeSet)
@@ -356,7 +366,10 @@ func (c *ringCore) mergeGossip(g *messages.Gossip, nodeSet, forcedDown *crdt.ORS
 	if payloadChanged {
 		c.out.stateChanged = true
 		c.stats.StateChanges++
-		c.gossipCache = nil
+		c.payloadTouched()
+	}
+	if (nodeSetChanged || forcedDownChanged) && g.GetHops() > 0 {
+		c.forwardMembership(g.GetHops()-1, from)
 	}
 	if wasMember && !c.nodeSet.Contains(c.cfg.self) {
 		c.removeSelf()
@@ -380,6 +393,7 @@ func (c *ringCore) mergeGossip(g *messages.Gossip, nodeSet, forcedDown *crdt.ORS
 	switch {
 	case g.GetReplyRequested() || firstContact || !c.nodeSet.Contains(from):
 		c.sendGossip(from, false)
+	case g.GetMembershipOnly():
 	case g.GetDigest() != 0 && !g.GetNoReply() && c.digest() != g.GetDigest():
 		// Push-pull: this member holds something the sender lacks.
 		c.sendGossipAnswer(from)
@@ -501,11 +515,13 @@ func (c *ringCore) addNode(node string) error {
 	if node == c.cfg.self {
 		return nil
 	}
+	changed := false
 	for _, n := range []string{c.cfg.self, node} {
 		if !c.nodeSet.Contains(n) {
 			c.nodeSet.Add(c.cfg.replica, n)
 			c.out.persist = true
 			c.membershipChanged()
+			changed = true
 		}
 	}
 	if !c.forcedDown.Contains(node) {
@@ -513,6 +529,9 @@ func (c *ringCore) addNode(node string) error {
 		c.sendGossip(node, false)
 	}
 	c.settle(ReasonRequest)
+	if changed {
+		c.pushMembership(node)
+	}
 	return nil
 }
 
@@ -538,6 +557,7 @@ func (c *ringCore) delNode(node string) error {
 	c.sendGossip(node, false)
 	delete(c.alive, node)
 	c.settle(ReasonRequest)
+	c.pushMembership("")
 	return nil
 }
 
@@ -557,6 +577,7 @@ func (c *ringCore) forceDown(node string) error {
 	// After unforceDown it must prove again that it is alive.
 	delete(c.alive, node)
 	c.settle(ReasonRequest)
+	c.pushMembership("")
 	return nil
 }
 
@@ -569,6 +590,7 @@ func (c *ringCore) unforceDown(node string) error {
 		c.membershipChanged()
 		c.sendGossip(node, true)
 		c.settle(ReasonRequest)
+		c.pushMembership(node)
 	}
 	return nil
 }

@@ -127,8 +127,60 @@ func (c *ringCore) onDigest(d *messages.Digest) {
 	from := d.GetFrom()
 	firstContact := !c.alive[from]
 	c.heardFrom(from)
-	if firstContact || !c.nodeSet.Contains(from) || d.GetDigest() != c.digest() {
+	if firstContact || !c.nodeSet.Contains(from) || c.lastingMismatch(from, d.GetDigest()) {
 		c.sendGossip(from, false)
+	}
+}
+
+// lastingMismatch reports whether member from's digest, theirs, differs from
+// this member's for a reason anti-entropy must repair. Right after a change
+// the digests of members differ while its push is on its way, for a few
+// milliseconds: sending state then would copy the whole payload for
+// nothing. So when this member's state changed in this probe interval or
+// the one before, and pushes are on, a mismatch counts only the second time
+// in a row it is seen from the same member.
+func (c *ringCore) lastingMismatch(from string, theirs uint64) bool {
+	if theirs == c.digest() {
+		delete(c.mismatches, from)
+		return false
+	}
+	if c.cfg.pushFanout == 0 || c.probeTicks-c.lastChange >= 2 {
+		delete(c.mismatches, from)
+		return true
+	}
+	if c.mismatches == nil {
+		c.mismatches = map[string]int{}
+	}
+	c.mismatches[from]++
+	if c.mismatches[from] < 2 {
+		c.stats.MismatchesDeferred++
+		return false
+	}
+	delete(c.mismatches, from)
+	return true
+}
+
+// pushMembership sends a membership change at once to a few up members
+// (except one that was sent the whole state already), who pass it on while
+// it is news to them.
+func (c *ringCore) pushMembership(except string) { c.forwardMembership(c.cfg.pushHops, except) }
+
+func (c *ringCore) forwardMembership(hops uint32, except string) {
+	if c.cfg.pushFanout == 0 {
+		return
+	}
+	membership, err := c.encodedMembership()
+	if err != nil {
+		c.stats.EncodeErrors++
+		return
+	}
+	for _, node := range c.randomUpOthers(c.cfg.pushFanout, except) {
+		c.stats.GossipSent++
+		c.send(node, &messages.Gossip{
+			Ring: c.cfg.ring, From: c.cfg.self, Replica: string(c.cfg.replica),
+			NodeSet: membership.nodeSet, ForcedDown: membership.forcedDown, MembershipDigest: membership.hash,
+			MembershipOnly: true, NoReply: true, Hops: hops,
+		})
 	}
 }
 
@@ -196,7 +248,7 @@ func (c *ringCore) onDelta(d *messages.Delta) {
 	}
 	c.out.stateChanged = true
 	c.stats.StateChanges++
-	c.gossipCache = nil
+	c.payloadTouched()
 	if hops := d.GetHops(); hops > 0 {
 		c.forwardDelta(d.GetPayload(), hops-1, from)
 	}

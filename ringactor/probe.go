@@ -248,7 +248,7 @@ func (c *ringCore) onPing(p *messages.Ping) {
 		// The probe is also an anti-entropy round (push-pull: the sender
 		// answers this gossip if it holds what this member lacks).
 		c.stats.DigestsReceived++
-		if d != c.digest() && c.nodeSet.Contains(p.GetFrom()) {
+		if c.nodeSet.Contains(p.GetFrom()) && c.lastingMismatch(p.GetFrom(), d) {
 			c.sendGossip(p.GetFrom(), false)
 		}
 	}

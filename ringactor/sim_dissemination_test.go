@@ -142,3 +142,61 @@ func BenchmarkSimOneChange(b *testing.B) {
 		}
 	}
 }
+
+func TestSimChangeSpreadByPushCopiesNoState(t *testing.T) {
+	cfg := DefaultConfig()
+	net, all := convergedRing(t, 32, 5)
+	for _, m := range net.members {
+		m.core.cfg.pushFanout, m.core.cfg.pushHops = cfg.PushFanout, uint32(cfg.PushHops)
+	}
+	gossipSent := func() (n uint64) {
+		net.each(func(m *simMember) { n += m.core.stats.GossipSent })
+		return n
+	}
+	before := gossipSent()
+	origin := net.members[all[3]]
+	delta := origin.payload.Increment(origin.core.cfg.replica, 1)
+	origin.core.payloadTouched()
+	data, err := delta.MarshalBinary()
+	require.NoError(t, err)
+	origin.core.pushDelta(data)
+	net.collect(origin)
+	net.deliver()
+	for range 3 {
+		net.round() // probes whose digests crossed the push
+	}
+	require.True(t, net.allLive(func(m *simMember) bool { return m.payload.Value() == 1 }))
+	assert.Equal(t, before, gossipSent(), "a change the push carried everywhere costs no copy of the state")
+}
+
+func TestSimDigestMismatchRightAfterAChangeWaitsForThePush(t *testing.T) {
+	net, all := convergedRing(t, 2, 6)
+	a, b := net.members[all[0]], net.members[all[1]]
+	for _, m := range net.members {
+		m.core.cfg.pushFanout, m.core.cfg.pushHops = 6, 6
+	}
+	a.payload.Increment(a.core.cfg.replica, 1)
+	a.core.payloadTouched() // its push is on its way to b
+	stateSent := func() int {
+		n := 0
+		for _, out := range a.core.takeEffects().sends {
+			if _, ok := out.msg.(*messages.Gossip); ok {
+				n++
+			}
+		}
+		return n
+	}
+	ping := func(seq uint64) *messages.Ping {
+		return &messages.Ping{Ring: "sim", From: b.node, Seq: seq, Digest: b.core.digest()}
+	}
+	a.core.onPing(ping(1))
+	assert.Zero(t, stateSent(), "a probe that crossed the push does not copy the state")
+	assert.Equal(t, uint64(1), a.core.stats.MismatchesDeferred)
+	a.core.onPing(ping(2))
+	assert.Equal(t, 1, stateSent(), "the same mismatch again: the push was lost, anti-entropy repairs it")
+
+	// Long after the change a mismatch is repaired at once.
+	a.core.probeTicks += 2
+	a.core.onPing(ping(3))
+	assert.Equal(t, 1, stateSent())
+}

@@ -32,6 +32,9 @@ type Stats struct {
 	EncodeErrors uint64
 	// DigestsSent and DigestsReceived count anti-entropy digests.
 	DigestsSent, DigestsReceived uint64
+	// MismatchesDeferred counts digest mismatches not answered with state
+	// at once because a push of a recent change may still be on its way.
+	MismatchesDeferred uint64
 	// DeltasSent and DeltasReceived count pushed deltas (eager push and
 	// its forwarding).
 	DeltasSent, DeltasReceived uint64
