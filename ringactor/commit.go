@@ -185,7 +185,9 @@ func (a *ringActor[T, P]) commit(ctx actor.Context) {
 		a.core.sendDeltaAck(ack.node, ack.id)
 	}
 	p.acksToSend = nil
-	if p.hasDelta {
+	// Encode the delta only for someone: a ring of one pushes nothing (but
+	// a call waiting for confirmations must still get its answer).
+	if p.hasDelta && (len(a.core.up) > 1 || len(waiting) > 0) {
 		data, encErr := p.delta.MarshalBinary()
 		switch {
 		case encErr != nil:

@@ -323,3 +323,10 @@ func TestSetWriteAcksMajorityPerCall(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, held, 1, "a majority of 3 is this member and one other")
 }
+
+func TestWriteAcksOnARingOfOneFailAtOnce(t *testing.T) {
+	m := startMember(t, "alone", nil, WithWriteAcks(1, time.Minute))
+	_, err := m.client.Call(incr{1}, 5*time.Second)
+	require.ErrorIs(t, err, ErrNotReplicated, "no other member can confirm: the answer comes at once, not after the timeout")
+	assert.Equal(t, int64(1), m.value(t))
+}
