@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -140,12 +141,13 @@ func mayHaveApplied(text string) bool {
 	return false
 }
 
-// increment sends one increment to p and counts its outcome.
-func (ta *tally) increment(p *counternode.Process) {
+// increment sends one increment to p and counts its outcome; it returns
+// false when the increment was not sent.
+func (ta *tally) increment(p *counternode.Process) (sent bool) {
 	select {
 	case <-p.Exited():
 		ta.notSent.Add(1)
-		return
+		return false
 	default:
 	}
 	_, err := p.Value("inc 1", opTimeout)
@@ -155,6 +157,7 @@ func (ta *tally) increment(p *counternode.Process) {
 		ta.acked.Add(1)
 	case errors.Is(err, counternode.ErrBusy):
 		ta.notSent.Add(1)
+		return false
 	case errors.As(err, &answer):
 		if mayHaveApplied(answer.Text) {
 			ta.maybe.Add(1)
@@ -170,6 +173,7 @@ func (ta *tally) increment(p *counternode.Process) {
 	default: // no answer in time, or the process ended with it
 		ta.unknown.Add(1)
 	}
+	return true
 }
 
 // drive sends increments to random members from chaosWorkers goroutines
@@ -186,10 +190,8 @@ func drive(ctx context.Context, seed uint64, members []*chaosMember, ta *tally) 
 					time.Sleep(10 * time.Millisecond) // the member is down: no spinning
 					continue
 				}
-				before := ta.notSent.Load()
-				ta.increment(p)
-				if ta.notSent.Load() != before {
-					time.Sleep(10 * time.Millisecond)
+				if !ta.increment(p) {
+					time.Sleep(10 * time.Millisecond) // a late answer is due
 				}
 			}
 		})
@@ -197,21 +199,19 @@ func drive(ctx context.Context, seed uint64, members []*chaosMember, ta *tally) 
 	return wg.Wait
 }
 
-// startChaosMembers starts n members, forms their ring and returns them.
-func startChaosMembers(t *testing.T, c *cluster, n int, opts func(i int) []memberOption) []*chaosMember {
+// startChaosMembers starts a member in each of net's namespaces, forms
+// their ring and returns them.
+func startChaosMembers(t *testing.T, c *cluster, net *chaosNet) []*chaosMember {
 	t.Helper()
+	n := len(net.members)
 	members := make([]*chaosMember, n)
 	plain := make([]*member, n)
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
-		m := &member{c: c, name: "m" + strconv.Itoa(i), listen: "127.0.0.1:0"}
-		m.data = c.dir + "/" + m.name
-		if opts != nil {
-			for _, opt := range opts(i) {
-				opt(m)
-			}
-		}
+		m := &member{c: c, name: "m" + strconv.Itoa(i)}
+		m.data = filepath.Join(c.dir, m.name)
+		inNamespace(net.members[i], chaosHost(i))(m)
 		plain[i] = m
 		members[i] = &chaosMember{member: m, index: i}
 		wg.Go(func() {
@@ -329,6 +329,10 @@ func checkNoCrash(t *testing.T, members []*chaosMember) {
 	t.Helper()
 	for _, cm := range members {
 		p := cm.current()
+		if p == nil {
+			t.Errorf("%s is down: its restart failed", cm.name)
+			continue
+		}
 		select {
 		case <-p.Exited():
 			t.Errorf("%s (pid %d) exited by itself: %v\n%s", cm.name, p.PID, p.ExitErr(), p.Tail(60))
@@ -341,7 +345,8 @@ func checkNoCrash(t *testing.T, members []*chaosMember) {
 // namespace, and sends increments to random members while faults hit
 // them: SIGKILL and restart on the same address and data directory,
 // SIGSTOP and SIGCONT, a partition of the ring in two, packet loss on a
-// member's link. Once everything is healed, every member holds the same
+// member's link (tc netem; tbf where the kernel lacks netem, see
+// chaosNet). Once everything is healed, every member holds the same
 // value, which counts every acknowledged increment and no more than the
 // increments that may have been made.
 func TestChaos(t *testing.T) {
@@ -352,9 +357,7 @@ func TestChaos(t *testing.T) {
 	seed := chaosSeed(t)
 	net := newChaosNet(t, chaosMembers)
 	c := newCluster(t)
-	members := startChaosMembers(t, c, chaosMembers, func(i int) []memberOption {
-		return []memberOption{inNamespace(net.members[i], chaosHost(i))}
-	})
+	members := startChaosMembers(t, c, net)
 	for _, cm := range members {
 		// Signals go to the member itself: ip netns exec execs it.
 		require.Equal(t, cm.current().OSPid(), cm.current().PID)
@@ -564,8 +567,11 @@ func TestChaosKillAll(t *testing.T) {
 		rounds = max(rounds, int(soak/time.Minute))
 	}
 	seed := chaosSeed(t)
+	// Namespaces of their own, so that no other process on the machine
+	// can take a killed member's port before it comes back.
+	net := newChaosNet(t, chaosMembers)
 	c := newCluster(t)
-	members := startChaosMembers(t, c, chaosMembers, nil)
+	members := startChaosMembers(t, c, net)
 	logProcessStats(t, "start", members)
 
 	ta := &tally{}
