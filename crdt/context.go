@@ -24,7 +24,10 @@ import (
 // of complete histories end with an empty cloud.
 //
 // The zero value is an empty context, ready to use. *CausalContext
-// satisfies CRDT[*CausalContext] (merge is set union).
+// satisfies CRDT[*CausalContext] (merge is set union). It is Prunable: the
+// prune marks live in its clock, and a context holds every dot of a pruned
+// replica (Contains reports them seen), which is how a late state's dots of
+// a pruned replica lose every join.
 type CausalContext struct {
 	clock VClock
 	// cloud is sorted by compareDots and holds no dot d with
@@ -37,7 +40,7 @@ func (c *CausalContext) Contains(d Dot) bool {
 	if c == nil || d.Counter == 0 {
 		return false
 	}
-	if d.Counter <= c.clock.Get(d.Replica) {
+	if d.Counter <= c.clock.Get(d.Replica) || c.clock.pruned.has(d.Replica) {
 		return true
 	}
 	if len(c.cloud) == 0 {
@@ -63,13 +66,25 @@ func (c *CausalContext) Max(replica ReplicaID) uint64 {
 
 // Next returns the dot of replica's next update: one above the highest
 // counter of replica the context has seen. It does not record it.
+//
+// It never wraps: for a replica that is exhausted (its highest counter is
+// MaxCounter) or pruned, Next returns a dot with counter 0, which names no
+// event; the update methods of the causal types then refuse the update,
+// changing nothing and returning an empty delta (see VClock.Increment for
+// why this refuses rather than panics).
 func (c *CausalContext) Next(replica ReplicaID) Dot {
-	return Dot{Replica: replica, Counter: c.Max(replica) + 1}
+	highest := c.Max(replica)
+	if highest >= MaxCounter || (c != nil && c.clock.pruned.has(replica)) {
+		return Dot{Replica: replica}
+	}
+	return Dot{Replica: replica, Counter: highest + 1}
 }
 
-// Add records dot d and reports whether the context changed.
+// Add records dot d and reports whether the context changed. It refuses
+// (false) a dot above MaxCounter; a dot of a pruned replica is already
+// seen.
 func (c *CausalContext) Add(d Dot) bool {
-	if d.Counter == 0 || c.Contains(d) {
+	if d.Counter == 0 || d.Counter > MaxCounter || c.Contains(d) {
 		return false
 	}
 	if d.Counter == c.clock.Get(d.Replica)+1 {
@@ -147,6 +162,12 @@ func (c *CausalContext) compact() {
 	kept := c.cloud[:0]
 	for i := 0; i < len(c.cloud); {
 		replica := c.cloud[i].Replica
+		if c.clock.pruned.has(replica) {
+			for i < len(c.cloud) && c.cloud[i].Replica == replica {
+				i++
+			}
+			continue
+		}
 		start := c.clock.Get(replica)
 		top := start
 		for ; i < len(c.cloud) && c.cloud[i].Replica == replica; i++ {
@@ -172,7 +193,40 @@ func (c *CausalContext) compact() {
 
 // IsEmpty reports whether the context has seen no dot.
 func (c *CausalContext) IsEmpty() bool {
-	return c == nil || (len(c.clock.entries) == 0 && len(c.cloud) == 0)
+	return c == nil || (len(c.clock.entries) == 0 && len(c.cloud) == 0 && len(c.clock.pruned) == 0)
+}
+
+// Prune drops removed's clock entry and cloud dots and marks it as pruned
+// (see Prunable), and returns the delta: the mark. From then on the
+// context holds every dot of removed. The dots of removed that a causal
+// type still holds must be replaced first (the types' Prune methods do).
+func (c *CausalContext) Prune(removed, into ReplicaID) (*CausalContext, error) {
+	markDelta, err := c.clock.Prune(removed, into)
+	if err != nil || len(markDelta.pruned) == 0 {
+		return &CausalContext{}, err
+	}
+	if len(c.cloud) > 0 {
+		c.compact()
+	}
+	return &CausalContext{clock: *markDelta}, nil
+}
+
+// Pruned returns the prune marks, sorted by removed replica.
+func (c *CausalContext) Pruned() []PruneMark { return c.clock.Pruned() }
+
+// ForgetPruned drops the mark of removed (see Prunable).
+func (c *CausalContext) ForgetPruned(removed ReplicaID) bool {
+	return c.clock.ForgetPruned(removed)
+}
+
+// Replicas returns the replicas of the clock and the cloud, sorted.
+func (c *CausalContext) Replicas() []ReplicaID {
+	replicas := c.clock.Replicas()
+	for _, d := range c.cloud {
+		replicas = append(replicas, d.Replica)
+	}
+	slices.Sort(replicas)
+	return slices.Compact(replicas)
 }
 
 // Clock returns a copy of the compact part of the context.
@@ -214,6 +268,7 @@ func (c *CausalContext) cloneInto(dst *CausalContext) {
 		return
 	}
 	dst.clock.entries = slices.Clone(c.clock.entries)
+	dst.clock.pruned = c.clock.pruned
 	dst.cloud = slices.Clone(c.cloud)
 }
 
@@ -241,7 +296,7 @@ func (c *CausalContext) ToProto() *messages.CausalContext {
 	if c == nil {
 		return m
 	}
-	if len(c.clock.entries) > 0 {
+	if len(c.clock.entries) > 0 || len(c.clock.pruned) > 0 {
 		m.Clock = c.clock.ToProto()
 	}
 	m.Cloud = dotsToProto(c.cloud)
@@ -257,27 +312,52 @@ func (c *CausalContext) toProtoOrNil() *messages.CausalContext {
 	return c.ToProto()
 }
 
-// CausalContextFromProto decodes a context. A missing message is an empty
-// context. Clock entries must have distinct replicas and non-zero counters,
-// cloud dots non-zero counters; cloud dots may come in any order, repeat or
-// be covered by the clock: the result is compacted.
+// CausalContextFromProto decodes a context under DefaultLimits. A missing
+// message is an empty context. Clock entries must have distinct replicas
+// and non-zero counters, cloud dots non-zero counters; cloud dots may come
+// in any order, repeat or be covered by the clock (or be of a pruned
+// replica): the result is compacted. Values beyond the limits give an
+// error wrapping ErrDecode and ErrLimit.
 func CausalContextFromProto(m *messages.CausalContext) (*CausalContext, error) {
-	clock, err := VClockFromProto(m.GetClock())
+	return contextFromProto(m, defaultBudget())
+}
+
+func contextFromProto(m *messages.CausalContext, b *budget) (*CausalContext, error) {
+	const where = "causal context"
+	clock, err := vclockFromProto(m.GetClock(), b, where)
 	if err != nil {
-		return nil, fmt.Errorf("causal context: %w", err)
+		return nil, err
 	}
 	c := &CausalContext{clock: *clock}
 	if cloud := m.GetCloud(); len(cloud) > 0 {
+		if err := b.take(len(cloud), where); err != nil {
+			return nil, err
+		}
 		c.cloud = make([]Dot, 0, len(cloud))
 		for _, d := range cloud {
 			if d.GetCounter() == 0 {
 				return nil, fmt.Errorf("%w: causal context: cloud dot of replica %q has counter 0", ErrDecode, d.GetReplica())
+			}
+			if err := b.counter(d.GetCounter(), where); err != nil {
+				return nil, err
+			}
+			if err := b.replica(d.GetReplica(), where); err != nil {
+				return nil, err
 			}
 			c.cloud = append(c.cloud, Dot{Replica: ReplicaID(d.GetReplica()), Counter: d.GetCounter()})
 		}
 		slices.SortFunc(c.cloud, compareDots)
 		c.cloud = slices.Compact(c.cloud)
 		c.compact()
+		extra := 0
+		for i, d := range c.cloud {
+			if (i == 0 || c.cloud[i-1].Replica != d.Replica) && c.clock.Get(d.Replica) == 0 {
+				extra++
+			}
+		}
+		if err := b.replicas(len(c.clock.entries)+len(c.clock.pruned)+extra, where); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -287,17 +367,13 @@ func (c *CausalContext) MarshalBinary() ([]byte, error) {
 	return proto.Marshal(c.ToProto())
 }
 
-// UnmarshalBinary replaces the context with the decoded one; on error c is
-// unchanged.
+// UnmarshalBinary replaces the context with the decoded one, under
+// DefaultLimits; on error c is unchanged.
 func (c *CausalContext) UnmarshalBinary(data []byte) error {
-	var m messages.CausalContext
-	if err := proto.Unmarshal(data, &m); err != nil {
-		return fmt.Errorf("%w: causal context: %v", ErrDecode, err)
-	}
-	decoded, err := CausalContextFromProto(&m)
-	if err != nil {
-		return err
-	}
-	*c = *decoded
-	return nil
+	return c.UnmarshalBinaryLimits(data, DefaultLimits())
+}
+
+// UnmarshalBinaryLimits is UnmarshalBinary under limits.
+func (c *CausalContext) UnmarshalBinaryLimits(data []byte, limits Limits) error {
+	return unmarshalLimited(data, limits, "causal context", c, contextFromProto)
 }

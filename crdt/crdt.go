@@ -6,16 +6,19 @@ import (
 	"errors"
 )
 
-// ReplicaID names one replica for one life: the updates it makes are tagged
-// with dots (replica, counter) or counter slots keyed by it. A process that
-// restarts must use a new ReplicaID, never the one of its earlier life: its
-// counters start again from zero, so reusing the ID would mint dots that
-// peers already hold, and a merge would swallow the new updates.
+// ReplicaID names one replica for as long as its data lives: the updates it
+// makes are tagged with dots (replica, counter) or counter slots keyed by
+// it. A process that restarts with its data intact (the highest dot it
+// issued is on disk before anyone sees it) keeps its ID; one whose data is
+// lost must take a new one: its counters would start again from zero, so
+// reusing the ID would mint dots that peers already hold, and a merge
+// would swallow the new updates. A replica ID is at most MaxReplicaIDLen
+// bytes.
 type ReplicaID string
 
 // NewReplicaID returns a fresh replica ID for node (a host:port address): the
-// node followed by '#' and 64 random bits, so that each start of a process on
-// the same address gets an ID no earlier life used.
+// node followed by '#' and 64 random bits, so that a process on the same
+// address that lost its data gets an ID no earlier life used.
 func NewReplicaID(node string) ReplicaID {
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -43,8 +46,9 @@ type CRDT[P any] interface {
 	// MarshalBinary encodes the state (a protobuf message of package
 	// messages for the types of this package).
 	MarshalBinary() ([]byte, error)
-	// UnmarshalBinary replaces the receiver's state with the decoded one. On
-	// error the receiver is left unchanged.
+	// UnmarshalBinary replaces the receiver's state with the decoded one,
+	// refusing input beyond DefaultLimits. On error the receiver is left
+	// unchanged.
 	UnmarshalBinary(data []byte) error
 }
 

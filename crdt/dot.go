@@ -56,10 +56,16 @@ func dotsEqual(a, b []Dot) bool {
 // use.
 //
 // A VClock is itself a CRDT (a join semilattice under pointwise maximum):
-// *VClock satisfies CRDT[*VClock].
+// *VClock satisfies CRDT[*VClock]. It is Prunable: a pruned replica loses
+// its entry, and the clock counts every dot of it as seen (Contains).
+//
+// Counters never pass MaxCounter: Advance refuses a greater counter, and
+// Increment of a replica at MaxCounter refuses to mint (see Increment).
 type VClock struct {
-	// entries is sorted by replica; every counter is greater than zero.
+	// entries is sorted by replica; every counter is greater than zero
+	// and at most MaxCounter; no replica of pruned has one.
 	entries []Dot
+	pruned  pruneSet
 }
 
 // search returns the index of replica in v.entries, or where it would go.
@@ -112,9 +118,10 @@ func (v *VClock) All() iter.Seq2[ReplicaID, uint64] {
 }
 
 // Advance raises the counter of replica to counter if it is lower, and
-// reports whether it changed.
+// reports whether it changed. It refuses (false) a counter above
+// MaxCounter and a pruned replica.
 func (v *VClock) Advance(replica ReplicaID, counter uint64) bool {
-	if counter == 0 {
+	if counter == 0 || counter > MaxCounter || v.pruned.has(replica) {
 		return false
 	}
 	i, ok := v.search(replica)
@@ -130,15 +137,32 @@ func (v *VClock) Advance(replica ReplicaID, counter uint64) bool {
 }
 
 // Increment adds one to the counter of replica and returns the new dot.
+//
+// It never wraps and never passes MaxCounter: a replica whose counter is
+// MaxCounter (which only input at the limit can cause: 2^62 updates take
+// 146 years at a billion a second), or that is pruned, is exhausted, and
+// Increment refuses: it changes nothing and returns a dot with counter 0,
+// which names no event. A replica that gets it must stop writing under
+// this ID and take a new one (NewReplicaID), as after a loss of its data.
+// A panic would let a peer that sends such a counter stop a member; a
+// wrapped counter would mint dots its peers hold already.
 func (v *VClock) Increment(replica ReplicaID) Dot {
-	d := Dot{Replica: replica, Counter: v.Get(replica) + 1}
+	current := v.Get(replica)
+	if current >= MaxCounter || v.pruned.has(replica) {
+		return Dot{Replica: replica}
+	}
+	d := Dot{Replica: replica, Counter: current + 1}
 	v.Advance(replica, d.Counter)
 	return d
 }
 
-// Contains reports whether the clock has seen dot d.
+// Contains reports whether the clock has seen dot d. Every dot of a pruned
+// replica counts as seen.
 func (v *VClock) Contains(d Dot) bool {
-	return d.Counter != 0 && d.Counter <= v.Get(d.Replica)
+	if d.Counter == 0 {
+		return false
+	}
+	return d.Counter <= v.Get(d.Replica) || (v != nil && v.pruned.has(d.Replica))
 }
 
 // Descends reports whether v has seen everything other has: every counter of
@@ -149,11 +173,20 @@ func (v *VClock) Descends(other *VClock) bool {
 		return true
 	}
 	for _, e := range other.entries {
-		if v.Get(e.Replica) < e.Counter {
+		if v.Get(e.Replica) < e.Counter && !v.prunedHas(e.Replica) {
+			return false
+		}
+	}
+	for _, m := range other.pruned {
+		if !v.prunedHas(m.Removed) {
 			return false
 		}
 	}
 	return true
+}
+
+func (v *VClock) prunedHas(replica ReplicaID) bool {
+	return v != nil && v.pruned.has(replica)
 }
 
 // Concurrent reports whether neither clock descends from the other.
@@ -162,11 +195,56 @@ func (v *VClock) Concurrent(other *VClock) bool {
 }
 
 // Merge raises each counter of v to other's where other's is higher, and
-// reports whether v changed. It allocates only when other holds replicas
-// that v lacks.
+// reports whether v changed. The prune marks are joined, and no replica
+// pruned on either side keeps an entry. It allocates only when other holds
+// replicas or marks that v lacks.
 func (v *VClock) Merge(other *VClock) bool {
-	if other == nil || v == other || len(other.entries) == 0 {
+	if other == nil || v == other {
 		return false
+	}
+	var marksChanged bool
+	v.pruned, marksChanged = v.pruned.union(other.pruned)
+	changed := v.mergeEntries(other)
+	if marksChanged {
+		v.dropPruned()
+		changed = true
+	}
+	return changed
+}
+
+// dropPruned removes the entries of pruned replicas.
+func (v *VClock) dropPruned() {
+	if len(v.pruned) == 0 {
+		return
+	}
+	kept := v.entries[:0:0]
+	for _, e := range v.entries {
+		if !v.pruned.has(e.Replica) {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) == 0 {
+		kept = nil
+	}
+	v.entries = kept
+}
+
+// mergeEntries raises v's entries to other's, skipping replicas v has
+// pruned.
+func (v *VClock) mergeEntries(other *VClock) bool {
+	if len(other.entries) == 0 {
+		return false
+	}
+	if len(v.pruned) > 0 {
+		var theirs []Dot
+		for _, o := range other.entries {
+			if !v.pruned.has(o.Replica) {
+				theirs = append(theirs, o)
+			}
+		}
+		if len(theirs) < len(other.entries) {
+			other = &VClock{entries: theirs}
+		}
 	}
 	// Count the replicas that other adds; when there are none, merge in place.
 	missing := 0
@@ -212,24 +290,61 @@ func (v *VClock) Merge(other *VClock) bool {
 	return true
 }
 
-// Equal reports whether the two clocks hold the same counters.
+// Equal reports whether the two clocks hold the same counters and prune
+// marks.
 func (v *VClock) Equal(other *VClock) bool {
 	var a, b []Dot
+	var ma, mb pruneSet
 	if v != nil {
-		a = v.entries
+		a, ma = v.entries, v.pruned
 	}
 	if other != nil {
-		b = other.entries
+		b, mb = other.entries, other.pruned
 	}
-	return dotsEqual(a, b)
+	return dotsEqual(a, b) && slices.Equal(ma, mb)
 }
 
-// Clone returns a copy that shares nothing with v.
+// Clone returns a copy that shares nothing mutable with v.
 func (v *VClock) Clone() *VClock {
-	if v == nil || len(v.entries) == 0 {
+	if v == nil {
 		return &VClock{}
 	}
-	return &VClock{entries: slices.Clone(v.entries)}
+	return &VClock{entries: slices.Clone(v.entries), pruned: v.pruned}
+}
+
+// Prune drops removed's entry and marks it as pruned (see Prunable), and
+// returns the delta: the mark. A version vector cannot add removed's
+// counter to into's (dots of one replica are not dots of another), so
+// into only names the survivor; the clock counts every dot of removed as
+// seen from now on.
+func (v *VClock) Prune(removed, into ReplicaID) (*VClock, error) {
+	skip, err := v.pruned.checkPruneArgs(removed, into)
+	if err != nil || skip {
+		return &VClock{}, err
+	}
+	mark := PruneMark{Removed: removed, Into: into}
+	v.pruned = v.pruned.with(mark)
+	v.dropPruned()
+	return &VClock{pruned: pruneSet{mark}}, nil
+}
+
+// Pruned returns the prune marks, sorted by removed replica.
+func (v *VClock) Pruned() []PruneMark { return slices.Clone(v.pruned) }
+
+// ForgetPruned drops the mark of removed (see Prunable).
+func (v *VClock) ForgetPruned(removed ReplicaID) bool {
+	var found bool
+	v.pruned, found = v.pruned.without(removed)
+	return found
+}
+
+// Replicas returns the replicas with an entry, sorted.
+func (v *VClock) Replicas() []ReplicaID {
+	replicas := make([]ReplicaID, 0, v.Len())
+	for r := range v.All() {
+		replicas = append(replicas, r)
+	}
+	return replicas
 }
 
 // String formats the clock as {replica:counter, ...} in replica order.
@@ -253,29 +368,57 @@ func (v *VClock) ToProto() *messages.VClock {
 	if v == nil {
 		return &messages.VClock{}
 	}
-	return &messages.VClock{Entries: dotsToProto(v.entries)}
+	return &messages.VClock{Entries: dotsToProto(v.entries), Pruned: v.pruned.toProto()}
 }
 
-// VClockFromProto decodes a clock. Entries must have distinct replicas and
-// counters above zero; they may come in any order.
+// VClockFromProto decodes a clock under DefaultLimits. Entries must have
+// distinct replicas that are not pruned and counters above zero; they may
+// come in any order. Values beyond the limits give an error wrapping
+// ErrDecode and ErrLimit.
 func VClockFromProto(m *messages.VClock) (*VClock, error) {
+	return vclockFromProto(m, defaultBudget(), "vclock")
+}
+
+// vclockFromProto decodes a clock; where names it in errors. The budget
+// counts its entries, its marks and its replicas (the caller checks the
+// replicas again if it adds some, as a causal context's cloud does).
+func vclockFromProto(m *messages.VClock, b *budget, where string) (*VClock, error) {
+	pruned, err := pruneSetFromProto(m.GetPruned(), b, where)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.replicas(len(m.GetEntries())+len(pruned), where); err != nil {
+		return nil, err
+	}
+	if err := b.take(len(m.GetEntries()), where); err != nil {
+		return nil, err
+	}
 	entries := make([]Dot, 0, len(m.GetEntries()))
 	for _, e := range m.GetEntries() {
 		if e.GetCounter() == 0 {
-			return nil, fmt.Errorf("%w: vclock: replica %q has counter 0", ErrDecode, e.GetReplica())
+			return nil, fmt.Errorf("%w: %s: replica %q has counter 0", ErrDecode, where, e.GetReplica())
+		}
+		if err := b.counter(e.GetCounter(), where); err != nil {
+			return nil, err
+		}
+		if err := b.replica(e.GetReplica(), where); err != nil {
+			return nil, err
+		}
+		if pruned.has(ReplicaID(e.GetReplica())) {
+			return nil, fmt.Errorf("%w: %s: replica %q is pruned", ErrDecode, where, e.GetReplica())
 		}
 		entries = append(entries, Dot{Replica: ReplicaID(e.GetReplica()), Counter: e.GetCounter()})
 	}
 	slices.SortFunc(entries, compareDots)
 	for i := 1; i < len(entries); i++ {
 		if entries[i].Replica == entries[i-1].Replica {
-			return nil, fmt.Errorf("%w: vclock: duplicate replica %q", ErrDecode, entries[i].Replica)
+			return nil, fmt.Errorf("%w: %s: duplicate replica %q", ErrDecode, where, entries[i].Replica)
 		}
 	}
 	if len(entries) == 0 {
 		entries = nil
 	}
-	return &VClock{entries: entries}, nil
+	return &VClock{entries: entries, pruned: pruned}, nil
 }
 
 // MarshalBinary encodes the clock as a messages.VClock.
@@ -283,19 +426,17 @@ func (v *VClock) MarshalBinary() ([]byte, error) {
 	return proto.Marshal(v.ToProto())
 }
 
-// UnmarshalBinary replaces the clock with the decoded one; on error v is
-// unchanged.
+// UnmarshalBinary replaces the clock with the decoded one, under
+// DefaultLimits; on error v is unchanged.
 func (v *VClock) UnmarshalBinary(data []byte) error {
-	var m messages.VClock
-	if err := proto.Unmarshal(data, &m); err != nil {
-		return fmt.Errorf("%w: vclock: %v", ErrDecode, err)
-	}
-	decoded, err := VClockFromProto(&m)
-	if err != nil {
-		return err
-	}
-	*v = *decoded
-	return nil
+	return v.UnmarshalBinaryLimits(data, DefaultLimits())
+}
+
+// UnmarshalBinaryLimits is UnmarshalBinary under limits.
+func (v *VClock) UnmarshalBinaryLimits(data []byte, limits Limits) error {
+	return unmarshalLimited(data, limits, "vclock", v, func(m *messages.VClock, b *budget) (*VClock, error) {
+		return vclockFromProto(m, b, "vclock")
+	})
 }
 
 // dotsToProto converts dots to their messages, allocating them in one block.

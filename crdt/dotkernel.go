@@ -58,9 +58,14 @@ func (k *DotKernel[K]) Context() *CausalContext {
 // Add makes key present with a new dot of replica that replaces the key's
 // older dots, and returns the delta: the key with the new dot, and a
 // context holding the new dot and the replaced ones, so that merging the
-// delta replaces them everywhere too.
+// delta replaces them everywhere too. A replica that is exhausted or pruned
+// (see CausalContext.Next) cannot add: Add changes nothing and returns an
+// empty delta.
 func (k *DotKernel[K]) Add(replica ReplicaID, key K) *DotKernel[K] {
 	dot := k.ctx.Next(replica)
+	if dot.Counter == 0 {
+		return &DotKernel[K]{}
+	}
 	old := k.entries[key]
 	delta := &DotKernel[K]{entries: map[K][]Dot{key: {dot}}}
 	delta.ctx.AddAll(old)
@@ -97,6 +102,76 @@ func (k *DotKernel[K]) RemoveAll() *DotKernel[K] {
 	clear(k.entries)
 	return delta
 }
+
+// Prune replaces, in each key, the dots of removed by one new dot of into,
+// then drops removed from the context and marks it as pruned (see
+// Prunable), and returns the delta: the keys with their new dots, and a
+// context holding the new dots and the mark. A key re-tagged this way acts
+// as if into had added it again: a remove concurrent with the pruning does
+// not remove it. It fails, changing nothing, on Prunable's argument errors
+// or, wrapping ErrLimit, when into has not enough counters left.
+func (k *DotKernel[K]) Prune(removed, into ReplicaID) (*DotKernel[K], error) {
+	delta := &DotKernel[K]{}
+	skip, err := k.ctx.clock.pruned.checkPruneArgs(removed, into)
+	if err != nil || skip {
+		return delta, err
+	}
+	var keys []K
+	for key, dots := range k.entries {
+		if slices.ContainsFunc(dots, func(d Dot) bool { return d.Replica == removed }) {
+			keys = append(keys, key)
+		}
+	}
+	if err := checkRetag(&k.ctx, into, len(keys)); err != nil {
+		return delta, err
+	}
+	for _, key := range keys {
+		dot := k.ctx.Next(into)
+		k.ctx.Add(dot)
+		delta.ctx.Add(dot)
+		k.entries[key] = retagDots(k.entries[key], removed, dot)
+		if delta.entries == nil {
+			delta.entries = make(map[K][]Dot, len(keys))
+		}
+		delta.entries[key] = []Dot{dot}
+	}
+	mark, _ := k.ctx.Prune(removed, into)
+	delta.ctx.Merge(mark)
+	return delta, nil
+}
+
+// checkRetag fails, wrapping ErrLimit, if into cannot mint n more dots.
+func checkRetag(ctx *CausalContext, into ReplicaID, n int) error {
+	if n == 0 {
+		return nil
+	}
+	if highest := ctx.Max(into); highest > MaxCounter-uint64(n) {
+		return &LimitError{Limit: "counter", Where: "Prune", Value: highest + uint64(n), Max: MaxCounter}
+	}
+	return nil
+}
+
+// retagDots returns a new list: dots without those of removed, plus dot.
+func retagDots(dots []Dot, removed ReplicaID, dot Dot) []Dot {
+	out := make([]Dot, 0, len(dots))
+	for _, d := range dots {
+		if d.Replica != removed {
+			out = append(out, d)
+		}
+	}
+	i, _ := slices.BinarySearchFunc(out, dot, compareDots)
+	return slices.Insert(out, i, dot)
+}
+
+// Pruned returns the prune marks, sorted by removed replica.
+func (k *DotKernel[K]) Pruned() []PruneMark { return k.ctx.Pruned() }
+
+// ForgetPruned drops the mark of removed (see Prunable).
+func (k *DotKernel[K]) ForgetPruned(removed ReplicaID) bool { return k.ctx.ForgetPruned(removed) }
+
+// Replicas returns the replicas of the context (which covers every dot of
+// the keys), sorted.
+func (k *DotKernel[K]) Replicas() []ReplicaID { return k.ctx.Replicas() }
 
 // Merge joins other into k (see DotKernel) and reports whether k changed.
 // Keys and dots other shares with k cost no allocation; Merge allocates for

@@ -1,6 +1,7 @@
 package crdt_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -62,4 +63,44 @@ func ExamplePNCounter_Merge() {
 	a.Merge(&b) // merging again changes nothing
 	fmt.Println(a.Value(), b.Value())
 	// Output: 7 7
+}
+
+// Pruning folds the slot of a member that left for good into the slot of
+// the member that prunes it; a late state from the member that left
+// changes nothing afterwards.
+func ExampleGCounter_Prune() {
+	var survivor, leaver crdt.GCounter
+	survivor.Increment("survivor", 3)
+	leaver.Increment("leaver", 4)
+	survivor.Merge(&leaver)
+
+	delta, err := survivor.Prune("leaver", "survivor")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(survivor.Value(), survivor.Replicas(), len(delta.Pruned()))
+
+	leaver.Increment("leaver", 100) // too late: its slot is pruned
+	fmt.Println(survivor.Merge(&leaver), survivor.Value())
+	// Output:
+	// 7 [survivor] 1
+	// false 7
+}
+
+// Decoding refuses input beyond the limits with an error that names the
+// limit.
+func ExampleLimits() {
+	var clock crdt.VClock
+	clock.Advance("a", 1)
+	clock.Advance("b", 1)
+	clock.Advance("c", 1)
+	data, _ := clock.MarshalBinary()
+
+	var decoded crdt.VClock
+	err := decoded.UnmarshalBinaryLimits(data, crdt.Limits{MaxReplicas: 2})
+	fmt.Println(errors.Is(err, crdt.ErrDecode), errors.Is(err, crdt.ErrLimit))
+	fmt.Println(err)
+	// Output:
+	// true true
+	// crdt: decode: vclock: replicas 3 exceeds the limit 2
 }

@@ -19,9 +19,14 @@ type dotFlag struct {
 	ctx  CausalContext
 }
 
+// set refuses (no change, empty delta) for an exhausted or pruned replica:
+// see CausalContext.Next.
 func (f *dotFlag) set(replica ReplicaID) dotFlag {
 	dot := f.ctx.Next(replica)
 	var delta dotFlag
+	if dot.Counter == 0 {
+		return delta
+	}
 	delta.ctx.AddAll(f.dots)
 	delta.ctx.Add(dot)
 	delta.dots = []Dot{dot}
@@ -35,6 +40,29 @@ func (f *dotFlag) clear() dotFlag {
 	delta.ctx.AddAll(f.dots)
 	f.dots = nil
 	return delta
+}
+
+// prune replaces the live dots of removed by one new dot of into: see
+// DotKernel.Prune.
+func (f *dotFlag) prune(removed, into ReplicaID) (dotFlag, error) {
+	var delta dotFlag
+	skip, err := f.ctx.clock.pruned.checkPruneArgs(removed, into)
+	if err != nil || skip {
+		return delta, err
+	}
+	if slices.ContainsFunc(f.dots, func(d Dot) bool { return d.Replica == removed }) {
+		if err := checkRetag(&f.ctx, into, 1); err != nil {
+			return delta, err
+		}
+		dot := f.ctx.Next(into)
+		f.ctx.Add(dot)
+		f.dots = retagDots(f.dots, removed, dot)
+		delta.dots = []Dot{dot}
+		delta.ctx.Add(dot)
+	}
+	mark, _ := f.ctx.Prune(removed, into)
+	delta.ctx.Merge(mark)
+	return delta, nil
 }
 
 func (f *dotFlag) merge(other *dotFlag) bool {
@@ -64,13 +92,16 @@ func (f *dotFlag) toProto() *messages.Flag {
 	return &messages.Flag{Context: f.ctx.toProtoOrNil(), Dots: dotsToProto(f.dots)}
 }
 
-func (f *dotFlag) fromProto(m *messages.Flag) error {
-	ctx, err := CausalContextFromProto(m.GetContext())
+func (f *dotFlag) fromProto(m *messages.Flag, b *budget) error {
+	ctx, err := contextFromProto(m.GetContext(), b)
 	if err != nil {
 		return err
 	}
 	var dots []Dot
 	if len(m.GetDots()) > 0 {
+		if err := b.take(len(m.GetDots()), "flag dots"); err != nil {
+			return err
+		}
 		var replica ReplicaID
 		dots, err = dotsFromProto(make([]Dot, 0, len(m.GetDots())), m.GetDots(), ctx, &replica)
 		if err != nil {
@@ -82,12 +113,14 @@ func (f *dotFlag) fromProto(m *messages.Flag) error {
 	return nil
 }
 
-func (f *dotFlag) unmarshal(data []byte) error {
-	var m messages.Flag
-	if err := proto.Unmarshal(data, &m); err != nil {
-		return fmt.Errorf("%w: %v", ErrDecode, err)
-	}
-	return f.fromProto(&m)
+func (f *dotFlag) unmarshal(data []byte, limits Limits, where string) error {
+	return unmarshalLimited(data, limits, where, f, func(m *messages.Flag, b *budget) (*dotFlag, error) {
+		var decoded dotFlag
+		if err := decoded.fromProto(m, b); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		return &decoded, nil
+	})
 }
 
 // EWFlag is an enable-wins flag (riak_dt od_flag, made delta-capable): it
@@ -99,7 +132,8 @@ type EWFlag struct {
 }
 
 // Enable makes the flag true with a new dot of replica and returns the
-// delta.
+// delta. An exhausted or pruned replica cannot enable (see
+// CausalContext.Next): the flag is unchanged and the delta empty.
 func (f *EWFlag) Enable(replica ReplicaID) *EWFlag {
 	return &EWFlag{flag: f.flag.set(replica)}
 }
@@ -137,11 +171,16 @@ func (f *EWFlag) ToProto() *messages.Flag {
 }
 
 // EWFlagFromProto decodes an enable-wins flag. It fails, with an error
-// wrapping ErrDecode, on a dot with counter 0, a dot listed twice or a dot
-// the context does not cover.
+// wrapping ErrDecode, on a dot with counter 0, a dot listed twice, a dot
+// the context does not cover or of a pruned replica, or (wrapping ErrLimit
+// too) a value beyond DefaultLimits.
 func EWFlagFromProto(m *messages.Flag) (*EWFlag, error) {
+	return ewflagFromProto(m, defaultBudget())
+}
+
+func ewflagFromProto(m *messages.Flag, b *budget) (*EWFlag, error) {
 	f := &EWFlag{}
-	if err := f.flag.fromProto(m); err != nil {
+	if err := f.flag.fromProto(m, b); err != nil {
 		return nil, fmt.Errorf("ewflag: %w", err)
 	}
 	return f, nil
@@ -152,16 +191,33 @@ func (f *EWFlag) MarshalBinary() ([]byte, error) {
 	return proto.Marshal(f.ToProto())
 }
 
-// UnmarshalBinary replaces the flag with the decoded one; on error f is
-// unchanged.
+// UnmarshalBinary replaces the flag with the decoded one, under
+// DefaultLimits; on error f is unchanged.
 func (f *EWFlag) UnmarshalBinary(data []byte) error {
-	var decoded dotFlag
-	if err := decoded.unmarshal(data); err != nil {
-		return fmt.Errorf("ewflag: %w", err)
-	}
-	f.flag = decoded
-	return nil
+	return f.UnmarshalBinaryLimits(data, DefaultLimits())
 }
+
+// UnmarshalBinaryLimits is UnmarshalBinary under limits.
+func (f *EWFlag) UnmarshalBinaryLimits(data []byte, limits Limits) error {
+	return f.flag.unmarshal(data, limits, "ewflag")
+}
+
+// Prune replaces the live dots of removed by a new dot of into and marks
+// removed as pruned (see Prunable and DotKernel.Prune), and returns the
+// delta.
+func (f *EWFlag) Prune(removed, into ReplicaID) (*EWFlag, error) {
+	delta, err := f.flag.prune(removed, into)
+	return &EWFlag{flag: delta}, err
+}
+
+// Pruned returns the prune marks, sorted by removed replica.
+func (f *EWFlag) Pruned() []PruneMark { return f.flag.ctx.Pruned() }
+
+// ForgetPruned drops the mark of removed (see Prunable).
+func (f *EWFlag) ForgetPruned(removed ReplicaID) bool { return f.flag.ctx.ForgetPruned(removed) }
+
+// Replicas returns the replicas of the flag's context, sorted.
+func (f *EWFlag) Replicas() []ReplicaID { return f.flag.ctx.Replicas() }
 
 // DWFlag is a disable-wins flag, the dual of EWFlag (Almeida et al.): it
 // holds the dots of the disables that are live. It is false while one is;
@@ -181,7 +237,8 @@ type DWFlag struct {
 }
 
 // Disable makes the flag false with a new dot of replica and returns the
-// delta.
+// delta. An exhausted or pruned replica cannot disable (see
+// CausalContext.Next): the flag is unchanged and the delta empty.
 func (f *DWFlag) Disable(replica ReplicaID) *DWFlag {
 	return &DWFlag{flag: f.flag.set(replica)}
 }
@@ -219,11 +276,16 @@ func (f *DWFlag) ToProto() *messages.Flag {
 }
 
 // DWFlagFromProto decodes a disable-wins flag. It fails, with an error
-// wrapping ErrDecode, on a dot with counter 0, a dot listed twice or a dot
-// the context does not cover.
+// wrapping ErrDecode, on a dot with counter 0, a dot listed twice, a dot
+// the context does not cover or of a pruned replica, or (wrapping ErrLimit
+// too) a value beyond DefaultLimits.
 func DWFlagFromProto(m *messages.Flag) (*DWFlag, error) {
+	return dwflagFromProto(m, defaultBudget())
+}
+
+func dwflagFromProto(m *messages.Flag, b *budget) (*DWFlag, error) {
 	f := &DWFlag{}
-	if err := f.flag.fromProto(m); err != nil {
+	if err := f.flag.fromProto(m, b); err != nil {
 		return nil, fmt.Errorf("dwflag: %w", err)
 	}
 	return f, nil
@@ -234,13 +296,30 @@ func (f *DWFlag) MarshalBinary() ([]byte, error) {
 	return proto.Marshal(f.ToProto())
 }
 
-// UnmarshalBinary replaces the flag with the decoded one; on error f is
-// unchanged.
+// UnmarshalBinary replaces the flag with the decoded one, under
+// DefaultLimits; on error f is unchanged.
 func (f *DWFlag) UnmarshalBinary(data []byte) error {
-	var decoded dotFlag
-	if err := decoded.unmarshal(data); err != nil {
-		return fmt.Errorf("dwflag: %w", err)
-	}
-	f.flag = decoded
-	return nil
+	return f.UnmarshalBinaryLimits(data, DefaultLimits())
 }
+
+// UnmarshalBinaryLimits is UnmarshalBinary under limits.
+func (f *DWFlag) UnmarshalBinaryLimits(data []byte, limits Limits) error {
+	return f.flag.unmarshal(data, limits, "dwflag")
+}
+
+// Prune replaces the live dots of removed by a new dot of into and marks
+// removed as pruned (see Prunable and DotKernel.Prune), and returns the
+// delta.
+func (f *DWFlag) Prune(removed, into ReplicaID) (*DWFlag, error) {
+	delta, err := f.flag.prune(removed, into)
+	return &DWFlag{flag: delta}, err
+}
+
+// Pruned returns the prune marks, sorted by removed replica.
+func (f *DWFlag) Pruned() []PruneMark { return f.flag.ctx.Pruned() }
+
+// ForgetPruned drops the mark of removed (see Prunable).
+func (f *DWFlag) ForgetPruned(removed ReplicaID) bool { return f.flag.ctx.ForgetPruned(removed) }
+
+// Replicas returns the replicas of the flag's context, sorted.
+func (f *DWFlag) Replicas() []ReplicaID { return f.flag.ctx.Replicas() }

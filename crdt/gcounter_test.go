@@ -83,18 +83,25 @@ func TestGCounterIncrement(t *testing.T) {
 			wantDelta: map[ReplicaID]uint64{"a": 4},
 		},
 		{
-			name:      "slot saturates",
-			ops:       []counterSlot{{"a", math.MaxUint64 - 1}, {"a", 5}},
-			wantValue: math.MaxUint64,
-			wantSlots: map[ReplicaID]uint64{"a": math.MaxUint64},
-			wantDelta: map[ReplicaID]uint64{"a": math.MaxUint64},
+			name:      "slot saturates at MaxCounter",
+			ops:       []counterSlot{{"a", MaxCounter - 1}, {"a", 5}},
+			wantValue: MaxCounter,
+			wantSlots: map[ReplicaID]uint64{"a": MaxCounter},
+			wantDelta: map[ReplicaID]uint64{"a": MaxCounter},
+		},
+		{
+			name:      "an increment by MaxUint64 saturates",
+			ops:       []counterSlot{{"a", 3}, {"a", math.MaxUint64}},
+			wantValue: MaxCounter,
+			wantSlots: map[ReplicaID]uint64{"a": MaxCounter},
+			wantDelta: map[ReplicaID]uint64{"a": MaxCounter},
 		},
 		{
 			name:      "sum saturates",
-			ops:       []counterSlot{{"a", math.MaxUint64 - 1}, {"b", 5}},
+			ops:       []counterSlot{{"a", MaxCounter}, {"b", MaxCounter}, {"c", MaxCounter}, {"d", MaxCounter}},
 			wantValue: math.MaxUint64,
-			wantSlots: map[ReplicaID]uint64{"a": math.MaxUint64 - 1, "b": 5},
-			wantDelta: map[ReplicaID]uint64{"b": 5},
+			wantSlots: map[ReplicaID]uint64{"a": MaxCounter, "b": MaxCounter, "c": MaxCounter, "d": MaxCounter},
+			wantDelta: map[ReplicaID]uint64{"d": MaxCounter},
 		},
 	}
 	for _, tt := range tests {

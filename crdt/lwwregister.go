@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -49,11 +50,10 @@ type LWWRegister[V any] struct {
 // that fails), the register still holds it, and MarshalBinary and ToProto
 // report the error until a later write replaces it.
 //
-// Set panics if replica is empty: such a write could not be decoded.
+// Set panics if replica is empty or longer than MaxReplicaIDLen: such a
+// write could not be decoded.
 func (r *LWWRegister[V]) Set(replica ReplicaID, timestamp int64, v V) *LWWRegister[V] {
-	if replica == "" {
-		panic("crdt: LWWRegister.Set with an empty replica ID")
-	}
+	mustBeLocalReplica(replica, "LWWRegister.Set")
 	encoded, err := encodeValue(v)
 	write := &LWWRegister[V]{
 		value:     v,
@@ -77,6 +77,22 @@ func (r *LWWRegister[V]) Timestamp() int64 { return r.timestamp }
 
 // Replica returns the replica of the winning write, or "" if unset.
 func (r *LWWRegister[V]) Replica() ReplicaID { return r.replica }
+
+// CheckTimestamp fails, with an error wrapping ErrLimit (a *LimitError
+// whose Value and Max are nanoseconds), if the register's write is dated
+// more than maxSkew after now, reading the timestamp as Unix nanoseconds.
+// An unset register passes.
+//
+// The package has no clock, so decoding cannot check this; whoever
+// receives a state from a peer and has a clock (the ring) checks it before
+// merging. Without the check, one write from a peer whose clock is far
+// ahead, or that lies, would beat every write made until then.
+func (r *LWWRegister[V]) CheckTimestamp(now time.Time, maxSkew time.Duration) error {
+	if !r.set {
+		return nil
+	}
+	return checkFutureTimestamp(r.timestamp, now, maxSkew, "LWWRegister")
+}
 
 // compare orders two set registers by (timestamp, replica, encoding).
 func (r *LWWRegister[V]) compare(other *LWWRegister[V]) int {
@@ -145,12 +161,17 @@ func (r *LWWRegister[V]) ToProto() (*messages.LWWRegister, error) {
 	}, nil
 }
 
-// LWWRegisterFromProto decodes a register; a nil message is unset. It fails,
-// with an error wrapping ErrDecode, on a set register with no replica, an
-// unset register that carries a value, timestamp or replica, or a value that
+// LWWRegisterFromProto decodes a register under DefaultLimits; a nil
+// message is unset. It fails, with an error wrapping ErrDecode, on a set
+// register with no replica or (wrapping ErrLimit) one too long, an unset
+// register that carries a value, timestamp or replica, or a value that
 // does not decode as a V (also wrapping ErrUnsupportedElement if V has no
-// codec).
+// codec). It does not check the timestamp: see CheckTimestamp.
 func LWWRegisterFromProto[V any](pb *messages.LWWRegister) (*LWWRegister[V], error) {
+	return lwwregisterFromProto[V](pb, defaultBudget())
+}
+
+func lwwregisterFromProto[V any](pb *messages.LWWRegister, b *budget) (*LWWRegister[V], error) {
 	if !pb.GetSet() {
 		if len(pb.GetValue()) != 0 || pb.GetTimestamp() != 0 || pb.GetReplica() != "" {
 			return nil, fmt.Errorf("%w: LWWRegister: unset register carries a value, timestamp or replica", ErrDecode)
@@ -159,6 +180,12 @@ func LWWRegisterFromProto[V any](pb *messages.LWWRegister) (*LWWRegister[V], err
 	}
 	if pb.GetReplica() == "" {
 		return nil, fmt.Errorf("%w: LWWRegister: empty replica", ErrDecode)
+	}
+	if err := b.replica(pb.GetReplica(), "LWWRegister"); err != nil {
+		return nil, err
+	}
+	if err := b.take(1, "LWWRegister"); err != nil {
+		return nil, err
 	}
 	encoded := bytes.Clone(pb.GetValue())
 	v, err := decodeValue[V](encoded)
@@ -187,18 +214,15 @@ func (r *LWWRegister[V]) MarshalBinary() ([]byte, error) {
 }
 
 // UnmarshalBinary replaces the register with the decoded
-// messages.LWWRegister. On error the register is unchanged.
+// messages.LWWRegister, under DefaultLimits. On error the register is
+// unchanged.
 func (r *LWWRegister[V]) UnmarshalBinary(data []byte) error {
-	var pb messages.LWWRegister
-	if err := proto.Unmarshal(data, &pb); err != nil {
-		return fmt.Errorf("%w: LWWRegister: %v", ErrDecode, err)
-	}
-	decoded, err := LWWRegisterFromProto[V](&pb)
-	if err != nil {
-		return err
-	}
-	*r = *decoded
-	return nil
+	return r.UnmarshalBinaryLimits(data, DefaultLimits())
+}
+
+// UnmarshalBinaryLimits is UnmarshalBinary under limits.
+func (r *LWWRegister[V]) UnmarshalBinaryLimits(data []byte, limits Limits) error {
+	return unmarshalLimited(data, limits, "LWWRegister", r, lwwregisterFromProto[V])
 }
 
 // String returns the register's value and write, for logs.

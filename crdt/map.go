@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -84,7 +85,9 @@ func compareKeys(a, b MapKey) int {
 //
 // The function given to an Update method must update the value with the
 // same replica (embedded causal types mint dots of it), and must not keep
-// the value. If it panics, the map is unchanged.
+// the value. If it panics, the map is unchanged. A replica that is
+// exhausted or pruned in the map's context (see CausalContext.Next) cannot
+// update: the function is not called, and the delta is empty.
 //
 // One anomaly remains, as in riak_dt_map: counters have no causality, so
 // a counter field removed and updated again by one replica while another
@@ -263,11 +266,13 @@ func getField[P any](m *Map, key MapKey) (P, bool) {
 // returns the delta: the field with the new dot and value, and a context
 // holding the replaced dots and the new ones.
 func updateField[P any](m *Map, replica ReplicaID, key MapKey, update func(P)) *Map {
-	if replica == "" {
-		panic("crdt: Map update with an empty replica ID")
-	}
+	mustBeLocalReplica(replica, "Map update")
 	ops := &kinds[key.Kind]
 	outerMax := m.ctx.Max(replica)
+	if m.ctx.Next(replica).Counter == 0 {
+		// Exhausted or pruned (see CausalContext.Next): refuse the update.
+		return &Map{}
+	}
 	value, ok := m.fieldValue(key)
 	if !ok {
 		value = ops.newValue()
@@ -442,7 +447,8 @@ func (m *Map) String() string {
 
 // ToProto returns the protobuf encoding of the map: one entry per dot of
 // each field (a field updated concurrently has several), sorted by name,
-// kind and dot. It fails if a value has no encoding or if Maps nest deeper
+// kind and dot, each dot in the compact form (an index into the map's
+// replica table, and a counter). It fails if a value has no encoding or if Maps nest deeper
 // than MaxMapDepth.
 func (m *Map) ToProto() (*messages.Map, error) {
 	return m.toProto(1)
@@ -457,11 +463,23 @@ func (m *Map) toProto(depth int) (*messages.Map, error) {
 		return pb, nil
 	}
 	total := 0
+	var table []ReplicaID
 	for _, dots := range m.fields {
 		total += len(dots)
+		for _, fd := range dots {
+			if !slices.Contains(table, fd.dot.Replica) {
+				table = append(table, fd.dot.Replica)
+			}
+		}
+	}
+	slices.Sort(table)
+	indexOf := tableIndexer(table)
+	pb.Replicas = make([]string, len(table))
+	for i, r := range table {
+		pb.Replicas[i] = string(r)
 	}
 	entryBlock := make([]messages.MapEntry, total)
-	dotBlock := make([]messages.Dot, total)
+	refBlock := make([]uint64, 2*total)
 	pb.Entries = make([]*messages.MapEntry, 0, total)
 	n := 0
 	for _, key := range m.Keys() {
@@ -471,11 +489,12 @@ func (m *Map) toProto(depth int) (*messages.Map, error) {
 			if err != nil {
 				return nil, fmt.Errorf("field %s: %w", key, err)
 			}
-			dotBlock[n] = messages.Dot{Replica: string(fd.dot.Replica), Counter: fd.dot.Counter}
+			refs := refBlock[2*n : 2*n+2 : 2*n+2]
+			refs[0], refs[1] = indexOf(fd.dot.Replica), fd.dot.Counter
 			entry := &entryBlock[n]
 			entry.Name = key.Name
 			entry.Kind = messages.CRDTKind(key.Kind)
-			entry.Dots = []*messages.Dot{&dotBlock[n]}
+			entry.DotRefs = refs
 			entry.Value = value
 			pb.Entries = append(pb.Entries, entry)
 			n++
@@ -484,22 +503,31 @@ func (m *Map) toProto(depth int) (*messages.Map, error) {
 	return pb, nil
 }
 
-// MapFromProto decodes a map. Several entries may share a key (one per
+// MapFromProto decodes a map under DefaultLimits (MaxEntries counts the
+// entries of nested values too). Several entries may share a key (one per
 // concurrent dot), and an entry with several dots gives each the same
 // value. It fails, with an error wrapping ErrDecode, on an unknown kind, a
 // value missing or of another kind than the key's, an entry without dots,
 // a dot with counter 0, not covered by the context or listed twice for a
-// key, a value that does not decode, or Maps nested deeper than
-// MaxMapDepth.
+// key or of a pruned replica, a value that does not decode, Maps nested
+// deeper than MaxMapDepth, or (wrapping ErrLimit too) values beyond the
+// limits.
 func MapFromProto(pb *messages.Map) (*Map, error) {
-	return mapFromProto(pb, 1)
+	return mapFromProto(pb, 1, defaultBudget())
 }
 
-func mapFromProto(pb *messages.Map, depth int) (*Map, error) {
+func mapFromProto(pb *messages.Map, depth int, b *budget) (*Map, error) {
 	if depth > MaxMapDepth {
 		return nil, fmt.Errorf("%w: Map nested deeper than MaxMapDepth (%d)", ErrDecode, MaxMapDepth)
 	}
-	ctx, err := CausalContextFromProto(pb.GetContext())
+	ctx, err := contextFromProto(pb.GetContext(), b)
+	if err != nil {
+		return nil, fmt.Errorf("map: %w", err)
+	}
+	if err := b.take(len(pb.GetEntries()), "map"); err != nil {
+		return nil, err
+	}
+	table, err := replicaTableFromProto(pb.GetReplicas(), b)
 	if err != nil {
 		return nil, fmt.Errorf("map: %w", err)
 	}
@@ -509,22 +537,31 @@ func mapFromProto(pb *messages.Map, depth int) (*Map, error) {
 		if !key.Kind.valid() {
 			return nil, fmt.Errorf("%w: map entry %d (%q): unknown kind %d", ErrDecode, i, key.Name, int32(key.Kind))
 		}
-		if len(entry.GetDots()) == 0 {
+		if len(entry.GetDots()) == 0 && len(entry.GetDotRefs()) == 0 {
 			return nil, fmt.Errorf("%w: map entry %d (%s): no dots", ErrDecode, i, key)
 		}
 		ops := &kinds[key.Kind]
-		value, err := ops.fromProto(entry.GetValue(), depth)
+		if err := b.take(len(entry.GetDots())+len(entry.GetDotRefs())/2, "map dots"); err != nil {
+			return nil, err
+		}
+		entryDots := make([]Dot, 0, len(entry.GetDots())+len(entry.GetDotRefs())/2)
+		for _, d := range entry.GetDots() {
+			entryDots = append(entryDots, Dot{Replica: ReplicaID(d.GetReplica()), Counter: d.GetCounter()})
+		}
+		if entryDots, err = appendDotRefs(entryDots, entry.GetDotRefs(), table); err != nil {
+			return nil, fmt.Errorf("%w: map entry %d (%s): %v", ErrDecode, i, key, err)
+		}
+		value, err := ops.fromProto(entry.GetValue(), depth, b)
 		if err != nil {
 			return nil, fmt.Errorf("map entry %d (%s): %w", i, key, err)
 		}
 		dots := m.fields[key]
-		for j, d := range entry.GetDots() {
-			dot := Dot{Replica: ReplicaID(d.GetReplica()), Counter: d.GetCounter()}
+		for j, dot := range entryDots {
 			if dot.Counter == 0 {
 				return nil, fmt.Errorf("%w: map entry %d (%s): dot of replica %q has counter 0", ErrDecode, i, key, dot.Replica)
 			}
-			if !m.ctx.Contains(dot) {
-				return nil, fmt.Errorf("%w: map entry %d (%s): dot %v is not covered by the context", ErrDecode, i, key, dot)
+			if !m.ctx.Contains(dot) || m.ctx.clock.pruned.has(dot.Replica) {
+				return nil, fmt.Errorf("%w: map entry %d (%s): dot %v is not covered by the context or is of a pruned replica", ErrDecode, i, key, dot)
 			}
 			if j > 0 {
 				value = ops.clone(value)
@@ -556,18 +593,37 @@ func (m *Map) MarshalBinary() ([]byte, error) {
 	return proto.Marshal(pb)
 }
 
-// UnmarshalBinary replaces the map with the decoded messages.Map. On error
-// the map is unchanged.
+// UnmarshalBinary replaces the map with the decoded messages.Map, under
+// DefaultLimits. On error the map is unchanged.
 func (m *Map) UnmarshalBinary(data []byte) error {
-	var pb messages.Map
-	if err := proto.Unmarshal(data, &pb); err != nil {
-		return fmt.Errorf("%w: map: %v", ErrDecode, err)
+	return m.UnmarshalBinaryLimits(data, DefaultLimits())
+}
+
+// UnmarshalBinaryLimits is UnmarshalBinary under limits.
+func (m *Map) UnmarshalBinaryLimits(data []byte, limits Limits) error {
+	return unmarshalLimited(data, limits, "map", m, func(pb *messages.Map, b *budget) (*Map, error) {
+		return mapFromProto(pb, 1, b)
+	})
+}
+
+// CheckTimestamps runs LWWRegister.CheckTimestamp on every LWWRegister
+// field, nested Maps included, and returns the first error, naming the
+// field.
+func (m *Map) CheckTimestamps(now time.Time, maxSkew time.Duration) error {
+	for _, key := range m.Keys() {
+		for _, fd := range m.fields[key] {
+			var err error
+			switch v := fd.value.(type) {
+			case *LWWRegister[[]byte]:
+				err = v.CheckTimestamp(now, maxSkew)
+			case *Map:
+				err = v.CheckTimestamps(now, maxSkew)
+			}
+			if err != nil {
+				return fmt.Errorf("map field %s: %w", key, err)
+			}
+		}
 	}
-	decoded, err := MapFromProto(&pb)
-	if err != nil {
-		return err
-	}
-	*m = *decoded
 	return nil
 }
 
@@ -580,7 +636,7 @@ type kindOps struct {
 	equal     func(a, b any) bool
 	clone     func(v any) any
 	toProto   func(v any, depth int) (*messages.CRDTValue, error)
-	fromProto func(pb *messages.CRDTValue, depth int) (any, error)
+	fromProto func(pb *messages.CRDTValue, depth int, b *budget) (any, error)
 	// context returns the causal context of a value of a causal kind, to
 	// seed and read; nil for the other kinds.
 	context func(v any) *CausalContext
@@ -597,7 +653,7 @@ func embedded[P CRDT[P]](
 	name string,
 	newValue func() P,
 	wrap func(v P, depth int) (*messages.CRDTValue, error),
-	unwrap func(pb *messages.CRDTValue, depth int) (v P, ok bool, err error),
+	unwrap func(pb *messages.CRDTValue, depth int, b *budget) (v P, ok bool, err error),
 	context func(v P) *CausalContext,
 ) kindOps {
 	ops := kindOps{
@@ -607,8 +663,8 @@ func embedded[P CRDT[P]](
 		equal:    func(a, b any) bool { return a.(P).Equal(b.(P)) },
 		clone:    func(v any) any { return v.(P).Clone() },
 		toProto:  func(v any, depth int) (*messages.CRDTValue, error) { return wrap(v.(P), depth) },
-		fromProto: func(pb *messages.CRDTValue, depth int) (any, error) {
-			v, ok, err := unwrap(pb, depth)
+		fromProto: func(pb *messages.CRDTValue, depth int, b *budget) (any, error) {
+			v, ok, err := unwrap(pb, depth, b)
 			if err != nil {
 				return nil, err
 			}
@@ -636,12 +692,12 @@ func init() {
 			pb, err := v.ToProto()
 			return &messages.CRDTValue{Value: &messages.CRDTValue_Orset{Orset: pb}}, err
 		},
-		func(pb *messages.CRDTValue, _ int) (*ORSet[string], bool, error) {
+		func(pb *messages.CRDTValue, _ int, b *budget) (*ORSet[string], bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_Orset)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := ORSetFromProto[string](x.Orset)
+			v, err := orsetFromProto[string](x.Orset, b)
 			return v, true, err
 		},
 		func(v *ORSet[string]) *CausalContext { return &v.kernel.ctx },
@@ -651,12 +707,12 @@ func init() {
 		func(v *GCounter, _ int) (*messages.CRDTValue, error) {
 			return &messages.CRDTValue{Value: &messages.CRDTValue_Gcounter{Gcounter: v.ToProto()}}, nil
 		},
-		func(pb *messages.CRDTValue, _ int) (*GCounter, bool, error) {
+		func(pb *messages.CRDTValue, _ int, b *budget) (*GCounter, bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_Gcounter)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := GCounterFromProto(x.Gcounter)
+			v, err := gcounterFromProto(x.Gcounter, b)
 			return v, true, err
 		},
 		nil,
@@ -666,12 +722,12 @@ func init() {
 		func(v *PNCounter, _ int) (*messages.CRDTValue, error) {
 			return &messages.CRDTValue{Value: &messages.CRDTValue_Pncounter{Pncounter: v.ToProto()}}, nil
 		},
-		func(pb *messages.CRDTValue, _ int) (*PNCounter, bool, error) {
+		func(pb *messages.CRDTValue, _ int, b *budget) (*PNCounter, bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_Pncounter)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := PNCounterFromProto(x.Pncounter)
+			v, err := pncounterFromProto(x.Pncounter, b)
 			return v, true, err
 		},
 		nil,
@@ -682,12 +738,12 @@ func init() {
 			pb, err := v.ToProto()
 			return &messages.CRDTValue{Value: &messages.CRDTValue_LwwRegister{LwwRegister: pb}}, err
 		},
-		func(pb *messages.CRDTValue, _ int) (*LWWRegister[[]byte], bool, error) {
+		func(pb *messages.CRDTValue, _ int, b *budget) (*LWWRegister[[]byte], bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_LwwRegister)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := LWWRegisterFromProto[[]byte](x.LwwRegister)
+			v, err := lwwregisterFromProto[[]byte](x.LwwRegister, b)
 			return v, true, err
 		},
 		nil,
@@ -698,12 +754,12 @@ func init() {
 			pb, err := v.ToProto()
 			return &messages.CRDTValue{Value: &messages.CRDTValue_MvRegister{MvRegister: pb}}, err
 		},
-		func(pb *messages.CRDTValue, _ int) (*MVRegister[[]byte], bool, error) {
+		func(pb *messages.CRDTValue, _ int, b *budget) (*MVRegister[[]byte], bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_MvRegister)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := MVRegisterFromProto[[]byte](x.MvRegister)
+			v, err := mvregisterFromProto[[]byte](x.MvRegister, b)
 			return v, true, err
 		},
 		func(v *MVRegister[[]byte]) *CausalContext { return &v.ctx },
@@ -713,12 +769,12 @@ func init() {
 		func(v *EWFlag, _ int) (*messages.CRDTValue, error) {
 			return &messages.CRDTValue{Value: &messages.CRDTValue_EwFlag{EwFlag: v.ToProto()}}, nil
 		},
-		func(pb *messages.CRDTValue, _ int) (*EWFlag, bool, error) {
+		func(pb *messages.CRDTValue, _ int, b *budget) (*EWFlag, bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_EwFlag)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := EWFlagFromProto(x.EwFlag)
+			v, err := ewflagFromProto(x.EwFlag, b)
 			return v, true, err
 		},
 		func(v *EWFlag) *CausalContext { return &v.flag.ctx },
@@ -728,12 +784,12 @@ func init() {
 		func(v *DWFlag, _ int) (*messages.CRDTValue, error) {
 			return &messages.CRDTValue{Value: &messages.CRDTValue_DwFlag{DwFlag: v.ToProto()}}, nil
 		},
-		func(pb *messages.CRDTValue, _ int) (*DWFlag, bool, error) {
+		func(pb *messages.CRDTValue, _ int, b *budget) (*DWFlag, bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_DwFlag)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := DWFlagFromProto(x.DwFlag)
+			v, err := dwflagFromProto(x.DwFlag, b)
 			return v, true, err
 		},
 		func(v *DWFlag) *CausalContext { return &v.flag.ctx },
@@ -744,12 +800,12 @@ func init() {
 			pb, err := v.toProto(depth + 1)
 			return &messages.CRDTValue{Value: &messages.CRDTValue_Map{Map: pb}}, err
 		},
-		func(pb *messages.CRDTValue, depth int) (*Map, bool, error) {
+		func(pb *messages.CRDTValue, depth int, b *budget) (*Map, bool, error) {
 			x, ok := pb.GetValue().(*messages.CRDTValue_Map)
 			if !ok {
 				return nil, false, nil
 			}
-			v, err := mapFromProto(x.Map, depth+1)
+			v, err := mapFromProto(x.Map, depth+1, b)
 			return v, true, err
 		},
 		func(v *Map) *CausalContext { return &v.ctx },

@@ -643,12 +643,15 @@ func BenchmarkMapMerge(b *testing.B) {
 
 func BenchmarkMapEncode(b *testing.B) {
 	m := benchMap(benchReplicas(10))
+	var data []byte
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := m.MarshalBinary(); err != nil {
+		var err error
+		if data, err = m.MarshalBinary(); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(len(data)), "bytes")
 }
 
 func BenchmarkMapDecode(b *testing.B) {
@@ -661,5 +664,51 @@ func BenchmarkMapDecode(b *testing.B) {
 		if err := m.UnmarshalBinary(data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestMapCompactDots: a map writes the replicas of its fields' dots once,
+// in a table, and accepts dots in the full form too.
+func TestMapCompactDots(t *testing.T) {
+	var m Map
+	for r, replica := range []ReplicaID{"10.0.0.1:7001#3f2a9c0d11e4b6a7", "10.0.0.2:7001#9b1e5d7c20a4f3e8"} {
+		for i := range 20 {
+			m.UpdateGCounter(replica, fmt.Sprint("field", r, i), func(c *GCounter) { c.Increment(replica, 1) })
+		}
+	}
+	pb, err := m.ToProto()
+	require.NoError(t, err)
+	assert.Len(t, pb.GetReplicas(), 2)
+	for _, entry := range pb.GetEntries() {
+		assert.Empty(t, entry.GetDots())
+		assert.Len(t, entry.GetDotRefs(), 2)
+	}
+
+	// The same map with its dots in the full form decodes alike.
+	verbose := proto.Clone(pb).(*messages.Map)
+	for _, entry := range verbose.GetEntries() {
+		refs := entry.GetDotRefs()
+		entry.Dots = []*messages.Dot{{Replica: pb.GetReplicas()[refs[0]], Counter: refs[1]}}
+		entry.DotRefs = nil
+	}
+	verbose.Replicas = nil
+	decoded, err := MapFromProto(verbose)
+	require.NoError(t, err)
+	assert.True(t, decoded.Equal(&m))
+
+	for name, mutate := range map[string]func(e *messages.MapEntry){
+		"odd dot refs":     func(e *messages.MapEntry) { e.DotRefs = []uint64{0} },
+		"beyond the table": func(e *messages.MapEntry) { e.DotRefs = []uint64{7, 1} },
+		"dot in both forms": func(e *messages.MapEntry) {
+			e.Dots = []*messages.Dot{{Replica: pb.GetReplicas()[e.DotRefs[0]], Counter: e.DotRefs[1]}}
+		},
+		"no dots in either form": func(e *messages.MapEntry) { e.DotRefs = nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			bad := proto.Clone(pb).(*messages.Map)
+			mutate(bad.GetEntries()[0])
+			_, err := MapFromProto(bad)
+			require.ErrorIs(t, err, ErrDecode)
+		})
 	}
 }

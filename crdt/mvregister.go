@@ -37,9 +37,14 @@ func compareEntries[V any](a, b mvEntry[V]) int {
 
 // Set writes v with a new dot of replica, replacing every value the
 // register holds, and returns the delta: v with the new dot, and a context
-// holding the new dot and the replaced ones.
+// holding the new dot and the replaced ones. An exhausted or pruned
+// replica cannot write (see CausalContext.Next): the register is unchanged
+// and the delta empty.
 func (r *MVRegister[V]) Set(replica ReplicaID, v V) *MVRegister[V] {
 	dot := r.ctx.Next(replica)
+	if dot.Counter == 0 {
+		return &MVRegister[V]{}
+	}
 	delta := &MVRegister[V]{entries: []mvEntry[V]{{dot: dot, value: v}}}
 	for _, e := range r.entries {
 		delta.ctx.Add(e.dot)
@@ -49,6 +54,53 @@ func (r *MVRegister[V]) Set(replica ReplicaID, v V) *MVRegister[V] {
 	r.ctx.Add(dot)
 	return delta
 }
+
+// Prune gives each value written by removed a new dot of into and marks
+// removed as pruned (see Prunable and DotKernel.Prune), and returns the
+// delta: the re-tagged values and a context holding their new dots and the
+// mark.
+func (r *MVRegister[V]) Prune(removed, into ReplicaID) (*MVRegister[V], error) {
+	delta := &MVRegister[V]{}
+	skip, err := r.ctx.clock.pruned.checkPruneArgs(removed, into)
+	if err != nil || skip {
+		return delta, err
+	}
+	n := 0
+	for _, e := range r.entries {
+		if e.dot.Replica == removed {
+			n++
+		}
+	}
+	if err := checkRetag(&r.ctx, into, n); err != nil {
+		return delta, err
+	}
+	if n > 0 {
+		entries := make([]mvEntry[V], 0, len(r.entries))
+		for _, e := range r.entries {
+			if e.dot.Replica == removed {
+				e.dot = r.ctx.Next(into)
+				r.ctx.Add(e.dot)
+				delta.ctx.Add(e.dot)
+				delta.entries = append(delta.entries, e)
+			}
+			entries = append(entries, e)
+		}
+		slices.SortFunc(entries, compareEntries[V])
+		r.entries = entries
+	}
+	mark, _ := r.ctx.Prune(removed, into)
+	delta.ctx.Merge(mark)
+	return delta, nil
+}
+
+// Pruned returns the prune marks, sorted by removed replica.
+func (r *MVRegister[V]) Pruned() []PruneMark { return r.ctx.Pruned() }
+
+// ForgetPruned drops the mark of removed (see Prunable).
+func (r *MVRegister[V]) ForgetPruned(removed ReplicaID) bool { return r.ctx.ForgetPruned(removed) }
+
+// Replicas returns the replicas of the register's context, sorted.
+func (r *MVRegister[V]) Replicas() []ReplicaID { return r.ctx.Replicas() }
 
 // Values returns the concurrent values, ordered by the dot of their write
 // (replica, then counter); none if the register was never written.
@@ -189,14 +241,22 @@ func (r *MVRegister[V]) dotList() []Dot {
 	return dots
 }
 
-// MVRegisterFromProto decodes a register. It fails, with an error wrapping
-// ErrDecode, on an entry without a dot, a dot with counter 0, two entries
-// with the same dot, a dot the context does not cover, or a value that
-// does not decode.
+// MVRegisterFromProto decodes a register under DefaultLimits. It fails,
+// with an error wrapping ErrDecode, on an entry without a dot, a dot with
+// counter 0, two entries with the same dot, a dot the context does not
+// cover or of a pruned replica, a value that does not decode, or (wrapping
+// ErrLimit too) a value beyond the limits.
 func MVRegisterFromProto[V any](m *messages.MVRegister) (*MVRegister[V], error) {
-	ctx, err := CausalContextFromProto(m.GetContext())
+	return mvregisterFromProto[V](m, defaultBudget())
+}
+
+func mvregisterFromProto[V any](m *messages.MVRegister, b *budget) (*MVRegister[V], error) {
+	ctx, err := contextFromProto(m.GetContext(), b)
 	if err != nil {
 		return nil, fmt.Errorf("mvregister: %w", err)
+	}
+	if err := b.take(len(m.GetEntries()), "mvregister"); err != nil {
+		return nil, err
 	}
 	r := &MVRegister[V]{ctx: *ctx}
 	for i, entry := range m.GetEntries() {
@@ -207,8 +267,8 @@ func MVRegisterFromProto[V any](m *messages.MVRegister) (*MVRegister[V], error) 
 		if dot.Counter == 0 {
 			return nil, fmt.Errorf("%w: mvregister: entry %d: dot of replica %q has counter 0", ErrDecode, i, dot.Replica)
 		}
-		if !r.ctx.Contains(dot) {
-			return nil, fmt.Errorf("%w: mvregister: entry %d: dot %v is not covered by the context", ErrDecode, i, dot)
+		if !r.ctx.Contains(dot) || r.ctx.clock.pruned.has(dot.Replica) {
+			return nil, fmt.Errorf("%w: mvregister: entry %d: dot %v is not covered by the context or is of a pruned replica", ErrDecode, i, dot)
 		}
 		value, err := decodeValue[V](entry.GetValue())
 		if err != nil {
@@ -234,17 +294,13 @@ func (r *MVRegister[V]) MarshalBinary() ([]byte, error) {
 	return proto.Marshal(m)
 }
 
-// UnmarshalBinary replaces the register with the decoded one; on error r is
-// unchanged.
+// UnmarshalBinary replaces the register with the decoded one, under
+// DefaultLimits; on error r is unchanged.
 func (r *MVRegister[V]) UnmarshalBinary(data []byte) error {
-	var m messages.MVRegister
-	if err := proto.Unmarshal(data, &m); err != nil {
-		return fmt.Errorf("%w: mvregister: %v", ErrDecode, err)
-	}
-	decoded, err := MVRegisterFromProto[V](&m)
-	if err != nil {
-		return err
-	}
-	*r = *decoded
-	return nil
+	return r.UnmarshalBinaryLimits(data, DefaultLimits())
+}
+
+// UnmarshalBinaryLimits is UnmarshalBinary under limits.
+func (r *MVRegister[V]) UnmarshalBinaryLimits(data []byte, limits Limits) error {
+	return unmarshalLimited(data, limits, "mvregister", r, mvregisterFromProto[V])
 }

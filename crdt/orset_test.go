@@ -361,6 +361,14 @@ func TestORSetFromProtoErrors(t *testing.T) {
 		{"dot of an unknown replica", &messages.ORSet{Context: clock(dot("a", 1)), Entries: []*messages.ORSetEntry{entry(1, dot("b", 1))}}, "b:1 is not covered"},
 		{"dot listed twice", &messages.ORSet{Context: clock(dot("a", 1)), Entries: []*messages.ORSetEntry{entry(1, dot("a", 1), dot("a", 1))}}, "listed twice"},
 		{"bad context", &messages.ORSet{Context: clock(dot("a", 0))}, "counter 0"},
+		{"odd number of dot refs", &messages.ORSet{Context: clock(dot("a", 1)), Replicas: []string{"a"},
+			Entries: []*messages.ORSetEntry{{Element: binary.AppendVarint(nil, 1), DotRefs: []uint64{0, 1, 0}}}}, "odd number of dot refs"},
+		{"dot ref beyond the table", &messages.ORSet{Context: clock(dot("a", 1)), Replicas: []string{"a"},
+			Entries: []*messages.ORSetEntry{{Element: binary.AppendVarint(nil, 1), DotRefs: []uint64{1, 1}}}}, "replica 1 of a table of 1"},
+		{"dot in both forms", &messages.ORSet{Context: clock(dot("a", 1)), Replicas: []string{"a"},
+			Entries: []*messages.ORSetEntry{{Element: binary.AppendVarint(nil, 1), Dots: []*messages.Dot{dot("a", 1)}, DotRefs: []uint64{0, 1}}}}, "listed twice"},
+		{"dot ref not covered", &messages.ORSet{Context: clock(dot("a", 1)), Replicas: []string{"b"},
+			Entries: []*messages.ORSetEntry{{Element: binary.AppendVarint(nil, 1), DotRefs: []uint64{0, 1}}}}, "b:1 is not covered"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -547,7 +555,7 @@ func checkORSetDecodersAgree[E comparable](t *testing.T, data []byte) {
 	t.Helper()
 	var fast, reference ORSet[E]
 	fastErr := fast.UnmarshalBinary(data)
-	referenceErr := reference.unmarshalProto(data)
+	referenceErr := reference.unmarshalProto(data, DefaultLimits())
 	if referenceErr != nil {
 		require.Error(t, fastErr, "the fast decoder accepts what the generated code rejects (%v)", referenceErr)
 		require.ErrorIs(t, fastErr, ErrDecode)
@@ -576,6 +584,38 @@ func TestORSetDecodeNonCanonicalEncodings(t *testing.T) {
 	badUTF8Entry := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), badUTF8Dot)
 	badUTF8 := append(slices.Clone(canonical), protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), badUTF8Entry)...)
 
+	// The same set with the dots of its entries written in other forms.
+	rewrite := func(dots func(entry *messages.ORSetEntry) []byte) []byte {
+		var data []byte
+		data = append(data, contextField...)
+		for _, entry := range m.GetEntries() {
+			body := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), entry.GetElement())
+			body = append(body, dots(entry)...)
+			data = protowire.AppendBytes(protowire.AppendTag(data, 2, protowire.BytesType), body)
+		}
+		for _, r := range m.GetReplicas() {
+			data = protowire.AppendString(protowire.AppendTag(data, 3, protowire.BytesType), r)
+		}
+		return data
+	}
+	unpacked := rewrite(func(entry *messages.ORSetEntry) []byte {
+		var b []byte
+		for _, v := range entry.GetDotRefs() {
+			b = protowire.AppendVarint(protowire.AppendTag(b, 3, protowire.VarintType), v)
+		}
+		return b
+	})
+	verbose := rewrite(func(entry *messages.ORSetEntry) []byte {
+		var b []byte
+		refs := entry.GetDotRefs()
+		for i := 0; i < len(refs); i += 2 {
+			dot, err := proto.Marshal(&messages.Dot{Replica: m.GetReplicas()[refs[i]], Counter: refs[i+1]})
+			require.NoError(t, err)
+			b = protowire.AppendBytes(protowire.AppendTag(b, 2, protowire.BytesType), dot)
+		}
+		return b
+	})
+
 	tests := []struct {
 		name  string
 		data  []byte
@@ -587,6 +627,9 @@ func TestORSetDecodeNonCanonicalEncodings(t *testing.T) {
 		{"context twice", append(slices.Clone(contextField), canonical...), false},
 		{"unknown field", append(slices.Clone(canonical), unknown...), true},
 		{"replica not UTF-8", badUTF8, false},
+		{"replica table not UTF-8", append(slices.Clone(canonical), protowire.AppendBytes(protowire.AppendTag(nil, 3, protowire.BytesType), []byte{0xff})...), false},
+		{"dot refs not packed", unpacked, true},
+		{"dots in the verbose form", verbose, true},
 		{"truncated", canonical[:len(canonical)-1], false},
 	}
 	for _, tt := range tests {
@@ -602,4 +645,22 @@ func TestORSetDecodeNonCanonicalEncodings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestORSetCompactEncoding: the replicas of the dots are written once per
+// set, in a table, and the dots refer to them by index.
+func TestORSetCompactEncoding(t *testing.T) {
+	set, _ := benchmarkSets(10_000)
+	m, err := set.ToProto()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"10.0.0.1:7001#3f2a9c0d11e4b6a7"}, m.GetReplicas())
+	for _, entry := range m.GetEntries() {
+		require.Empty(t, entry.GetDots(), "the verbose form is not written")
+		require.Len(t, entry.GetDotRefs(), 2)
+	}
+	data, err := set.MarshalBinary()
+	require.NoError(t, err)
+	perElement := float64(len(data)) / float64(set.Len())
+	t.Logf("%d elements: %d bytes, %.1f bytes per element", set.Len(), len(data), perElement)
+	assert.Less(t, perElement, 25.0, "an element of 14 bytes costs at most 11 more")
 }

@@ -3,6 +3,7 @@ package crdt
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -14,21 +15,24 @@ import (
 // difference is the value.
 //
 // The zero value is a counter at zero, ready to use. A PNCounter is not safe
-// for concurrent use. Slots saturate as GCounter's do, and Value clamps to
-// the range of int64.
+// for concurrent use. Slots saturate as GCounter's do (at MaxCounter), and
+// Value clamps to the range of int64. A PNCounter is Prunable: both halves
+// are pruned together.
 type PNCounter struct {
 	inc GCounter
 	dec GCounter
 }
 
 // Increment adds n for replica and returns the delta (replica's new
-// increment slot). It panics if replica is empty.
+// increment slot). It panics if replica is empty or too long; a pruned
+// replica changes nothing.
 func (c *PNCounter) Increment(replica ReplicaID, n uint64) *PNCounter {
 	return &PNCounter{inc: *c.inc.Increment(replica, n)}
 }
 
 // Decrement subtracts n for replica and returns the delta (replica's new
-// decrement slot). It panics if replica is empty.
+// decrement slot). It panics if replica is empty or too long; a pruned
+// replica changes nothing.
 func (c *PNCounter) Decrement(replica ReplicaID, n uint64) *PNCounter {
 	return &PNCounter{dec: *c.dec.Increment(replica, n)}
 }
@@ -74,7 +78,43 @@ func (c *PNCounter) Equal(other *PNCounter) bool {
 }
 
 func (c *PNCounter) isEmpty() bool {
-	return c == nil || len(c.inc.slots) == 0 && len(c.dec.slots) == 0
+	return c == nil || c.inc.isEmpty() && c.dec.isEmpty()
+}
+
+// Prune moves removed's increments and decrements into into's and marks
+// removed as pruned in both halves (see Prunable for the contract), and
+// returns the delta. It fails, changing nothing, where GCounter.Prune
+// fails on either half.
+func (c *PNCounter) Prune(removed, into ReplicaID) (*PNCounter, error) {
+	// Check both halves before changing either.
+	for _, half := range []*GCounter{&c.inc, &c.dec} {
+		if _, err := half.checkPrune(removed, into); err != nil {
+			return &PNCounter{}, fmt.Errorf("PNCounter: %w", err)
+		}
+	}
+	inc, _ := c.inc.Prune(removed, into)
+	dec, _ := c.dec.Prune(removed, into)
+	return &PNCounter{inc: *inc, dec: *dec}, nil
+}
+
+// Pruned returns the prune marks of either half, sorted by removed replica.
+func (c *PNCounter) Pruned() []PruneMark {
+	marks, _ := c.inc.pruned.union(c.dec.pruned)
+	return slices.Clone(marks)
+}
+
+// ForgetPruned drops the mark of removed in both halves (see Prunable).
+func (c *PNCounter) ForgetPruned(removed ReplicaID) bool {
+	inc := c.inc.ForgetPruned(removed)
+	dec := c.dec.ForgetPruned(removed)
+	return inc || dec
+}
+
+// Replicas returns the replicas with a slot in either half, sorted.
+func (c *PNCounter) Replicas() []ReplicaID {
+	replicas := append(c.inc.Replicas(), c.dec.Replicas()...)
+	slices.Sort(replicas)
+	return slices.Compact(replicas)
 }
 
 // Clone returns a deep copy.
@@ -86,24 +126,29 @@ func (c *PNCounter) Clone() *PNCounter {
 // left out (nil).
 func (c *PNCounter) ToProto() *messages.PNCounter {
 	var pb messages.PNCounter
-	if len(c.inc.slots) > 0 {
+	if !c.inc.isEmpty() {
 		pb.Inc = c.inc.ToProto()
 	}
-	if len(c.dec.slots) > 0 {
+	if !c.dec.isEmpty() {
 		pb.Dec = c.dec.ToProto()
 	}
 	return &pb
 }
 
-// PNCounterFromProto decodes a counter; a nil message or half is empty. It
-// fails, with an error wrapping ErrDecode, where GCounterFromProto fails on
-// either half.
+// PNCounterFromProto decodes a counter under DefaultLimits; a nil message
+// or half is empty. It fails, with an error wrapping ErrDecode, where
+// GCounterFromProto fails on either half (the entries of both halves count
+// towards one MaxEntries).
 func PNCounterFromProto(pb *messages.PNCounter) (*PNCounter, error) {
-	inc, err := GCounterFromProto(pb.GetInc())
+	return pncounterFromProto(pb, defaultBudget())
+}
+
+func pncounterFromProto(pb *messages.PNCounter, b *budget) (*PNCounter, error) {
+	inc, err := gcounterFromProto(pb.GetInc(), b)
 	if err != nil {
 		return nil, fmt.Errorf("PNCounter increments: %w", err)
 	}
-	dec, err := GCounterFromProto(pb.GetDec())
+	dec, err := gcounterFromProto(pb.GetDec(), b)
 	if err != nil {
 		return nil, fmt.Errorf("PNCounter decrements: %w", err)
 	}
@@ -115,19 +160,15 @@ func (c *PNCounter) MarshalBinary() ([]byte, error) {
 	return proto.Marshal(c.ToProto())
 }
 
-// UnmarshalBinary replaces the counter with the decoded messages.PNCounter.
-// On error the counter is unchanged.
+// UnmarshalBinary replaces the counter with the decoded messages.PNCounter,
+// under DefaultLimits. On error the counter is unchanged.
 func (c *PNCounter) UnmarshalBinary(data []byte) error {
-	var pb messages.PNCounter
-	if err := proto.Unmarshal(data, &pb); err != nil {
-		return fmt.Errorf("%w: PNCounter: %v", ErrDecode, err)
-	}
-	decoded, err := PNCounterFromProto(&pb)
-	if err != nil {
-		return err
-	}
-	*c = *decoded
-	return nil
+	return c.UnmarshalBinaryLimits(data, DefaultLimits())
+}
+
+// UnmarshalBinaryLimits is UnmarshalBinary under limits.
+func (c *PNCounter) UnmarshalBinaryLimits(data []byte, limits Limits) error {
+	return unmarshalLimited(data, limits, "PNCounter", c, pncounterFromProto)
 }
 
 // String returns the counter's value, for logs.

@@ -62,8 +62,9 @@ func TestPNCounterValue(t *testing.T) {
 		{name: "decrements", ops: []pnOp{{"a", -3}, {"b", -4}}, want: -7},
 		{name: "both", ops: []pnOp{{"a", 3}, {"a", -5}, {"b", 1}}, want: -1},
 		{name: "clamped above", ops: []pnOp{{"a", math.MaxInt64}, {"b", math.MaxInt64}}, want: math.MaxInt64},
-		{name: "exactly MaxInt64", ops: []pnOp{{"a", math.MaxInt64}}, want: math.MaxInt64},
-		{name: "exactly MinInt64", ops: []pnOp{{"a", -math.MaxInt64}, {"b", -1}}, want: math.MinInt64},
+		{name: "exactly MaxInt64", ops: []pnOp{{"a", int64(MaxCounter)}, {"b", int64(MaxCounter) - 1}}, want: math.MaxInt64},
+		{name: "exactly MinInt64", ops: []pnOp{{"a", -int64(MaxCounter)}, {"b", -int64(MaxCounter)}}, want: math.MinInt64},
+		{name: "slot saturates at MaxCounter", ops: []pnOp{{"a", math.MaxInt64}}, want: int64(MaxCounter)},
 		{name: "clamped below", ops: []pnOp{{"a", -math.MaxInt64}, {"b", -math.MaxInt64}}, want: math.MinInt64},
 	}
 	for _, tt := range tests {

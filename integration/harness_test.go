@@ -69,8 +69,9 @@ type member struct {
 	c                    *cluster
 	name                 string
 	data                 string
-	listen               string // 127.0.0.1:0 until the first start, then the node address
-	netns                string // network namespace to run in, if any
+	listen               string   // 127.0.0.1:0 until the first start, then the node address
+	netns                string   // network namespace to run in, if any
+	extra                []string // more flags for every start (security_test.go)
 }
 
 // memberOption changes a member before its first start.
@@ -110,6 +111,7 @@ func (m *member) tryLaunch() (*counternode.Process, error) {
 		"-rejoin", rejoinInterval.String(), "-init-timeout", initTimeout.String(),
 		"-command-timeout", "10s", "-log-level", "info",
 	}
+	args = append(args, m.extra...)
 	var cmd *exec.Cmd
 	if m.netns != "" {
 		cmd = exec.Command("ip", append([]string{"netns", "exec", m.netns, nodeBinary}, args...)...)

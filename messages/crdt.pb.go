@@ -145,18 +145,76 @@ func (x *Dot) GetCounter() uint64 {
 	return 0
 }
 
+// PruneMark records that replica `removed` will never write again and that
+// its entries were folded into replica `into` (pruning, as Akka Distributed
+// Data prunes removed nodes). A state holding the mark holds no entry of
+// `removed`, and ignores those of states merged into it. Sorted by removed.
+type PruneMark struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Removed       string                 `protobuf:"bytes,1,opt,name=removed,proto3" json:"removed,omitempty"`
+	Into          string                 `protobuf:"bytes,2,opt,name=into,proto3" json:"into,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PruneMark) Reset() {
+	*x = PruneMark{}
+	mi := &file_crdt_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneMark) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneMark) ProtoMessage() {}
+
+func (x *PruneMark) ProtoReflect() protoreflect.Message {
+	mi := &file_crdt_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneMark.ProtoReflect.Descriptor instead.
+func (*PruneMark) Descriptor() ([]byte, []int) {
+	return file_crdt_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PruneMark) GetRemoved() string {
+	if x != nil {
+		return x.Removed
+	}
+	return ""
+}
+
+func (x *PruneMark) GetInto() string {
+	if x != nil {
+		return x.Into
+	}
+	return ""
+}
+
 // VClock is a version vector: for each replica, the highest counter seen,
 // meaning every counter from 1 to it has been seen. Sorted by replica.
+// Pruned replicas have no entry.
 type VClock struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Entries       []*Dot                 `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	Pruned        []*PruneMark           `protobuf:"bytes,2,rep,name=pruned,proto3" json:"pruned,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VClock) Reset() {
 	*x = VClock{}
-	mi := &file_crdt_proto_msgTypes[1]
+	mi := &file_crdt_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +226,7 @@ func (x *VClock) String() string {
 func (*VClock) ProtoMessage() {}
 
 func (x *VClock) ProtoReflect() protoreflect.Message {
-	mi := &file_crdt_proto_msgTypes[1]
+	mi := &file_crdt_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,12 +239,19 @@ func (x *VClock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VClock.ProtoReflect.Descriptor instead.
 func (*VClock) Descriptor() ([]byte, []int) {
-	return file_crdt_proto_rawDescGZIP(), []int{1}
+	return file_crdt_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *VClock) GetEntries() []*Dot {
 	if x != nil {
 		return x.Entries
+	}
+	return nil
+}
+
+func (x *VClock) GetPruned() []*PruneMark {
+	if x != nil {
+		return x.Pruned
 	}
 	return nil
 }
@@ -204,7 +269,7 @@ type CausalContext struct {
 
 func (x *CausalContext) Reset() {
 	*x = CausalContext{}
-	mi := &file_crdt_proto_msgTypes[2]
+	mi := &file_crdt_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -216,7 +281,7 @@ func (x *CausalContext) String() string {
 func (*CausalContext) ProtoMessage() {}
 
 func (x *CausalContext) ProtoReflect() protoreflect.Message {
-	mi := &file_crdt_proto_msgTypes[2]
+	mi := &file_crdt_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -229,7 +294,7 @@ func (x *CausalContext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CausalContext.ProtoReflect.Descriptor instead.
 func (*CausalContext) Descriptor() ([]byte, []int) {
-	return file_crdt_proto_rawDescGZIP(), []int{2}
+	return file_crdt_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CausalContext) GetClock() *VClock {
@@ -249,16 +314,23 @@ func (x *CausalContext) GetCloud() []*Dot {
 // ORSetEntry is one element of an ORSet (encoded by the set's element codec)
 // with the dots of the adds that are still live for it.
 type ORSetEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Element       []byte                 `protobuf:"bytes,1,opt,name=element,proto3" json:"element,omitempty"`
-	Dots          []*Dot                 `protobuf:"bytes,2,rep,name=dots,proto3" json:"dots,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Element []byte                 `protobuf:"bytes,1,opt,name=element,proto3" json:"element,omitempty"`
+	// The dots in full, each naming its replica. Encoders of package crdt
+	// write dot_refs instead; decoders accept both (and their union), so that
+	// a message written by hand stays simple.
+	Dots []*Dot `protobuf:"bytes,2,rep,name=dots,proto3" json:"dots,omitempty"`
+	// The dots as pairs of varints (replica, counter), replica an index into
+	// the set's replica table: a replica ID of some 30 bytes is written once
+	// per set instead of once per dot.
+	DotRefs       []uint64 `protobuf:"varint,3,rep,packed,name=dot_refs,json=dotRefs,proto3" json:"dot_refs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ORSetEntry) Reset() {
 	*x = ORSetEntry{}
-	mi := &file_crdt_proto_msgTypes[3]
+	mi := &file_crdt_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -270,7 +342,7 @@ func (x *ORSetEntry) String() string {
 func (*ORSetEntry) ProtoMessage() {}
 
 func (x *ORSetEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_crdt_proto_msgTypes[3]
+	mi := &file_crdt_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -283,7 +355,7 @@ func (x *ORSetEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ORSetEntry.ProtoReflect.Descriptor instead.
 func (*ORSetEntry) Descriptor() ([]byte, []int) {
-	return file_crdt_proto_rawDescGZIP(), []int{3}
+	return file_crdt_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ORSetEntry) GetElement() []byte {
@@ -300,18 +372,28 @@ func (x *ORSetEntry) GetDots() []*Dot {
 	return nil
 }
 
+func (x *ORSetEntry) GetDotRefs() []uint64 {
+	if x != nil {
+		return x.DotRefs
+	}
+	return nil
+}
+
 // ORSet is an observed-remove set without tombstones.
 type ORSet struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Context       *CausalContext         `protobuf:"bytes,1,opt,name=context,proto3" json:"context,omitempty"`
-	Entries       []*ORSetEntry          `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Context *CausalContext         `protobuf:"bytes,1,opt,name=context,proto3" json:"context,omitempty"`
+	Entries []*ORSetEntry          `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The replica table that the entries' dot_refs index: the replicas of the
+	// entries' dots, each once, sorted.
+	Replicas      []string `protobuf:"bytes,3,rep,name=replicas,proto3" json:"replicas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ORSet) Reset() {
 	*x = ORSet{}
-	mi := &file_crdt_proto_msgTypes[4]
+	mi := &file_crdt_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -323,7 +405,7 @@ func (x *ORSet) String() string {
 func (*ORSet) ProtoMessage() {}
 
 func (x *ORSet) ProtoReflect() protoreflect.Message {
-	mi := &file_crdt_proto_msgTypes[4]
+	mi := &file_crdt_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -336,7 +418,7 @@ func (x *ORSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ORSet.ProtoReflect.Descriptor instead.
 func (*ORSet) Descriptor() ([]byte, []int) {
-	return file_crdt_proto_rawDescGZIP(), []int{4}
+	return file_crdt_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ORSet) GetContext() *CausalContext {
@@ -353,18 +435,27 @@ func (x *ORSet) GetEntries() []*ORSetEntry {
 	return nil
 }
 
+func (x *ORSet) GetReplicas() []string {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
 // GCounter is a grow-only counter: one slot (a dot's counter field holds the
 // slot value) per replica. Sorted by replica.
+// Pruned replicas have no slot: their count moved to the `into` replica.
 type GCounter struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Slots         []*Dot                 `protobuf:"bytes,1,rep,name=slots,proto3" json:"slots,omitempty"`
+	Pruned        []*PruneMark           `protobuf:"bytes,2,rep,name=pruned,proto3" json:"pruned,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GCounter) Reset() {
 	*x = GCounter{}
-	mi := &file_crdt_proto_msgTypes[5]
+	mi := &file_crdt_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +467,7 @@ func (x *GCounter) String() string {
 func (*GCounter) ProtoMessage() {}
 
 func (x *GCounter) ProtoReflect() protoreflect.Message {
-	mi := &file_crdt_proto_msgTypes[5]
+	mi := &file_crdt_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,12 +480,19 @@ func (x *GCounter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GCounter.ProtoReflect.Descriptor instead.
 func (*GCounter) Descriptor() ([]byte, []int) {
-	return file_crdt_proto_rawDescGZIP(), []int{5}
+	return file_crdt_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GCounter) GetSlots() []*Dot {
 	if x != nil {
 		return x.Slots
+	}
+	return nil
+}
+
+func (x *GCounter) GetPruned() []*PruneMark {
+	if x != nil {
+		return x.Pruned
 	}
 	return nil
 }
@@ -410,7 +508,7 @@ type PNCounter struct {
 
 func (x *PNCounter) Reset() {
 	*x = PNCounter{}
-	mi := &file_crdt_proto_msgTypes[6]
+	mi := &file_crdt_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +520,7 @@ func (x *PNCounter) String() string {
 func (*PNCounter) ProtoMessage() {}
 
 func (x *PNCounter) ProtoReflect() protoreflect.Message {
-	mi := &file_crdt_proto_msgTypes[6]
+	mi := &file_crdt_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +533,7 @@ func (x *PNCounter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PNCounter.ProtoReflect.Descriptor instead.
 func (*PNCounter) Descriptor() ([]byte, []int) {
-	return file_crdt_proto_rawDescGZIP(), []int{6}
+	return file_crdt_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PNCounter) GetInc() *GCounter {
@@ -466,7 +564,7 @@ type LWWRegister struct {
 
 func (x *LWWRegister) Reset() {
 	*x = LWWRegister{}
-	mi := &file_crdt_proto_msgTypes[7]
+	mi := &file_crdt_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +576,7 @@ func (x *LWWRegister) String() string {
 func (*LWWRegister) ProtoMessage() {}
 
 func (x *LWWRegister) ProtoReflect() protoreflect.Message {
-	mi := &file_crdt_proto_msgTypes[7]
+	mi := &file_crdt_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +589,7 @@ func (x *LWWRegister) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LWWRegister.ProtoReflect.Descriptor instead.
 func (*LWWRegister) Descriptor() ([]byte, []int) {
-	return file_crdt_proto_rawDescGZIP(), []int{7}
+	return file_crdt_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LWWRegister) GetValue() []byte {
@@ -534,7 +632,7 @@ type MVRegisterEntry struct {
 
 func (x *MVRegisterEntry) Reset() {
 	*x = MVRegisterEntry{}
-	mi := &file_crdt_proto_msgTypes[8]
+	mi := &file_crdt_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +644,7 @@ func (x *MVRegisterEntry) String() string {
 func (*MVRegisterEntry) ProtoMessage() {}
 
 func (x *MVRegisterEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_crdt_proto_msgTypes[8]
+	mi := &file_crdt_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +657,7 @@ func (x *MVRegisterEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MVRegisterEntry.ProtoReflect.Descriptor instead.
 func (*MVRegisterEntry) Descriptor() ([]byte, []int) {
-	return file_crdt_proto_rawDescGZIP(), []int{8}
+	return file_crdt_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *MVRegisterEntry) GetDot() *Dot {
@@ -587,7 +685,7 @@ type MVRegister struct {
 
 func (x *MVRegister) Reset() {
 	*x = MVRegister{}
-	mi := &file_crdt_proto_msgTypes[9]
+	mi := &file_crdt_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -599,7 +697,7 @@ func (x *MVRegister) String() string {
 func (*MVRegister) ProtoMessage() {}
 
 func (x *MVRegister) ProtoReflect() protoreflect.Message {
-	mi := &file_crdt_proto_msgTypes[9]
+	mi := &file_crdt_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -612,7 +710,7 @@ func (x *MVRegister) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MVRegister.ProtoReflect.Descriptor instead.
 func (*MVRegister) Descriptor() ([]byte, []int) {
-	return file_crdt_proto_rawDescGZIP(), []int{9}
+	return file_crdt_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MVRegister) GetContext() *CausalContext {
@@ -641,7 +739,7 @@ type Flag struct {
 
 func (x *Flag) Reset() {
 	*x = Flag{}
-	mi := &file_crdt_proto_msgTypes[10]
+	mi := &file_crdt_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +751,7 @@ func (x *Flag) String() string {
 func (*Flag) ProtoMessage() {}
 
 func (x *Flag) ProtoReflect() protoreflect.Message {
-	mi := &file_crdt_proto_msgTypes[10]
+	mi := &file_crdt_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +764,7 @@ func (x *Flag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flag.ProtoReflect.Descriptor instead.
 func (*Flag) Descriptor() ([]byte, []int) {
-	return file_crdt_proto_rawDescGZIP(), []int{10}
+	return file_crdt_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Flag) GetContext() *CausalContext {
@@ -703,7 +801,7 @@ type CRDTValue struct {
 
 func (x *CRDTValue) Reset() {
 	*x = CRDTValue{}
-	mi := &file_crdt_proto_msgTypes[11]
+	mi := &file_crdt_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +813,7 @@ func (x *CRDTValue) String() string {
 func (*CRDTValue) ProtoMessage() {}
 
 func (x *CRDTValue) ProtoReflect() protoreflect.Message {
-	mi := &file_crdt_proto_msgTypes[11]
+	mi := &file_crdt_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +826,7 @@ func (x *CRDTValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CRDTValue.ProtoReflect.Descriptor instead.
 func (*CRDTValue) Descriptor() ([]byte, []int) {
-	return file_crdt_proto_rawDescGZIP(), []int{11}
+	return file_crdt_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CRDTValue) GetValue() isCRDTValue_Value {
@@ -865,18 +963,23 @@ func (*CRDTValue_Map) isCRDTValue_Value() {}
 // MapEntry is one field of a Map: its key (name and kind), the dots that keep
 // the key present, and the embedded value.
 type MapEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Kind          CRDTKind               `protobuf:"varint,2,opt,name=kind,proto3,enum=genserverring.messages.CRDTKind" json:"kind,omitempty"`
-	Dots          []*Dot                 `protobuf:"bytes,3,rep,name=dots,proto3" json:"dots,omitempty"`
-	Value         *CRDTValue             `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Kind  CRDTKind               `protobuf:"varint,2,opt,name=kind,proto3,enum=genserverring.messages.CRDTKind" json:"kind,omitempty"`
+	// The dots in full. Encoders of package crdt write dot_refs instead;
+	// decoders accept both (see ORSetEntry).
+	Dots  []*Dot     `protobuf:"bytes,3,rep,name=dots,proto3" json:"dots,omitempty"`
+	Value *CRDTValue `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	// The dots as pairs of varints (replica, counter), replica an index into
+	// the map's replica table.
+	DotRefs       []uint64 `protobuf:"varint,5,rep,packed,name=dot_refs,json=dotRefs,proto3" json:"dot_refs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MapEntry) Reset() {
 	*x = MapEntry{}
-	mi := &file_crdt_proto_msgTypes[12]
+	mi := &file_crdt_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +991,7 @@ func (x *MapEntry) String() string {
 func (*MapEntry) ProtoMessage() {}
 
 func (x *MapEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_crdt_proto_msgTypes[12]
+	mi := &file_crdt_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +1004,7 @@ func (x *MapEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapEntry.ProtoReflect.Descriptor instead.
 func (*MapEntry) Descriptor() ([]byte, []int) {
-	return file_crdt_proto_rawDescGZIP(), []int{12}
+	return file_crdt_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MapEntry) GetName() string {
@@ -932,19 +1035,29 @@ func (x *MapEntry) GetValue() *CRDTValue {
 	return nil
 }
 
+func (x *MapEntry) GetDotRefs() []uint64 {
+	if x != nil {
+		return x.DotRefs
+	}
+	return nil
+}
+
 // Map is a map whose keys have observed-remove semantics and whose values
 // are CRDTs that merge recursively.
 type Map struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Context       *CausalContext         `protobuf:"bytes,1,opt,name=context,proto3" json:"context,omitempty"`
-	Entries       []*MapEntry            `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Context *CausalContext         `protobuf:"bytes,1,opt,name=context,proto3" json:"context,omitempty"`
+	Entries []*MapEntry            `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The replica table that the entries' dot_refs index: the replicas of the
+	// entries' dots, each once, sorted. Nested values keep their own.
+	Replicas      []string `protobuf:"bytes,3,rep,name=replicas,proto3" json:"replicas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Map) Reset() {
 	*x = Map{}
-	mi := &file_crdt_proto_msgTypes[13]
+	mi := &file_crdt_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -956,7 +1069,7 @@ func (x *Map) String() string {
 func (*Map) ProtoMessage() {}
 
 func (x *Map) ProtoReflect() protoreflect.Message {
-	mi := &file_crdt_proto_msgTypes[13]
+	mi := &file_crdt_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -969,7 +1082,7 @@ func (x *Map) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Map.ProtoReflect.Descriptor instead.
 func (*Map) Descriptor() ([]byte, []int) {
-	return file_crdt_proto_rawDescGZIP(), []int{13}
+	return file_crdt_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Map) GetContext() *CausalContext {
@@ -986,6 +1099,13 @@ func (x *Map) GetEntries() []*MapEntry {
 	return nil
 }
 
+func (x *Map) GetReplicas() []string {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
 var File_crdt_proto protoreflect.FileDescriptor
 
 const file_crdt_proto_rawDesc = "" +
@@ -994,21 +1114,28 @@ const file_crdt_proto_rawDesc = "" +
 	"crdt.proto\x12\x16genserverring.messages\"9\n" +
 	"\x03Dot\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\tR\areplica\x12\x18\n" +
-	"\acounter\x18\x02 \x01(\x04R\acounter\"?\n" +
+	"\acounter\x18\x02 \x01(\x04R\acounter\"9\n" +
+	"\tPruneMark\x12\x18\n" +
+	"\aremoved\x18\x01 \x01(\tR\aremoved\x12\x12\n" +
+	"\x04into\x18\x02 \x01(\tR\x04into\"z\n" +
 	"\x06VClock\x125\n" +
-	"\aentries\x18\x01 \x03(\v2\x1b.genserverring.messages.DotR\aentries\"x\n" +
+	"\aentries\x18\x01 \x03(\v2\x1b.genserverring.messages.DotR\aentries\x129\n" +
+	"\x06pruned\x18\x02 \x03(\v2!.genserverring.messages.PruneMarkR\x06pruned\"x\n" +
 	"\rCausalContext\x124\n" +
 	"\x05clock\x18\x01 \x01(\v2\x1e.genserverring.messages.VClockR\x05clock\x121\n" +
-	"\x05cloud\x18\x02 \x03(\v2\x1b.genserverring.messages.DotR\x05cloud\"W\n" +
+	"\x05cloud\x18\x02 \x03(\v2\x1b.genserverring.messages.DotR\x05cloud\"r\n" +
 	"\n" +
 	"ORSetEntry\x12\x18\n" +
 	"\aelement\x18\x01 \x01(\fR\aelement\x12/\n" +
-	"\x04dots\x18\x02 \x03(\v2\x1b.genserverring.messages.DotR\x04dots\"\x86\x01\n" +
+	"\x04dots\x18\x02 \x03(\v2\x1b.genserverring.messages.DotR\x04dots\x12\x19\n" +
+	"\bdot_refs\x18\x03 \x03(\x04R\adotRefs\"\xa2\x01\n" +
 	"\x05ORSet\x12?\n" +
 	"\acontext\x18\x01 \x01(\v2%.genserverring.messages.CausalContextR\acontext\x12<\n" +
-	"\aentries\x18\x02 \x03(\v2\".genserverring.messages.ORSetEntryR\aentries\"=\n" +
+	"\aentries\x18\x02 \x03(\v2\".genserverring.messages.ORSetEntryR\aentries\x12\x1a\n" +
+	"\breplicas\x18\x03 \x03(\tR\breplicas\"x\n" +
 	"\bGCounter\x121\n" +
-	"\x05slots\x18\x01 \x03(\v2\x1b.genserverring.messages.DotR\x05slots\"s\n" +
+	"\x05slots\x18\x01 \x03(\v2\x1b.genserverring.messages.DotR\x05slots\x129\n" +
+	"\x06pruned\x18\x02 \x03(\v2!.genserverring.messages.PruneMarkR\x06pruned\"s\n" +
 	"\tPNCounter\x122\n" +
 	"\x03inc\x18\x01 \x01(\v2 .genserverring.messages.GCounterR\x03inc\x122\n" +
 	"\x03dec\x18\x02 \x01(\v2 .genserverring.messages.GCounterR\x03dec\"m\n" +
@@ -1037,15 +1164,17 @@ const file_crdt_proto_rawDesc = "" +
 	"\aew_flag\x18\x06 \x01(\v2\x1c.genserverring.messages.FlagH\x00R\x06ewFlag\x127\n" +
 	"\adw_flag\x18\a \x01(\v2\x1c.genserverring.messages.FlagH\x00R\x06dwFlag\x12/\n" +
 	"\x03map\x18\b \x01(\v2\x1b.genserverring.messages.MapH\x00R\x03mapB\a\n" +
-	"\x05value\"\xbe\x01\n" +
+	"\x05value\"\xd9\x01\n" +
 	"\bMapEntry\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x124\n" +
 	"\x04kind\x18\x02 \x01(\x0e2 .genserverring.messages.CRDTKindR\x04kind\x12/\n" +
 	"\x04dots\x18\x03 \x03(\v2\x1b.genserverring.messages.DotR\x04dots\x127\n" +
-	"\x05value\x18\x04 \x01(\v2!.genserverring.messages.CRDTValueR\x05value\"\x82\x01\n" +
+	"\x05value\x18\x04 \x01(\v2!.genserverring.messages.CRDTValueR\x05value\x12\x19\n" +
+	"\bdot_refs\x18\x05 \x03(\x04R\adotRefs\"\x9e\x01\n" +
 	"\x03Map\x12?\n" +
 	"\acontext\x18\x01 \x01(\v2%.genserverring.messages.CausalContextR\acontext\x12:\n" +
-	"\aentries\x18\x02 \x03(\v2 .genserverring.messages.MapEntryR\aentries*\xe3\x01\n" +
+	"\aentries\x18\x02 \x03(\v2 .genserverring.messages.MapEntryR\aentries\x12\x1a\n" +
+	"\breplicas\x18\x03 \x03(\tR\breplicas*\xe3\x01\n" +
 	"\bCRDTKind\x12\x19\n" +
 	"\x15CRDT_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCRDT_KIND_ORSET\x10\x01\x12\x16\n" +
@@ -1070,57 +1199,60 @@ func file_crdt_proto_rawDescGZIP() []byte {
 }
 
 var file_crdt_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crdt_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_crdt_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_crdt_proto_goTypes = []any{
 	(CRDTKind)(0),           // 0: genserverring.messages.CRDTKind
 	(*Dot)(nil),             // 1: genserverring.messages.Dot
-	(*VClock)(nil),          // 2: genserverring.messages.VClock
-	(*CausalContext)(nil),   // 3: genserverring.messages.CausalContext
-	(*ORSetEntry)(nil),      // 4: genserverring.messages.ORSetEntry
-	(*ORSet)(nil),           // 5: genserverring.messages.ORSet
-	(*GCounter)(nil),        // 6: genserverring.messages.GCounter
-	(*PNCounter)(nil),       // 7: genserverring.messages.PNCounter
-	(*LWWRegister)(nil),     // 8: genserverring.messages.LWWRegister
-	(*MVRegisterEntry)(nil), // 9: genserverring.messages.MVRegisterEntry
-	(*MVRegister)(nil),      // 10: genserverring.messages.MVRegister
-	(*Flag)(nil),            // 11: genserverring.messages.Flag
-	(*CRDTValue)(nil),       // 12: genserverring.messages.CRDTValue
-	(*MapEntry)(nil),        // 13: genserverring.messages.MapEntry
-	(*Map)(nil),             // 14: genserverring.messages.Map
+	(*PruneMark)(nil),       // 2: genserverring.messages.PruneMark
+	(*VClock)(nil),          // 3: genserverring.messages.VClock
+	(*CausalContext)(nil),   // 4: genserverring.messages.CausalContext
+	(*ORSetEntry)(nil),      // 5: genserverring.messages.ORSetEntry
+	(*ORSet)(nil),           // 6: genserverring.messages.ORSet
+	(*GCounter)(nil),        // 7: genserverring.messages.GCounter
+	(*PNCounter)(nil),       // 8: genserverring.messages.PNCounter
+	(*LWWRegister)(nil),     // 9: genserverring.messages.LWWRegister
+	(*MVRegisterEntry)(nil), // 10: genserverring.messages.MVRegisterEntry
+	(*MVRegister)(nil),      // 11: genserverring.messages.MVRegister
+	(*Flag)(nil),            // 12: genserverring.messages.Flag
+	(*CRDTValue)(nil),       // 13: genserverring.messages.CRDTValue
+	(*MapEntry)(nil),        // 14: genserverring.messages.MapEntry
+	(*Map)(nil),             // 15: genserverring.messages.Map
 }
 var file_crdt_proto_depIdxs = []int32{
 	1,  // 0: genserverring.messages.VClock.entries:type_name -> genserverring.messages.Dot
-	2,  // 1: genserverring.messages.CausalContext.clock:type_name -> genserverring.messages.VClock
-	1,  // 2: genserverring.messages.CausalContext.cloud:type_name -> genserverring.messages.Dot
-	1,  // 3: genserverring.messages.ORSetEntry.dots:type_name -> genserverring.messages.Dot
-	3,  // 4: genserverring.messages.ORSet.context:type_name -> genserverring.messages.CausalContext
-	4,  // 5: genserverring.messages.ORSet.entries:type_name -> genserverring.messages.ORSetEntry
-	1,  // 6: genserverring.messages.GCounter.slots:type_name -> genserverring.messages.Dot
-	6,  // 7: genserverring.messages.PNCounter.inc:type_name -> genserverring.messages.GCounter
-	6,  // 8: genserverring.messages.PNCounter.dec:type_name -> genserverring.messages.GCounter
-	1,  // 9: genserverring.messages.MVRegisterEntry.dot:type_name -> genserverring.messages.Dot
-	3,  // 10: genserverring.messages.MVRegister.context:type_name -> genserverring.messages.CausalContext
-	9,  // 11: genserverring.messages.MVRegister.entries:type_name -> genserverring.messages.MVRegisterEntry
-	3,  // 12: genserverring.messages.Flag.context:type_name -> genserverring.messages.CausalContext
-	1,  // 13: genserverring.messages.Flag.dots:type_name -> genserverring.messages.Dot
-	5,  // 14: genserverring.messages.CRDTValue.orset:type_name -> genserverring.messages.ORSet
-	6,  // 15: genserverring.messages.CRDTValue.gcounter:type_name -> genserverring.messages.GCounter
-	7,  // 16: genserverring.messages.CRDTValue.pncounter:type_name -> genserverring.messages.PNCounter
-	8,  // 17: genserverring.messages.CRDTValue.lww_register:type_name -> genserverring.messages.LWWRegister
-	10, // 18: genserverring.messages.CRDTValue.mv_register:type_name -> genserverring.messages.MVRegister
-	11, // 19: genserverring.messages.CRDTValue.ew_flag:type_name -> genserverring.messages.Flag
-	11, // 20: genserverring.messages.CRDTValue.dw_flag:type_name -> genserverring.messages.Flag
-	14, // 21: genserverring.messages.CRDTValue.map:type_name -> genserverring.messages.Map
-	0,  // 22: genserverring.messages.MapEntry.kind:type_name -> genserverring.messages.CRDTKind
-	1,  // 23: genserverring.messages.MapEntry.dots:type_name -> genserverring.messages.Dot
-	12, // 24: genserverring.messages.MapEntry.value:type_name -> genserverring.messages.CRDTValue
-	3,  // 25: genserverring.messages.Map.context:type_name -> genserverring.messages.CausalContext
-	13, // 26: genserverring.messages.Map.entries:type_name -> genserverring.messages.MapEntry
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	2,  // 1: genserverring.messages.VClock.pruned:type_name -> genserverring.messages.PruneMark
+	3,  // 2: genserverring.messages.CausalContext.clock:type_name -> genserverring.messages.VClock
+	1,  // 3: genserverring.messages.CausalContext.cloud:type_name -> genserverring.messages.Dot
+	1,  // 4: genserverring.messages.ORSetEntry.dots:type_name -> genserverring.messages.Dot
+	4,  // 5: genserverring.messages.ORSet.context:type_name -> genserverring.messages.CausalContext
+	5,  // 6: genserverring.messages.ORSet.entries:type_name -> genserverring.messages.ORSetEntry
+	1,  // 7: genserverring.messages.GCounter.slots:type_name -> genserverring.messages.Dot
+	2,  // 8: genserverring.messages.GCounter.pruned:type_name -> genserverring.messages.PruneMark
+	7,  // 9: genserverring.messages.PNCounter.inc:type_name -> genserverring.messages.GCounter
+	7,  // 10: genserverring.messages.PNCounter.dec:type_name -> genserverring.messages.GCounter
+	1,  // 11: genserverring.messages.MVRegisterEntry.dot:type_name -> genserverring.messages.Dot
+	4,  // 12: genserverring.messages.MVRegister.context:type_name -> genserverring.messages.CausalContext
+	10, // 13: genserverring.messages.MVRegister.entries:type_name -> genserverring.messages.MVRegisterEntry
+	4,  // 14: genserverring.messages.Flag.context:type_name -> genserverring.messages.CausalContext
+	1,  // 15: genserverring.messages.Flag.dots:type_name -> genserverring.messages.Dot
+	6,  // 16: genserverring.messages.CRDTValue.orset:type_name -> genserverring.messages.ORSet
+	7,  // 17: genserverring.messages.CRDTValue.gcounter:type_name -> genserverring.messages.GCounter
+	8,  // 18: genserverring.messages.CRDTValue.pncounter:type_name -> genserverring.messages.PNCounter
+	9,  // 19: genserverring.messages.CRDTValue.lww_register:type_name -> genserverring.messages.LWWRegister
+	11, // 20: genserverring.messages.CRDTValue.mv_register:type_name -> genserverring.messages.MVRegister
+	12, // 21: genserverring.messages.CRDTValue.ew_flag:type_name -> genserverring.messages.Flag
+	12, // 22: genserverring.messages.CRDTValue.dw_flag:type_name -> genserverring.messages.Flag
+	15, // 23: genserverring.messages.CRDTValue.map:type_name -> genserverring.messages.Map
+	0,  // 24: genserverring.messages.MapEntry.kind:type_name -> genserverring.messages.CRDTKind
+	1,  // 25: genserverring.messages.MapEntry.dots:type_name -> genserverring.messages.Dot
+	13, // 26: genserverring.messages.MapEntry.value:type_name -> genserverring.messages.CRDTValue
+	4,  // 27: genserverring.messages.Map.context:type_name -> genserverring.messages.CausalContext
+	14, // 28: genserverring.messages.Map.entries:type_name -> genserverring.messages.MapEntry
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_crdt_proto_init() }
@@ -1128,7 +1260,7 @@ func file_crdt_proto_init() {
 	if File_crdt_proto != nil {
 		return
 	}
-	file_crdt_proto_msgTypes[11].OneofWrappers = []any{
+	file_crdt_proto_msgTypes[12].OneofWrappers = []any{
 		(*CRDTValue_Orset)(nil),
 		(*CRDTValue_Gcounter)(nil),
 		(*CRDTValue_Pncounter)(nil),
@@ -1144,7 +1276,7 @@ func file_crdt_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crdt_proto_rawDesc), len(file_crdt_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

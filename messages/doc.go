@@ -8,4 +8,4 @@
 // google.golang.org/protobuf/cmd/protoc-gen-go, then run go generate.
 package messages
 
-//go:generate protoc --proto_path=. --go_out=. --go_opt=paths=source_relative crdt.proto ring.proto persist.proto
+//go:generate protoc --proto_path=. --go_out=. --go_opt=paths=source_relative crdt.proto ring.proto persist.proto security.proto

@@ -243,6 +243,106 @@ func (x *Delta) GetAckId() uint64 {
 	return 0
 }
 
+// StateChunk is one part of a ring message too big for one transport
+// message (a gossip or delta of a large payload). The parts of a transfer
+// arrive in order (one connection per pair of members); a new transfer from
+// the same sender abandons an unfinished one, and anti-entropy sends the
+// state again.
+type StateChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ring  string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
+	From  string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	// transfer_id numbers the sender's transfers.
+	TransferId uint64 `protobuf:"varint,3,opt,name=transfer_id,json=transferId,proto3" json:"transfer_id,omitempty"`
+	// index is this part's place, from 0; total the number of parts.
+	Index uint32 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
+	Total uint32 `protobuf:"varint,5,opt,name=total,proto3" json:"total,omitempty"`
+	// kind says what the parts make once joined: "gossip" or "delta".
+	Kind          string `protobuf:"bytes,6,opt,name=kind,proto3" json:"kind,omitempty"`
+	Data          []byte `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateChunk) Reset() {
+	*x = StateChunk{}
+	mi := &file_ring_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateChunk) ProtoMessage() {}
+
+func (x *StateChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_ring_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateChunk.ProtoReflect.Descriptor instead.
+func (*StateChunk) Descriptor() ([]byte, []int) {
+	return file_ring_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *StateChunk) GetRing() string {
+	if x != nil {
+		return x.Ring
+	}
+	return ""
+}
+
+func (x *StateChunk) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *StateChunk) GetTransferId() uint64 {
+	if x != nil {
+		return x.TransferId
+	}
+	return 0
+}
+
+func (x *StateChunk) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *StateChunk) GetTotal() uint32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *StateChunk) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *StateChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 // DeltaAck confirms that from merged (and made durable) the delta of ack_id.
 type DeltaAck struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -255,7 +355,7 @@ type DeltaAck struct {
 
 func (x *DeltaAck) Reset() {
 	*x = DeltaAck{}
-	mi := &file_ring_proto_msgTypes[2]
+	mi := &file_ring_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -267,7 +367,7 @@ func (x *DeltaAck) String() string {
 func (*DeltaAck) ProtoMessage() {}
 
 func (x *DeltaAck) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[2]
+	mi := &file_ring_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -280,7 +380,7 @@ func (x *DeltaAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeltaAck.ProtoReflect.Descriptor instead.
 func (*DeltaAck) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{2}
+	return file_ring_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *DeltaAck) GetRing() string {
@@ -319,7 +419,7 @@ type Digest struct {
 
 func (x *Digest) Reset() {
 	*x = Digest{}
-	mi := &file_ring_proto_msgTypes[3]
+	mi := &file_ring_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -331,7 +431,7 @@ func (x *Digest) String() string {
 func (*Digest) ProtoMessage() {}
 
 func (x *Digest) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[3]
+	mi := &file_ring_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -344,7 +444,7 @@ func (x *Digest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Digest.ProtoReflect.Descriptor instead.
 func (*Digest) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{3}
+	return file_ring_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Digest) GetRing() string {
@@ -384,7 +484,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_ring_proto_msgTypes[4]
+	mi := &file_ring_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -396,7 +496,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[4]
+	mi := &file_ring_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -409,7 +509,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{4}
+	return file_ring_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Ping) GetRing() string {
@@ -454,7 +554,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_ring_proto_msgTypes[5]
+	mi := &file_ring_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +566,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[5]
+	mi := &file_ring_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +579,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{5}
+	return file_ring_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Ack) GetRing() string {
@@ -517,7 +617,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_ring_proto_msgTypes[6]
+	mi := &file_ring_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +629,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[6]
+	mi := &file_ring_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +642,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{6}
+	return file_ring_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PingRequest) GetRing() string {
@@ -586,7 +686,7 @@ type NodeDown struct {
 
 func (x *NodeDown) Reset() {
 	*x = NodeDown{}
-	mi := &file_ring_proto_msgTypes[7]
+	mi := &file_ring_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +698,7 @@ func (x *NodeDown) String() string {
 func (*NodeDown) ProtoMessage() {}
 
 func (x *NodeDown) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[7]
+	mi := &file_ring_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +711,7 @@ func (x *NodeDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDown.ProtoReflect.Descriptor instead.
 func (*NodeDown) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{7}
+	return file_ring_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NodeDown) GetRing() string {
@@ -645,7 +745,7 @@ type AddNode struct {
 
 func (x *AddNode) Reset() {
 	*x = AddNode{}
-	mi := &file_ring_proto_msgTypes[8]
+	mi := &file_ring_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -657,7 +757,7 @@ func (x *AddNode) String() string {
 func (*AddNode) ProtoMessage() {}
 
 func (x *AddNode) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[8]
+	mi := &file_ring_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -670,7 +770,7 @@ func (x *AddNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddNode.ProtoReflect.Descriptor instead.
 func (*AddNode) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{8}
+	return file_ring_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AddNode) GetNode() string {
@@ -690,7 +790,7 @@ type DelNode struct {
 
 func (x *DelNode) Reset() {
 	*x = DelNode{}
-	mi := &file_ring_proto_msgTypes[9]
+	mi := &file_ring_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -702,7 +802,7 @@ func (x *DelNode) String() string {
 func (*DelNode) ProtoMessage() {}
 
 func (x *DelNode) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[9]
+	mi := &file_ring_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -715,7 +815,7 @@ func (x *DelNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DelNode.ProtoReflect.Descriptor instead.
 func (*DelNode) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{9}
+	return file_ring_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DelNode) GetNode() string {
@@ -735,7 +835,7 @@ type ForceDown struct {
 
 func (x *ForceDown) Reset() {
 	*x = ForceDown{}
-	mi := &file_ring_proto_msgTypes[10]
+	mi := &file_ring_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +847,7 @@ func (x *ForceDown) String() string {
 func (*ForceDown) ProtoMessage() {}
 
 func (x *ForceDown) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[10]
+	mi := &file_ring_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +860,7 @@ func (x *ForceDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceDown.ProtoReflect.Descriptor instead.
 func (*ForceDown) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{10}
+	return file_ring_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ForceDown) GetNode() string {
@@ -780,7 +880,7 @@ type UnforceDown struct {
 
 func (x *UnforceDown) Reset() {
 	*x = UnforceDown{}
-	mi := &file_ring_proto_msgTypes[11]
+	mi := &file_ring_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +892,7 @@ func (x *UnforceDown) String() string {
 func (*UnforceDown) ProtoMessage() {}
 
 func (x *UnforceDown) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[11]
+	mi := &file_ring_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +905,7 @@ func (x *UnforceDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnforceDown.ProtoReflect.Descriptor instead.
 func (*UnforceDown) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{11}
+	return file_ring_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UnforceDown) GetNode() string {
@@ -824,7 +924,7 @@ type GetAll struct {
 
 func (x *GetAll) Reset() {
 	*x = GetAll{}
-	mi := &file_ring_proto_msgTypes[12]
+	mi := &file_ring_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +936,7 @@ func (x *GetAll) String() string {
 func (*GetAll) ProtoMessage() {}
 
 func (x *GetAll) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[12]
+	mi := &file_ring_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +949,7 @@ func (x *GetAll) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAll.ProtoReflect.Descriptor instead.
 func (*GetAll) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{12}
+	return file_ring_proto_rawDescGZIP(), []int{13}
 }
 
 // GetUp asks for the nodes believed up. Answered by Nodes.
@@ -861,7 +961,7 @@ type GetUp struct {
 
 func (x *GetUp) Reset() {
 	*x = GetUp{}
-	mi := &file_ring_proto_msgTypes[13]
+	mi := &file_ring_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +973,7 @@ func (x *GetUp) String() string {
 func (*GetUp) ProtoMessage() {}
 
 func (x *GetUp) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[13]
+	mi := &file_ring_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +986,7 @@ func (x *GetUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUp.ProtoReflect.Descriptor instead.
 func (*GetUp) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{13}
+	return file_ring_proto_rawDescGZIP(), []int{14}
 }
 
 // StopRing stops the ring on every up member. Answered by OpReply.
@@ -899,7 +999,7 @@ type StopRing struct {
 
 func (x *StopRing) Reset() {
 	*x = StopRing{}
-	mi := &file_ring_proto_msgTypes[14]
+	mi := &file_ring_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1011,7 @@ func (x *StopRing) String() string {
 func (*StopRing) ProtoMessage() {}
 
 func (x *StopRing) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[14]
+	mi := &file_ring_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1024,7 @@ func (x *StopRing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRing.ProtoReflect.Descriptor instead.
 func (*StopRing) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{14}
+	return file_ring_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StopRing) GetReason() string {
@@ -944,7 +1044,7 @@ type LocalStop struct {
 
 func (x *LocalStop) Reset() {
 	*x = LocalStop{}
-	mi := &file_ring_proto_msgTypes[15]
+	mi := &file_ring_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -956,7 +1056,7 @@ func (x *LocalStop) String() string {
 func (*LocalStop) ProtoMessage() {}
 
 func (x *LocalStop) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[15]
+	mi := &file_ring_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -969,7 +1069,7 @@ func (x *LocalStop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalStop.ProtoReflect.Descriptor instead.
 func (*LocalStop) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{15}
+	return file_ring_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LocalStop) GetReason() string {
@@ -991,7 +1091,7 @@ type StopMember struct {
 
 func (x *StopMember) Reset() {
 	*x = StopMember{}
-	mi := &file_ring_proto_msgTypes[16]
+	mi := &file_ring_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1003,7 +1103,7 @@ func (x *StopMember) String() string {
 func (*StopMember) ProtoMessage() {}
 
 func (x *StopMember) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[16]
+	mi := &file_ring_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1016,7 +1116,7 @@ func (x *StopMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopMember.ProtoReflect.Descriptor instead.
 func (*StopMember) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{16}
+	return file_ring_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StopMember) GetRing() string {
@@ -1050,7 +1150,7 @@ type OpReply struct {
 
 func (x *OpReply) Reset() {
 	*x = OpReply{}
-	mi := &file_ring_proto_msgTypes[17]
+	mi := &file_ring_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1162,7 @@ func (x *OpReply) String() string {
 func (*OpReply) ProtoMessage() {}
 
 func (x *OpReply) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[17]
+	mi := &file_ring_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1175,7 @@ func (x *OpReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpReply.ProtoReflect.Descriptor instead.
 func (*OpReply) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{17}
+	return file_ring_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *OpReply) GetError() string {
@@ -1095,7 +1195,7 @@ type Nodes struct {
 
 func (x *Nodes) Reset() {
 	*x = Nodes{}
-	mi := &file_ring_proto_msgTypes[18]
+	mi := &file_ring_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +1207,7 @@ func (x *Nodes) String() string {
 func (*Nodes) ProtoMessage() {}
 
 func (x *Nodes) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[18]
+	mi := &file_ring_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1220,7 @@ func (x *Nodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nodes.ProtoReflect.Descriptor instead.
 func (*Nodes) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{18}
+	return file_ring_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Nodes) GetNodes() []string {
@@ -1140,7 +1240,7 @@ type CallRequest struct {
 
 func (x *CallRequest) Reset() {
 	*x = CallRequest{}
-	mi := &file_ring_proto_msgTypes[19]
+	mi := &file_ring_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1152,7 +1252,7 @@ func (x *CallRequest) String() string {
 func (*CallRequest) ProtoMessage() {}
 
 func (x *CallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[19]
+	mi := &file_ring_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1165,7 +1265,7 @@ func (x *CallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallRequest.ProtoReflect.Descriptor instead.
 func (*CallRequest) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{19}
+	return file_ring_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CallRequest) GetBody() *anypb.Any {
@@ -1187,7 +1287,7 @@ type CallReply struct {
 
 func (x *CallReply) Reset() {
 	*x = CallReply{}
-	mi := &file_ring_proto_msgTypes[20]
+	mi := &file_ring_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1199,7 +1299,7 @@ func (x *CallReply) String() string {
 func (*CallReply) ProtoMessage() {}
 
 func (x *CallReply) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[20]
+	mi := &file_ring_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1212,7 +1312,7 @@ func (x *CallReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallReply.ProtoReflect.Descriptor instead.
 func (*CallReply) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{20}
+	return file_ring_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CallReply) GetBody() *anypb.Any {
@@ -1239,7 +1339,7 @@ type CastRequest struct {
 
 func (x *CastRequest) Reset() {
 	*x = CastRequest{}
-	mi := &file_ring_proto_msgTypes[21]
+	mi := &file_ring_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1351,7 @@ func (x *CastRequest) String() string {
 func (*CastRequest) ProtoMessage() {}
 
 func (x *CastRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[21]
+	mi := &file_ring_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1364,7 @@ func (x *CastRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastRequest.ProtoReflect.Descriptor instead.
 func (*CastRequest) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{21}
+	return file_ring_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CastRequest) GetBody() *anypb.Any {
@@ -1299,7 +1399,17 @@ const file_ring_proto_rawDesc = "" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x12\x12\n" +
 	"\x04hops\x18\x04 \x01(\rR\x04hops\x12\x15\n" +
-	"\x06ack_id\x18\x05 \x01(\x04R\x05ackId\"I\n" +
+	"\x06ack_id\x18\x05 \x01(\x04R\x05ackId\"\xa9\x01\n" +
+	"\n" +
+	"StateChunk\x12\x12\n" +
+	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x1f\n" +
+	"\vtransfer_id\x18\x03 \x01(\x04R\n" +
+	"transferId\x12\x14\n" +
+	"\x05index\x18\x04 \x01(\rR\x05index\x12\x14\n" +
+	"\x05total\x18\x05 \x01(\rR\x05total\x12\x12\n" +
+	"\x04kind\x18\x06 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04data\x18\a \x01(\fR\x04data\"I\n" +
 	"\bDeltaAck\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x15\n" +
@@ -1369,39 +1479,40 @@ func file_ring_proto_rawDescGZIP() []byte {
 	return file_ring_proto_rawDescData
 }
 
-var file_ring_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_ring_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_ring_proto_goTypes = []any{
 	(*Gossip)(nil),      // 0: genserverring.messages.Gossip
 	(*Delta)(nil),       // 1: genserverring.messages.Delta
-	(*DeltaAck)(nil),    // 2: genserverring.messages.DeltaAck
-	(*Digest)(nil),      // 3: genserverring.messages.Digest
-	(*Ping)(nil),        // 4: genserverring.messages.Ping
-	(*Ack)(nil),         // 5: genserverring.messages.Ack
-	(*PingRequest)(nil), // 6: genserverring.messages.PingRequest
-	(*NodeDown)(nil),    // 7: genserverring.messages.NodeDown
-	(*AddNode)(nil),     // 8: genserverring.messages.AddNode
-	(*DelNode)(nil),     // 9: genserverring.messages.DelNode
-	(*ForceDown)(nil),   // 10: genserverring.messages.ForceDown
-	(*UnforceDown)(nil), // 11: genserverring.messages.UnforceDown
-	(*GetAll)(nil),      // 12: genserverring.messages.GetAll
-	(*GetUp)(nil),       // 13: genserverring.messages.GetUp
-	(*StopRing)(nil),    // 14: genserverring.messages.StopRing
-	(*LocalStop)(nil),   // 15: genserverring.messages.LocalStop
-	(*StopMember)(nil),  // 16: genserverring.messages.StopMember
-	(*OpReply)(nil),     // 17: genserverring.messages.OpReply
-	(*Nodes)(nil),       // 18: genserverring.messages.Nodes
-	(*CallRequest)(nil), // 19: genserverring.messages.CallRequest
-	(*CallReply)(nil),   // 20: genserverring.messages.CallReply
-	(*CastRequest)(nil), // 21: genserverring.messages.CastRequest
-	(*ORSet)(nil),       // 22: genserverring.messages.ORSet
-	(*anypb.Any)(nil),   // 23: google.protobuf.Any
+	(*StateChunk)(nil),  // 2: genserverring.messages.StateChunk
+	(*DeltaAck)(nil),    // 3: genserverring.messages.DeltaAck
+	(*Digest)(nil),      // 4: genserverring.messages.Digest
+	(*Ping)(nil),        // 5: genserverring.messages.Ping
+	(*Ack)(nil),         // 6: genserverring.messages.Ack
+	(*PingRequest)(nil), // 7: genserverring.messages.PingRequest
+	(*NodeDown)(nil),    // 8: genserverring.messages.NodeDown
+	(*AddNode)(nil),     // 9: genserverring.messages.AddNode
+	(*DelNode)(nil),     // 10: genserverring.messages.DelNode
+	(*ForceDown)(nil),   // 11: genserverring.messages.ForceDown
+	(*UnforceDown)(nil), // 12: genserverring.messages.UnforceDown
+	(*GetAll)(nil),      // 13: genserverring.messages.GetAll
+	(*GetUp)(nil),       // 14: genserverring.messages.GetUp
+	(*StopRing)(nil),    // 15: genserverring.messages.StopRing
+	(*LocalStop)(nil),   // 16: genserverring.messages.LocalStop
+	(*StopMember)(nil),  // 17: genserverring.messages.StopMember
+	(*OpReply)(nil),     // 18: genserverring.messages.OpReply
+	(*Nodes)(nil),       // 19: genserverring.messages.Nodes
+	(*CallRequest)(nil), // 20: genserverring.messages.CallRequest
+	(*CallReply)(nil),   // 21: genserverring.messages.CallReply
+	(*CastRequest)(nil), // 22: genserverring.messages.CastRequest
+	(*ORSet)(nil),       // 23: genserverring.messages.ORSet
+	(*anypb.Any)(nil),   // 24: google.protobuf.Any
 }
 var file_ring_proto_depIdxs = []int32{
-	22, // 0: genserverring.messages.Gossip.node_set:type_name -> genserverring.messages.ORSet
-	22, // 1: genserverring.messages.Gossip.forced_down:type_name -> genserverring.messages.ORSet
-	23, // 2: genserverring.messages.CallRequest.body:type_name -> google.protobuf.Any
-	23, // 3: genserverring.messages.CallReply.body:type_name -> google.protobuf.Any
-	23, // 4: genserverring.messages.CastRequest.body:type_name -> google.protobuf.Any
+	23, // 0: genserverring.messages.Gossip.node_set:type_name -> genserverring.messages.ORSet
+	23, // 1: genserverring.messages.Gossip.forced_down:type_name -> genserverring.messages.ORSet
+	24, // 2: genserverring.messages.CallRequest.body:type_name -> google.protobuf.Any
+	24, // 3: genserverring.messages.CallReply.body:type_name -> google.protobuf.Any
+	24, // 4: genserverring.messages.CastRequest.body:type_name -> google.protobuf.Any
 	5,  // [5:5] is the sub-list for method output_type
 	5,  // [5:5] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
@@ -1421,7 +1532,7 @@ func file_ring_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ring_proto_rawDesc), len(file_ring_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

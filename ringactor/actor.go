@@ -77,6 +77,9 @@ type ringActor[T any, P Payload[T, P]] struct {
 	log          *slog.Logger
 	ctx          *Context[P]
 	timers       *timers
+	// boundary seals what the member sends and admits what it receives
+	// (boundary.go).
+	boundary *boundary
 
 	actorCtx   actor.Context // the context of the message being handled
 	ownsStore  bool          // the store was opened here (not WithStore): close it at the end
@@ -132,14 +135,18 @@ func (a *ringActor[T, P]) Receive(ctx actor.Context) {
 		a.stop(ctx, fmt.Errorf("%w: the actor system was shut down", ErrStopped))
 		return
 	}
-	a.handle(ctx, ctx.Message())
+	message, ok := a.boundary.admit(ctx, ctx.Message())
+	if !ok {
+		return
+	}
+	a.handle(ctx, message)
 }
 
 func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 	c := a.core
 	switch msg := message.(type) {
 	// The ring protocol.
-	case *messages.Gossip, *messages.Digest, *messages.Delta, *messages.DeltaAck, *messages.Ping, *messages.Ack, *messages.PingRequest, *messages.NodeDown:
+	case *messages.Gossip, *messages.Digest, *messages.Delta, *messages.DeltaAck, *messages.StateChunk, *messages.Ping, *messages.Ack, *messages.PingRequest, *messages.NodeDown:
 		c.step(msg)
 	case *actor.Terminated:
 		if msg.GetWho().GetId() != a.name {
@@ -189,7 +196,9 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 	case *messages.StopRing:
 		for _, node := range c.upNodes() {
 			if node != a.view.self {
-				ctx.Send(actor.NewPID(node, a.name), &messages.StopMember{Ring: a.name, From: a.view.self, Reason: msg.GetReason()})
+				if stop := a.boundary.outgoing(&messages.StopMember{Ring: a.name, From: a.view.self, Reason: msg.GetReason()}); stop != nil {
+					ctx.Send(actor.NewPID(node, a.name), stop)
+				}
 			}
 		}
 		respond(ctx, &messages.OpReply{})
@@ -335,6 +344,7 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	cfg := coreConfig{
 		ring: a.name, self: self, replica: a.view.replica, indirectChecks: a.cfg.IndirectChecks,
 		pushFanout: a.cfg.PushFanout, pushHops: uint32(a.cfg.PushHops),
+		chunkBytes: a.cfg.ChunkBytes, maxStateBytes: a.cfg.MaxStateBytes,
 	}
 	core, err := newCore(cfg, persisted, a, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), a.log)
 	if err != nil {
@@ -349,6 +359,7 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	}
 	a.core = core
 	a.view.core = core
+	a.boundary = newBoundary(a.name, self, a.cfg.Security, ctx.ActorSystem(), &core.stats, a.log)
 	a.timers = newTimers(ctx.ActorSystem().Root, ctx.Self())
 	core.start()
 	a.apply(ctx)
@@ -389,7 +400,9 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 				a.core.stats.StateSendsHeld++
 				continue
 			}
-			ctx.Send(actor.NewPID(out.to, a.name), out.msg)
+			if msg := a.boundary.outgoing(out.msg); msg != nil {
+				ctx.Send(actor.NewPID(out.to, a.name), msg)
+			}
 		}
 		for _, t := range eff.probeTimers {
 			delay := a.cfg.ProbeTimeout
@@ -405,8 +418,11 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 			a.callback(ctx, "HandleRingChange", func() { a.behaviour.HandleRingChange(a.ctx, change) })
 		}
 		if eff.removed {
+			// A removed member's data goes, and nothing may write it
+			// again: pending changes are dropped, their calls told why.
+			a.dropPending(ctx, ErrRemoved)
 			if err := a.store.Delete(); err != nil {
-				a.log.Error("cannot delete the ring file of a removed member", slog.Any("error", err))
+				a.log.Error("cannot delete the data of a removed member", slog.Any("error", err))
 			}
 			a.log.Warn("this member was removed from the ring; stopping")
 			a.stop(ctx, ErrRemoved)
@@ -501,6 +517,9 @@ func (a *ringActor[T, P]) closeStore() {
 func (a *ringActor[T, P]) mergeEncoded(data []byte) (bool, error) {
 	remote := P(new(T))
 	if err := remote.UnmarshalBinary(data); err != nil {
+		return false, err
+	}
+	if err := checkClock(remote, time.Now(), a.cfg.MaxClockSkew); err != nil {
 		return false, err
 	}
 	return a.view.payload.Merge(remote), nil

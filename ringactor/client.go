@@ -19,6 +19,7 @@ type Client struct {
 	system  *actor.ActorSystem
 	pid     *actor.PID
 	timeout time.Duration
+	sealer  *sealer // nil: requests go unsealed (see WithKeyring)
 }
 
 // ErrMemberGone is wrapped by the error of a request whose target ring actor
@@ -53,7 +54,7 @@ func Start[T any, P Payload[T, P]](system *actor.ActorSystem, name string, behav
 	if err != nil {
 		return nil, err
 	}
-	return &Client{system: system, pid: pid, timeout: cfg.RequestTimeout}, nil
+	return (&Client{system: system, pid: pid, timeout: cfg.RequestTimeout}).WithKeyring(cfg.Security.Keyring), nil
 }
 
 // NewClient returns a Client for the ring member named ring on node (a
@@ -113,7 +114,7 @@ func (c *Client) Call(msg any, timeout time.Duration) (any, error) {
 		return nil, fmt.Errorf("ringactor: unexpected answer %T", res)
 	}
 	if r.GetError() != "" {
-		return nil, &CallError{Message: r.GetError()}
+		return nil, replyError(r.GetError())
 	}
 	if r.GetBody() == nil {
 		return nil, nil
@@ -132,13 +133,18 @@ func (c *Client) Cast(msg any) error {
 	if err != nil {
 		return err
 	}
-	c.system.Root.Send(c.pid, &messages.CastRequest{Body: body})
+	sealed, err := c.sealRequest(&messages.CastRequest{Body: body})
+	if err != nil {
+		return err
+	}
+	c.system.Root.Send(c.pid, sealed)
 	return nil
 }
 
 // Send sends msg as is to the ring actor: it reaches HandleInfo unless it is
 // a message of the ring itself. To another process, msg must be a
-// proto.Message.
+// proto.Message, and a ring with a keyring refuses it there: from outside,
+// only sealed ring messages get in.
 func (c *Client) Send(msg any) { c.system.Root.Send(c.pid, msg) }
 
 // AddNode adds node (host:port) to the ring through this member.
@@ -193,7 +199,7 @@ func (c *Client) op(msg proto.Message) error {
 	switch r := res.(type) {
 	case *messages.OpReply:
 		if r.GetError() != "" {
-			return &CallError{Message: r.GetError()}
+			return replyError(r.GetError())
 		}
 		return nil
 	case *callReply:
@@ -208,6 +214,9 @@ func (c *Client) nodes(msg proto.Message) ([]string, error) {
 		return nil, err
 	}
 	r, ok := res.(*messages.Nodes)
+	if refused, isOp := res.(*messages.OpReply); isOp && refused.GetError() != "" {
+		return nil, replyError(refused.GetError())
+	}
 	if !ok {
 		return nil, fmt.Errorf("ringactor: unexpected answer %T", res)
 	}
@@ -215,7 +224,14 @@ func (c *Client) nodes(msg proto.Message) ([]string, error) {
 }
 
 func (c *Client) request(msg any, timeout time.Duration) (any, error) {
-	res, err := c.system.Root.RequestFuture(c.pid, msg, timeout).Result()
+	out, err := c.sealRequest(msg)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.system.Root.RequestFuture(c.pid, out, timeout).Result()
+	if err != nil {
+		err = explainUnreachable(c.system, c.pid.GetAddress(), err)
+	}
 	switch {
 	case errors.Is(err, actor.ErrTimeout):
 		return nil, fmt.Errorf("%w: %T to %s after %v", ErrTimeout, msg, c.pid, timeout)

@@ -84,6 +84,12 @@ type pendingChanges[P any] struct {
 // update runs a Context.Update: it applies the change and records its
 // delta.
 func (a *ringActor[T, P]) update(mutate func(P) P) {
+	if a.core == nil {
+		// Init is running: its payload is the starting state, rebuilt by
+		// Init at every start, not a change to log.
+		mutate(a.view.payload)
+		return
+	}
 	delta := mutate(a.view.payload)
 	a.core.payloadTouched()
 	if delta == nil {
@@ -105,6 +111,20 @@ func (a *ringActor[T, P]) update(mutate func(P) P) {
 		}
 	}
 	a.queueFlush()
+}
+
+// dropPending forgets every pending change and answers the calls waiting
+// for them with err.
+func (a *ringActor[T, P]) dropPending(ctx actor.SenderContext, err error) {
+	for _, h := range a.pending.held {
+		a.release(ctx, heldReply{from: h.from, err: err})
+	}
+	for _, w := range a.pending.ackWaits {
+		for _, h := range w.replies {
+			a.release(ctx, heldReply{from: h.from, err: err})
+		}
+	}
+	a.pending = pendingChanges[P]{flushQueued: a.pending.flushQueued}
 }
 
 // synced reports whether every change of this member is durable.
@@ -398,7 +418,7 @@ func (a *ringActor[T, P]) recoverPayload(payload P) error {
 // must not leave while a change is not durable.
 func isStateMessage(msg any) bool {
 	switch msg.(type) {
-	case *messages.Gossip, *messages.Delta:
+	case *messages.Gossip, *messages.Delta, *messages.StateChunk:
 		return true
 	}
 	return false

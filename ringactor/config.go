@@ -38,6 +38,23 @@ type Config struct {
 	// guarantees. Default DurabilityDisk.
 	Durability Durability
 
+	// ChunkBytes is the largest gossip or delta a member sends as one
+	// message; a larger one (a large payload) travels in parts of this size,
+	// joined on receipt, so that no transport message nears gRPC's 4 MB
+	// limit. Default 256 KiB.
+	ChunkBytes int
+
+	// MaxStateBytes bounds the gossip or delta a member accepts in chunks:
+	// the largest payload (encoded) the ring can share. Default 256 MiB.
+	MaxStateBytes int
+
+	// MaxClockSkew bounds how far in the future a timestamp of a state from
+	// another member may be (last-writer-wins registers, alone or in a
+	// Map): a state with a later one is refused, so one member with a
+	// wrong clock, or a forged state, cannot win every register for good.
+	// Default 1 min.
+	MaxClockSkew time.Duration
+
 	// WriteAcks is how many other up members must have merged a change
 	// (and, with their durability on, logged it) before the reply of the
 	// call that made it says ok: a write that survives the loss of this
@@ -103,6 +120,10 @@ type Config struct {
 	// Logger receives the ring's log lines. Default the actor system's
 	// logger, with the attributes ring and node.
 	Logger *slog.Logger
+
+	// Security is the member's boundary: ring key, replay window, input
+	// bounds. Default: no key (the ring warns that it is open).
+	Security Security
 }
 
 // DefaultConfig returns the defaults documented on Config's fields.
@@ -121,6 +142,9 @@ func DefaultConfig() Config {
 		SnapshotBytes:  1 << 20,
 
 		WriteAckTimeout: time.Second,
+		MaxClockSkew:    time.Minute,
+		ChunkBytes:      256 << 10,
+		MaxStateBytes:   256 << 20,
 	}
 }
 
@@ -169,6 +193,14 @@ func WithWriteAcks(acks int, timeout time.Duration) Option {
 	return func(c *Config) { c.WriteAcks, c.WriteAckTimeout = acks, timeout }
 }
 
+// WithChunks sets Config.ChunkBytes and Config.MaxStateBytes.
+func WithChunks(chunkBytes, maxStateBytes int) Option {
+	return func(c *Config) { c.ChunkBytes, c.MaxStateBytes = chunkBytes, maxStateBytes }
+}
+
+// WithMaxClockSkew sets Config.MaxClockSkew.
+func WithMaxClockSkew(d time.Duration) Option { return func(c *Config) { c.MaxClockSkew = d } }
+
 // WithSnapshotBytes sets Config.SnapshotBytes.
 func WithSnapshotBytes(n int64) Option { return func(c *Config) { c.SnapshotBytes = n } }
 
@@ -195,10 +227,14 @@ func (c Config) validate() error {
 		{"InitTimeout", c.InitTimeout},
 		{"RequestTimeout", c.RequestTimeout},
 		{"WriteAckTimeout", c.WriteAckTimeout},
+		{"MaxClockSkew", c.MaxClockSkew},
 	} {
 		if d.value <= 0 {
 			return fmt.Errorf("ringactor: config: %s must be positive, got %v", d.name, d.value)
 		}
+	}
+	if err := c.Security.validate(); err != nil {
+		return err
 	}
 	if c.PushFanout < 0 || c.PushHops < 0 {
 		return fmt.Errorf("ringactor: config: PushFanout and PushHops must not be negative, got %d and %d", c.PushFanout, c.PushHops)
@@ -208,6 +244,9 @@ func (c Config) validate() error {
 	}
 	if c.WriteAcks < WriteMajority {
 		return fmt.Errorf("ringactor: config: WriteAcks must be a count or WriteMajority, got %d", c.WriteAcks)
+	}
+	if c.ChunkBytes <= 0 || c.MaxStateBytes < c.ChunkBytes {
+		return fmt.Errorf("ringactor: config: ChunkBytes must be positive and at most MaxStateBytes, got %d and %d", c.ChunkBytes, c.MaxStateBytes)
 	}
 	if c.SnapshotBytes <= 0 {
 		return fmt.Errorf("ringactor: config: SnapshotBytes must be positive, got %d", c.SnapshotBytes)

@@ -42,6 +42,11 @@ type coreConfig struct {
 	// Config.PushHops).
 	pushFanout int
 	pushHops   uint32
+	// chunkBytes is the largest gossip or delta sent whole; larger ones
+	// travel in chunks of this size (0: never chunk). maxStateBytes bounds
+	// what a member accepts in one chunked transfer.
+	chunkBytes    int
+	maxStateBytes int
 }
 
 // outbound is one message for the ring actor of node to.
@@ -121,9 +126,10 @@ var (
 
 // ringCore is one member's ring state and decisions.
 type ringCore struct {
-	cfg coreConfig
-	log *slog.Logger
-	rng *rand.Rand
+	cfg   coreConfig
+	log   *slog.Logger
+	drops *dropLog // the log of dropped messages, rate-limited (droplog.go)
+	rng   *rand.Rand
 
 	nodeSet    *crdt.ORSet[string]
 	forcedDown *crdt.ORSet[string]
@@ -156,6 +162,15 @@ type ringCore struct {
 	// digestRodeProbe: a ping carried the digest since the last gossip
 	// tick, which then has nothing to send.
 	digestRodeProbe bool
+	// transfers are the chunked messages being received, by sender;
+	// nextTransfer numbers this member's own.
+	transfers    map[string]*transfer
+	nextTransfer uint64
+	// chunkedStateTo remembers the last large state sent to each member, so
+	// that probes arriving while it is on its way do not send it again.
+	chunkedStateTo map[string]sentState
+	// probeTicks counts probe intervals: the core's only notion of time.
+	probeTicks uint64
 }
 
 // newCore builds a member's core from its persisted ring (nil when there is
@@ -475,11 +490,14 @@ func (c *ringCore) drop(what, why, from string, err error) {
 	if why == "malformed" {
 		c.stats.DroppedMalformed++
 	}
-	attrs := []any{slog.String("why", why), slog.String("from", from)}
+	attrs := []any{slog.String("from", truncate(from))}
 	if err != nil {
-		attrs = append(attrs, slog.Any("error", err))
+		attrs = append(attrs, slog.String("error", truncate(err.Error())))
 	}
-	c.log.Warn("dropped "+what, attrs...)
+	if c.drops == nil {
+		c.drops = newDropLog(c.log)
+	}
+	c.drops.warn(why, "dropped "+what, attrs...) // rate-limited: a peer must not fill the disk
 }
 
 // --- membership requests ---
@@ -617,9 +635,7 @@ func (c *ringCore) randomUpOther(except string) (string, bool) {
 	return candidates[c.rng.IntN(len(candidates))], true
 }
 
-func (c *ringCore) send(to string, msg proto.Message) {
-	c.out.sends = append(c.out.sends, outbound{to: to, msg: msg})
-}
+func (c *ringCore) send(to string, msg proto.Message) { c.sendChunked(to, msg) }
 
 func sortedElements(s *crdt.ORSet[string]) []string {
 	elements := s.Elements()
@@ -633,8 +649,8 @@ func validateNode(node string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %q: %v", ErrInvalidNode, node, err)
 	}
-	if host == "" {
-		return fmt.Errorf("%w: %q: empty host", ErrInvalidNode, node)
+	if host == "" || len(host) > maxHostBytes {
+		return fmt.Errorf("%w: %q: empty host or longer than %d bytes", ErrInvalidNode, truncate(node), maxHostBytes)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
 		return fmt.Errorf("%w: %q: bad port", ErrInvalidNode, node)

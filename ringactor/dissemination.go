@@ -235,6 +235,8 @@ func (c *ringCore) step(message any) bool {
 		c.onDelta(msg)
 	case *messages.DeltaAck:
 		c.onDeltaAck(msg)
+	case *messages.StateChunk:
+		c.onChunk(msg)
 	case *messages.Ping:
 		c.onPing(msg)
 	case *messages.Ack:

@@ -50,11 +50,17 @@
 //     next).
 //   - Terminate(ctx, reason): once, when the ring actor stops.
 //
-// Update the payload in callbacks with this member's replica ID:
-// ctx.Payload().Increment(ctx.Replica(), 1). The replica ID is new at every
-// start of the process (crdt.NewReplicaID), so a restarted member never
-// reuses the CRDT dots or counter slots of its earlier life and none of its
-// new updates is swallowed by a merge with its old ones.
+// Change the payload with ctx.Update, which hands the ring the change as a
+// delta (the update methods of package crdt return one):
+//
+//	ctx.Update(func(p *crdt.PNCounter) *crdt.PNCounter {
+//		return p.Increment(ctx.Replica(), 1)
+//	})
+//
+// Read it with ctx.Payload(). A change made directly on the value Payload
+// returns is neither durable nor pushed; it reaches the others only with
+// anti-entropy, and a member that restarts with its replica ID may issue
+// its dots again: always use Update.
 //
 // A callback that panics is recovered and logged with its stack; a pending
 // call gets an error wrapping ErrCallbackPanic, Stats.CallbackPanics counts
@@ -70,15 +76,36 @@
 // Go value; to another process they must be protobuf messages, and so are
 // the replies.
 //
-// # Gossip and membership
+// # The path of a change
 //
-// Every GossipInterval a member sends its node set, forced-down set and
-// payload to one random up member; the receiver merges them, calls
-// HandleStateChange if the payload changed and HandleRingChange if the up
-// set changed, and answers with its own state when the sender was not up
-// in its view or asked for an answer. Gossip from a ring of another name,
-// from a forced-down member, or that fails to decode is dropped with a log
-// line and counted in Stats; it never changes state.
+// A change made by Update is recorded as a delta. With DurabilityDisk (the
+// default) the deltas of every call waiting in the mailbox are appended to
+// the member's payload log with one sync (group commit), and only then do
+// their replies leave: a reply that says ok survives a crash, a power loss
+// and a restart. A failed sync (a full or read-only disk) fails the calls
+// that changed something with ErrNotDurable; calls that change nothing go
+// on being answered, and no state leaves the member until its disk
+// recovers. With WriteAcks (or ctx.SetWriteAcks) a call is answered only
+// once that many other up members hold the change (ErrNotReplicated when
+// fewer do in time). DurabilityNone keeps the payload in memory only.
+//
+// Then the batch's delta is pushed at once to PushFanout random up members,
+// who pass it on while it is news to them: a change reaches every member
+// in a few network hops. Anti-entropy repairs what a push missed: every
+// probe carries a digest of its sender's state (and a Digest goes out each
+// GossipInterval in which no probe did); a receiver whose digest differs
+// answers with its state, and the sender answers in turn if it holds what
+// the receiver lacks (push-pull). State travels only where digests differ,
+// so an idle ring's cost does not depend on the payload's size. A state
+// larger than ChunkBytes travels in chunks, up to MaxStateBytes.
+//
+// Every message from another member is checked before it changes anything:
+// gossip from a ring of another name, from a forced-down member, that fails
+// to decode or exceeds the decoders' limits (crdt.Limits), or that carries
+// a timestamp more than MaxClockSkew ahead, is dropped with a log line and
+// counted in Stats.
+//
+// # Membership
 //
 // AddNode adds a node to the node set (and this member too, if no one had
 // added it yet: a lone member is a ring of one). A member first heard of
@@ -108,16 +135,22 @@
 // gossips to one member it believes down, asking for an answer, so a
 // partition heals on its own.
 //
-// # Persistence
+// # Persistence and recovery
 //
-// The node set and the forced-down set are written to the Store (by
-// default a persistence.FileStore under DataDir, ./data/<ring name>/) on
-// every change, atomically, with a format version and a checksum. On start
-// the persisted ring is loaded and its members are pinged; those that
-// answer within InitTimeout are up in the init notice. A ring file that
-// fails its checksum or version check makes Start fail with an error that
-// names the file; nothing is overwritten. A ring file made by hand that
-// does not list the member seeds a ring it joins.
+// A member keeps its data in one directory (DataDir, by default
+// persistence.DefaultDir(ring, node): ./data/<ring>/<node>/), locked so that
+// no second member can use it: the ring file (node set, forced-down set and
+// the member's replica ID, written atomically on every change) and, with
+// DurabilityDisk, the payload's snapshot and log. On start the member loads
+// them: a torn tail of the log (a crash in the middle of a write) is cut
+// off with a log line; a snapshot or ring file that fails its checksum or
+// version check makes Start fail with an error that names the file, and
+// nothing is overwritten. A member whose data is intact keeps its replica
+// ID, so version vectors and counters do not grow with restarts; one whose
+// data is gone takes a new one. Then it pings the members of its persisted
+// ring; those that answer within InitTimeout are up in the init notice, and
+// anti-entropy brings it what changed while it was away. A ring file made
+// by hand that does not list the member seeds a ring it joins.
 //
 // # Configuration
 //

@@ -142,6 +142,7 @@ func (c *ringCore) onDown(node, why string) {
 
 // onProbeTick starts this interval's probes.
 func (c *ringCore) onProbeTick() {
+	c.probeTicks++
 	var targets []string
 	if successor, ok := c.successor(); ok {
 		targets = append(targets, successor)

@@ -5,17 +5,16 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
 // RemoteOptions configures the Proto.Actor remote of a ring member. The
@@ -38,20 +37,41 @@ type RemoteOptions struct {
 	// Gossip and probes send a few messages per second, so the default
 	// here is 1024.
 	EndpointWriterQueueSize int
+	// TLS, when set, makes the remote speak mutual TLS with the ring's CA
+	// (see TLSConfig): peers without a certificate of the CA cannot
+	// connect, and a ring message whose sender is not named by its peer's
+	// certificate is refused. Default nil: plaintext.
+	TLS *TLSConfig
+	// MaxMessageBytes bounds one message in both directions: the gRPC
+	// server refuses a larger one it receives, and the dialer refuses to
+	// send one (the send fails with a log line instead of the receiver
+	// cutting the stream). Proto.Actor batches messages, so it bounds a
+	// batch: it must exceed 12 chunks of a large state (Config.ChunkBytes,
+	// the endpoint writer's batch). Default 4 MiB, gRPC's own receive
+	// limit; every member of a ring must use the same value.
+	MaxMessageBytes int
 	// ServerOptions and DialOptions are added to the gRPC server and
-	// dialer, e.g. credentials for mTLS. Without DialOptions the
-	// connection is plaintext.
+	// dialer after the ones above.
 	ServerOptions []grpc.ServerOption
 	DialOptions   []grpc.DialOption
 }
 
-// droppedUnknown counts remote messages dropped because their type is not
-// linked into this binary (see guardStream).
-var droppedUnknown atomic.Uint64
+// DefaultMaxMessageBytes is the default of RemoteOptions.MaxMessageBytes.
+const DefaultMaxMessageBytes = 4 << 20
+
+// flowWindow is gRPC's flow-control window per stream and connection: the
+// default 64 KiB (grown slowly by its bandwidth estimate) moves a chunked
+// state of megabytes at a few MB/s over loopback.
+const flowWindow = 4 << 20
+
+// endpointWriterBatchSize bounds how many messages Proto.Actor's endpoint
+// writer puts in one gRPC message; see RemoteConfig.
+const endpointWriterBatchSize = 12
 
 // DroppedUnknownMessages returns how many messages of a type this binary
-// does not know were dropped by the remotes that RemoteConfig configured.
-func DroppedUnknownMessages() uint64 { return droppedUnknown.Load() }
+// does not know were dropped by the remotes that RemoteConfig configured
+// (RemoteGuardStats().UnknownTypes).
+func DroppedUnknownMessages() uint64 { return guardStats.unknownTypes.Load() }
 
 // RemoteConfig returns a Proto.Actor remote configuration fit for a ring
 // member. It changes these defaults, each for a reason:
@@ -62,14 +82,31 @@ func DroppedUnknownMessages() uint64 { return droppedUnknown.Load() }
 //     MaxRetryCount-1 gRPC connections, and 0 would disable the
 //     endpoint-terminated event that tells watchers a peer is gone. The
 //     ring retries on its own (rejoin gossip), so one attempt is enough.
-//   - A gRPC stream interceptor that drops, with a log line, any message
-//     whose protobuf type this binary does not know (this Proto.Actor
-//     version panics on one, killing the process), and recovers any other
-//     panic in the receive path.
+//   - A gRPC stream interceptor, the receive guard, that drops, with a
+//     rate-limited log line, any message whose protobuf type this binary
+//     does not know (this Proto.Actor version panics on one, killing the
+//     process) and the messages to a ring actor that the ring's boundary
+//     refuses (guard.go), and recovers any other panic in the receive
+//     path.
+//   - A maximum message size in both directions (MaxMessageBytes) and, with
+//     TLS, mutual TLS credentials on the server and the dialer.
+//
+// It panics if the TLS files cannot be loaded; StartActorSystem returns
+// that as an error.
 //   - A keepalive enforcement policy that lets peers ping without a stream:
 //     the gRPC default cuts off a peer that sends keepalives ("too many
 //     pings").
 func RemoteConfig(opts RemoteOptions) *remote.Config {
+	cfg, _, err := remoteConfig(opts)
+	if err != nil {
+		panic(err)
+	}
+	return cfg
+}
+
+// remoteConfig is RemoteConfig; it also returns the TLS files the remote
+// reads (nil without TLS).
+func remoteConfig(opts RemoteOptions) (*remote.Config, *tlsFiles, error) {
 	if opts.Host == "" {
 		opts.Host = "127.0.0.1"
 	}
@@ -81,11 +118,38 @@ func RemoteConfig(opts RemoteOptions) *remote.Config {
 	if log == nil {
 		log = defaultSystemLogger()
 	}
-	server := append([]grpc.ServerOption{
+	maxBytes := opts.MaxMessageBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxMessageBytes
+	}
+	server := []grpc.ServerOption{
 		grpc.ChainStreamInterceptor(guardStream(log)),
+		grpc.InitialWindowSize(flowWindow), grpc.InitialConnWindowSize(flowWindow),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-	}, opts.ServerOptions...)
+		grpc.MaxRecvMsgSize(maxBytes),
+	}
+	dial := []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxBytes), grpc.MaxCallRecvMsgSize(maxBytes)),
+		grpc.WithInitialWindowSize(flowWindow), grpc.WithInitialConnWindowSize(flowWindow),
+	}
+	var files *tlsFiles
+	if opts.TLS != nil {
+		var err error
+		if files, err = newTLSFiles(*opts.TLS, log); err != nil {
+			return nil, nil, err
+		}
+		server = append(server, grpc.Creds(credentials.NewTLS(files.serverConfig())))
+		dial = append(dial, grpc.WithTransportCredentials(recordingCredentials{credentials.NewTLS(files.clientConfig())}))
+	} else {
+		dial = append(dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}
+	server = append(server, opts.ServerOptions...)
+	dial = append(dial, opts.DialOptions...)
 	options := []remote.ConfigOption{
+		// A batch of the endpoint writer is one gRPC message: 12 chunks of
+		// a large state (Config.ChunkBytes, 256 KiB) stay below gRPC's
+		// 4 MB limit; Proto.Actor's default of 1,000 would not.
+		remote.WithEndpointWriterBatchSize(endpointWriterBatchSize),
 		remote.WithEndpointWriterQueueSize(queue),
 		remote.WithEndpointManagerQueueSize(queue),
 		remote.WithServerOptions(server...),
@@ -93,12 +157,10 @@ func RemoteConfig(opts RemoteOptions) *remote.Config {
 	if opts.AdvertisedHost != "" {
 		options = append(options, remote.WithAdvertisedHost(opts.AdvertisedHost))
 	}
-	if len(opts.DialOptions) > 0 {
-		options = append(options, remote.WithDialOptions(opts.DialOptions...))
-	}
+	options = append(options, remote.WithDialOptions(dial...))
 	cfg := remote.Configure(opts.Host, opts.Port, options...)
 	cfg.MaxRetryCount = 1
-	return cfg
+	return cfg, files, nil
 }
 
 // StartActorSystem starts an actor system with a remote configured by
@@ -110,8 +172,12 @@ func StartActorSystem(opts RemoteOptions) (system *actor.ActorSystem, r *remote.
 		log = defaultSystemLogger()
 		opts.Logger = log
 	}
+	cfg, files, err := remoteConfig(opts)
+	if err != nil {
+		return nil, nil, err
+	}
 	system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log }))
-	r = remote.NewRemote(system, RemoteConfig(opts))
+	r = remote.NewRemote(system, cfg)
 	defer func() {
 		// Remote.Start panics when it cannot listen.
 		if p := recover(); p != nil {
@@ -119,6 +185,12 @@ func StartActorSystem(opts RemoteOptions) (system *actor.ActorSystem, r *remote.
 			err = fmt.Errorf("ringactor: start remote on %s:%d: %v", opts.Host, opts.Port, p)
 		}
 	}()
+	if files != nil {
+		tlsSystems.Store(system, files)
+	}
+	if opts.MaxMessageBytes > 0 {
+		messageLimits.Store(system, opts.MaxMessageBytes)
+	}
 	r.Start()
 	return system, r, nil
 }
@@ -127,9 +199,10 @@ func defaultSystemLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-// guardStream wraps the remote's receive stream: it filters each received
-// batch and recovers a panic of the handler.
+// guardStream wraps the remote's receive stream: it screens each received
+// batch (guard.go) and recovers a panic of the handler.
 func guardStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	drops := newDropLog(log)
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -137,55 +210,35 @@ func guardStream(log *slog.Logger) grpc.StreamServerInterceptor {
 				err = status.Errorf(codes.Internal, "receive panicked: %v", p)
 			}
 		}()
-		return handler(srv, &filteringStream{ServerStream: ss, log: log})
+		return handler(srv, &filteringStream{ServerStream: ss, drops: drops, peer: streamPeer{identity: identityOf(ss.Context())}})
 	}
 }
 
-// filteringStream drops the envelopes of unknown message types from each
-// received batch before Proto.Actor deserializes them.
+// filteringStream screens each received batch before Proto.Actor
+// deserializes it, and remembers the address the peer's connect request
+// claims.
 type filteringStream struct {
 	grpc.ServerStream
-	log *slog.Logger
+	drops *dropLog
+	peer  streamPeer
 }
 
 func (s *filteringStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
 		return err
 	}
-	if msg, ok := m.(*remote.RemoteMessage); ok {
-		if batch := msg.GetMessageBatch(); batch != nil {
-			dropUnknownTypes(batch, s.log)
-		}
+	msg, ok := m.(*remote.RemoteMessage)
+	if !ok {
+		return nil
+	}
+	if batch := msg.GetMessageBatch(); batch != nil {
+		screenBatch(batch, &s.peer, s.drops)
+	} else if connect := msg.GetConnectRequest().GetServerConnection(); connect != nil && s.peer.claimed == "" {
+		// The first connect request names the peer for the stream's life:
+		// a second one must not rename it.
+		s.peer.claimed = connect.GetAddress()
 	}
 	return nil
-}
-
-func dropUnknownTypes(batch *remote.MessageBatch, log *slog.Logger) {
-	known := make([]bool, len(batch.TypeNames))
-	anyUnknown := false
-	for i, name := range batch.TypeNames {
-		_, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(name))
-		known[i] = err == nil
-		anyUnknown = anyUnknown || !known[i]
-	}
-	if !anyUnknown {
-		return
-	}
-	kept := batch.Envelopes[:0]
-	for _, env := range batch.Envelopes {
-		id := int(env.TypeId)
-		if id >= 0 && id < len(known) && known[id] {
-			kept = append(kept, env)
-			continue
-		}
-		name := "<bad type id>"
-		if id >= 0 && id < len(batch.TypeNames) {
-			name = batch.TypeNames[id]
-		}
-		droppedUnknown.Add(1)
-		log.Warn("dropped a remote message of a type this binary does not know", slog.String("type", name))
-	}
-	batch.Envelopes = kept
 }
 
 // stderr is where the default logger writes.

@@ -14,6 +14,9 @@ type Stats struct {
 	DroppedForcedDown uint64
 	// DroppedMalformed counts messages that failed to decode or validate.
 	DroppedMalformed uint64
+	// Security counts what the boundary refused (keys, replays, forged
+	// senders, requests without a key, oversized gossip).
+	Security SecurityStats
 	// ProbesSent counts direct probes; ProbeFailures the members this one
 	// declared down because they did not answer.
 	ProbesSent, ProbeFailures uint64
@@ -36,6 +39,12 @@ type Stats struct {
 	// SyncedDeltas the deltas they carried (SyncedDeltas / Syncs is the
 	// mean batch size). SyncErrors counts group commits that failed.
 	Syncs, SyncedDeltas, SyncErrors uint64
+	// ChunksSent and ChunksReceived count the parts of large gossip and
+	// deltas sent in chunks.
+	ChunksSent, ChunksReceived uint64
+	// ChunkedResendsSkipped counts large states not sent again to a member
+	// that one was sent to moments before.
+	ChunkedResendsSkipped uint64
 	// Snapshots counts compactions of the payload log into a snapshot.
 	Snapshots uint64
 	// StateSendsHeld counts messages carrying state that were not sent

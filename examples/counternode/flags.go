@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/genserverring/genserverring-go/ringactor"
 )
 
 // ParseFlags reads a member's configuration from command-line arguments
@@ -30,6 +32,7 @@ func ParseFlags(name string, args []string, stderr io.Writer) (Config, error) {
 	}
 	var cfg Config
 	var peers, level string
+	var tlsConfig ringactor.TLSConfig
 	fs.StringVar(&cfg.Ring, "ring", DefaultRing, "ring name, the same on every member")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:0", "host:port to listen on (port 0: a free port, printed on the ready line)")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "host:port the other members reach this one at, if not the listen address")
@@ -42,6 +45,10 @@ func ParseFlags(name string, args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&cfg.InitTimeout, "init-timeout", 500*time.Millisecond, "how long a restarted member waits for its persisted ring to answer")
 	fs.DurationVar(&cfg.CommandTimeout, "command-timeout", DefaultCommandTimeout, "bound on each command's request to the ring")
 	fs.StringVar(&level, "log-level", "info", "log level on stderr: debug, info, warn or error")
+	fs.StringVar(&cfg.KeyFile, "key-file", "", "ring keyring file: base64 keys, one a line, the primary first (make one with go run ./examples/certs -key)")
+	fs.StringVar(&tlsConfig.CAFile, "tls-ca", "", "PEM file of the ring's CA: with -tls-cert and -tls-key, members speak mutual TLS (go run ./examples/certs)")
+	fs.StringVar(&tlsConfig.CertFile, "tls-cert", "", "PEM file of this member's certificate, naming its address")
+	fs.StringVar(&tlsConfig.KeyFile, "tls-key", "", "PEM file of this member's private key")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err // fs printed it, with the usage
 	}
@@ -51,6 +58,12 @@ func ParseFlags(name string, args []string, stderr io.Writer) (Config, error) {
 	}
 	if fs.NArg() != 0 {
 		return fail(fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
+	}
+	switch set := tlsConfig.CAFile != "" || tlsConfig.CertFile != "" || tlsConfig.KeyFile != ""; {
+	case set && (tlsConfig.CAFile == "" || tlsConfig.CertFile == "" || tlsConfig.KeyFile == ""):
+		return fail(errors.New("-tls-ca, -tls-cert and -tls-key go together"))
+	case set:
+		cfg.TLS = &tlsConfig
 	}
 	for _, peer := range strings.Split(peers, ",") {
 		if peer = strings.TrimSpace(peer); peer != "" {

@@ -64,6 +64,12 @@ type Config struct {
 	// Logger receives the ring's log lines; the actor system gets its
 	// warnings and errors only. Default: text on stderr, level Info.
 	Logger *slog.Logger
+
+	// KeyFile is a keyring file (ringactor.LoadKeyringFile): the ring
+	// seals its messages and refuses unsealed ones. Optional.
+	KeyFile string
+	// TLS makes the member speak mutual TLS with the ring's CA. Optional.
+	TLS *ringactor.TLSConfig
 }
 
 // Run runs one member: it starts an actor system and the ring, prints the
@@ -161,7 +167,7 @@ func start(cfg Config, out *lineWriter) (*node, error) {
 	}
 	systemLog := slog.New(atLeastWarn{cfg.Logger.Handler()})
 	system, r, err := ringactor.StartActorSystem(ringactor.RemoteOptions{
-		Host: host, Port: port, AdvertisedHost: cfg.Advertise, Logger: systemLog,
+		Host: host, Port: port, AdvertisedHost: cfg.Advertise, Logger: systemLog, TLS: cfg.TLS,
 	})
 	if err != nil {
 		return nil, err
@@ -214,6 +220,14 @@ func start(cfg Config, out *lineWriter) (*node, error) {
 			timeout = defaults.ProbeTimeout
 		}
 		opts = append(opts, ringactor.WithProbe(interval, timeout))
+	}
+	if cfg.KeyFile != "" {
+		keyring, err := ringactor.LoadKeyringFile(cfg.KeyFile)
+		if err != nil {
+			n.closeSystem()
+			return nil, err
+		}
+		opts = append(opts, ringactor.WithKeyring(keyring))
 	}
 	client, err := ringactor.Start[crdt.PNCounter](system, cfg.Ring, counter, opts...)
 	if err != nil {

@@ -205,8 +205,8 @@ func (d *demo) run() error {
 		fmt.Printf("   %-7s ring-change reason=%s, up is now %s  (%s after the restart)\n",
 			p.Name, e.Fields["reason"], d.list(e.Nodes("new")), ms(e.At.Sub(restarted)))
 	}
-	fmt.Println("   charlie starts with an empty counter and gets every increment back by gossip,")
-	fmt.Println("   its own +3 from before the crash included:")
+	fmt.Println("   charlie reloads its own +3 from its disk (every acknowledged increment was")
+	fmt.Println("   synced before its reply) and gets the others' increments back from its peers:")
 	if err := d.converge(members, total); err != nil {
 		return err
 	}

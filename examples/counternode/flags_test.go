@@ -1,0 +1,27 @@
+package counternode
+
+import (
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestSecurityFlags(t *testing.T) {
+	cfg, err := ParseFlags("cluster", []string{"-key-file", "ring.key", "-tls-ca", "ca.pem", "-tls-cert", "m.pem", "-tls-key", "m-key.pem"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "ring.key", cfg.KeyFile)
+	require.NotNil(t, cfg.TLS)
+	assert.Equal(t, "ca.pem", cfg.TLS.CAFile)
+	assert.Equal(t, "m.pem", cfg.TLS.CertFile)
+	assert.Equal(t, "m-key.pem", cfg.TLS.KeyFile)
+
+	cfg, err = ParseFlags("cluster", nil, io.Discard)
+	require.NoError(t, err)
+	assert.Nil(t, cfg.TLS, "no TLS flag: plaintext")
+	assert.Empty(t, cfg.KeyFile)
+
+	_, err = ParseFlags("cluster", []string{"-tls-ca", "ca.pem"}, io.Discard)
+	assert.ErrorContains(t, err, "go together")
+}

@@ -1,0 +1,198 @@
+package ringactor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/genserverring/genserverring-go/messages"
+)
+
+// boundary is the ring actor's side of the ring's boundary: it seals what
+// the member sends and decides what it receives may reach the core. The
+// remote's receive guard (guard.go) has already refused Proto.Actor system
+// messages and senders that the transport shows to be forged; what is left
+// here is the ring key and the bounds of a gossip.
+type boundary struct {
+	ring     string
+	sealer   *sealer // nil: the ring has no keyring
+	stats    *Stats
+	drops    *dropLog
+	maxNodes int
+	// maxSend is the largest message the member sends: the remote's
+	// maximum less room for the batch around it. gRPC would refuse a
+	// larger one, and Proto.Actor would drop the connection with it, so
+	// the peer would be seen down; the boundary drops the message instead.
+	maxSend int
+}
+
+// batchOverhead is room for what Proto.Actor adds around a message in a
+// batch (type name, target, sender, header).
+const batchOverhead = 4 << 10
+
+// newBoundary builds the boundary of ring's member self, counting into
+// stats. It registers the ring with this process's receive guards, and
+// warns once when nothing authenticates the ring's peers.
+func newBoundary(ring, self string, sec Security, system *actor.ActorSystem, stats *Stats, log *slog.Logger) *boundary {
+	registerRing(ring, sec.Keyring != nil)
+	b := &boundary{ring: ring, stats: stats, drops: newDropLog(log), maxNodes: sec.maxNodes(), maxSend: maxMessageBytes(system) - batchOverhead}
+	if sec.Keyring != nil {
+		b.sealer = newSealer(ring, self, sec.Keyring, sec.ReplayWindow, sec.ReplayCacheSize)
+	}
+	if sec.Keyring == nil && !sec.TransportAuthenticated && !transportAuthenticated(system) {
+		log.Warn("the ring is open: no ring key and no mTLS, so any process that reaches this member's port can change its membership, stop it and forge its gossip (see Security.Keyring and RemoteOptions.TLS)")
+	}
+	return b
+}
+
+// outgoing returns what to send for msg: msg sealed with the primary key,
+// or msg itself when the ring has no keyring.
+func (b *boundary) outgoing(msg proto.Message) any {
+	out := msg
+	if b.sealer != nil {
+		sealed, err := b.sealer.seal(msg)
+		if err != nil {
+			b.drops.warn("seal failed", "cannot seal an outgoing message; not sent", slog.Any("error", err))
+			return nil
+		}
+		out = sealed
+	}
+	if size := proto.Size(out); size > b.maxSend {
+		b.stats.Security.OversizedSends++
+		b.drops.warn("message too large", "not sent: larger than the remote's maximum message size", slog.String("type", string(msg.ProtoReflect().Descriptor().FullName())), slog.Int("bytes", size), slog.Int("max", b.maxSend))
+		return nil
+	}
+	return out
+}
+
+// admit returns the message to handle for message, just received (the
+// inner message of a sealed one), or false when it is refused: counted,
+// logged (rate-limited), and, for a request, answered with the reason.
+func (b *boundary) admit(ctx actor.Context, message any) (any, bool) {
+	msg, ok := message.(proto.Message)
+	if !ok || !isRingMessage(msg) {
+		return message, true // local Go values, timers, system messages, the user's own messages
+	}
+	sealed, isSealed := msg.(*messages.Sealed)
+	switch {
+	case isSealed && b.sealer == nil:
+		b.stats.Security.Unsealed++
+		b.refuse(ctx, sealed.GetType(), "sealed message to a ring without a keyring", errors.New("ringactor: the ring has no keyring; it takes unsealed requests"), sealed.GetFrom())
+		return nil, false
+	case isSealed:
+		inner, err := b.sealer.open(sealed)
+		if err != nil {
+			b.countOpenError(err)
+			b.refuse(ctx, sealed.GetType(), "sealed message refused", fmt.Errorf("%w: %v", ErrKeyRequired, err), sealed.GetFrom())
+			return nil, false
+		}
+		msg = inner
+	case b.sealer != nil:
+		if isRequest(string(msg.ProtoReflect().Descriptor().FullName())) {
+			b.stats.Security.RefusedRequests++
+		} else {
+			b.stats.Security.Unsealed++
+		}
+		b.refuse(ctx, string(msg.ProtoReflect().Descriptor().FullName()), "unsealed message to a ring with a keyring", ErrKeyRequired, "")
+		return nil, false
+	}
+	if g, ok := msg.(*messages.Gossip); ok {
+		if n := len(g.GetNodeSet().GetEntries()) + len(g.GetForcedDown().GetEntries()); n > b.maxNodes {
+			b.stats.Security.TooLarge++
+			b.stats.Dropped++
+			b.drops.warn("too many nodes", "dropped gossip", slog.String("from", truncate(g.GetFrom())), slog.Int("nodes", n), slog.Int("max", b.maxNodes))
+			return nil, false
+		}
+	}
+	return msg, true
+}
+
+func (b *boundary) countOpenError(err error) {
+	switch {
+	case errors.Is(err, errStale), errors.Is(err, errReplayed):
+		b.stats.Security.Replayed++
+	case errors.Is(err, errForgedFrom):
+		b.stats.Security.ForgedFrom++
+	case errors.Is(err, errOtherRing):
+		b.stats.DroppedOtherRing++
+	default:
+		b.stats.Security.BadSeal++
+	}
+}
+
+// refuse logs a refused message of type typeName and answers it with err
+// when it is a request: a client with no key or the wrong key learns why,
+// instead of waiting for its timeout.
+func (b *boundary) refuse(ctx actor.Context, typeName, what string, err error, from string) {
+	request := isRequest(typeName)
+	if !request {
+		b.stats.Dropped++
+	}
+	b.drops.warn(what, "refused "+truncate(typeName), slog.String("from", truncate(from)), slog.Any("error", err))
+	if !request || ctx.Sender() == nil {
+		return
+	}
+	switch typeName {
+	case messagesPackage + ".CastRequest":
+	case messagesPackage + ".CallRequest":
+		ctx.Respond(&messages.CallReply{Error: err.Error()})
+	default:
+		ctx.Respond(&messages.OpReply{Error: err.Error()})
+	}
+}
+
+// isRingMessage reports whether msg is one of the ring's own messages
+// (protocol and requests), which a keyring covers.
+func isRingMessage(msg proto.Message) bool {
+	return msg.ProtoReflect().Descriptor().FullName().Parent() == messagesPackage
+}
+
+// isRequest reports whether the ring message type named typeName is a
+// request of a client rather than a message between members.
+func isRequest(typeName string) bool {
+	name, ok := strings.CutPrefix(typeName, messagesPackage+".")
+	if !ok {
+		return false
+	}
+	switch name {
+	case "AddNode", "DelNode", "ForceDown", "UnforceDown", "GetAll", "GetUp", "StopRing", "LocalStop", "CallRequest", "CastRequest":
+		return true
+	}
+	return false
+}
+
+// WithKeyring returns a copy of the client that seals its requests with
+// the primary key of k, as a ring with a keyring requires. The Client that
+// Start returns holds its ring's keyring already.
+func (c *Client) WithKeyring(k *Keyring) *Client {
+	copied := *c
+	copied.sealer = nil
+	if k != nil {
+		copied.sealer = newSealer(c.pid.GetId(), c.system.Address(), k, 0, 1)
+	}
+	return &copied
+}
+
+// sealRequest seals msg when the client holds a keyring and msg is one of
+// the ring's requests; the local Go values of Call and Cast need no seal.
+func (c *Client) sealRequest(msg any) (any, error) {
+	m, ok := msg.(proto.Message)
+	if c.sealer == nil || !ok || !isRingMessage(m) {
+		return msg, nil
+	}
+	return c.sealer.seal(m)
+}
+
+// replyError turns the error text of a member's answer back into an error:
+// a refusal for want of a key wraps ErrKeyRequired, so that callers can
+// tell it with errors.Is; any other is a *CallError.
+func replyError(text string) error {
+	if rest, ok := strings.CutPrefix(text, ErrKeyRequired.Error()); ok {
+		return fmt.Errorf("%w%s", ErrKeyRequired, rest)
+	}
+	return &CallError{Message: text}
+}

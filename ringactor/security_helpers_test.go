@@ -1,0 +1,256 @@
+package ringactor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/genserverring/genserverring-go/crdt"
+	"github.com/genserverring/genserverring-go/persistence"
+)
+
+// The security tests run one Proto.Actor remote per process: the member
+// under attack in the test process, the outsiders as bare gRPC streams
+// (rawStream, fakePeer) or, when they need Proto.Actor's Client, as a
+// child process (runClientProcess). Several remotes in one process race on
+// gRPC's global logger under upstream Proto.Actor.
+
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// secureTestOptions keep fake peers up: their probes never time out within
+// a test, so only what the test sends changes the up set.
+var secureTestOptions = []Option{
+	WithGossipInterval(50 * time.Millisecond),
+	WithProbe(time.Hour, time.Hour),
+	WithRejoinInterval(100 * time.Millisecond),
+	WithInitTimeout(100 * time.Millisecond),
+	WithRequestTimeout(3 * time.Second),
+}
+
+// startGuardedMember starts the member under attack with its own remote.
+func startGuardedMember(t *testing.T, ring string, remoteOpts RemoteOptions, opts ...Option) *member {
+	t.Helper()
+	remoteOpts.Logger = memberLogger(t, slog.LevelWarn)
+	system, r, err := StartActorSystem(remoteOpts)
+	require.NoError(t, err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			r.Shutdown(false)
+			system.Shutdown()
+		})
+	}
+	t.Cleanup(stop)
+	store := persistence.NewMemoryStore()
+	b := &counterBehaviour{}
+	all := append(append([]Option{WithStore(store), WithLogger(memberLogger(t, slog.LevelDebug))}, secureTestOptions...), opts...)
+	client, err := Start[crdt.PNCounter](system, ring, b, all...)
+	require.NoError(t, err)
+	return &member{system: system, client: client, behaviour: b, store: store, node: system.Address(), shutdown: stop}
+}
+
+// fakePeer is a node address where a bare gRPC Remoting server accepts a
+// member's connections and discards what they carry: the member believes
+// it up, and the test speaks for it over raw streams.
+type fakePeer struct{ addr string }
+
+type discardRemoting struct {
+	remote.UnimplementedRemotingServer
+}
+
+func (discardRemoting) Receive(stream remote.Remoting_ReceiveServer) error {
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			return nil
+		}
+		if msg.GetConnectRequest() != nil {
+			if err := stream.Send(&remote.RemoteMessage{MessageType: &remote.RemoteMessage_ConnectResponse{ConnectResponse: &remote.ConnectResponse{}}}); err != nil {
+				return nil
+			}
+		}
+	}
+}
+
+func startFakePeer(t *testing.T, opts ...grpc.ServerOption) *fakePeer {
+	t.Helper()
+	return startFakePeerOn(t, "127.0.0.1:0", opts...)
+}
+
+func startFakePeerOn(t *testing.T, address string, opts ...grpc.ServerOption) *fakePeer {
+	t.Helper()
+	l, err := net.Listen("tcp", address)
+	require.NoError(t, err)
+	server := grpc.NewServer(opts...)
+	remote.RegisterRemotingServer(server, discardRemoting{})
+	go func() { _ = server.Serve(l) }()
+	t.Cleanup(server.Stop)
+	return &fakePeer{addr: l.Addr().String()}
+}
+
+// rawStream is an outsider's stream to a member's remote, over which it
+// sends hand-made batches, as any gRPC client can.
+type rawStream struct {
+	conn   *grpc.ClientConn
+	stream remote.Remoting_ReceiveClient
+}
+
+// dialRaw opens a stream to address whose connect request claims to come
+// from claimed.
+func dialRaw(t *testing.T, address, claimed string, opts ...grpc.DialOption) (*rawStream, error) {
+	t.Helper()
+	if len(opts) == 0 {
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	conn, err := grpc.Dial(address, opts...)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stream, err := remote.NewRemotingClient(conn).Receive(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	connect := &remote.RemoteMessage{MessageType: &remote.RemoteMessage_ConnectRequest{ConnectRequest: &remote.ConnectRequest{
+		ConnectionType: &remote.ConnectRequest_ServerConnection{ServerConnection: &remote.ServerConnection{SystemId: "outsider", Address: claimed}},
+	}}}
+	if err := stream.Send(connect); err != nil {
+		return nil, err
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := stream.Recv()
+		got <- err
+	}()
+	select {
+	case err = <-got:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &rawStream{conn: conn, stream: stream}, nil
+}
+
+// send sends msgs, in one batch, to target.
+func (r *rawStream) send(t *testing.T, target *actor.PID, msgs ...proto.Message) {
+	t.Helper()
+	batch := &remote.MessageBatch{Targets: []*actor.PID{target}}
+	for i, msg := range msgs {
+		data, err := proto.Marshal(msg)
+		require.NoError(t, err)
+		batch.TypeNames = append(batch.TypeNames, string(msg.ProtoReflect().Descriptor().FullName()))
+		batch.Envelopes = append(batch.Envelopes, &remote.MessageEnvelope{MessageData: data, TypeId: int32(i)})
+	}
+	require.NoError(t, r.stream.Send(&remote.RemoteMessage{MessageType: &remote.RemoteMessage_MessageBatch{MessageBatch: batch}}))
+}
+
+// clientSpec tells a child process which requests to make, as whom.
+type clientSpec struct {
+	Node, Ring string
+	Key        string     // base64; empty: no keyring
+	TLS        *TLSConfig // nil: plaintext
+	Ops        []string   // "add <node>", "all", "call", "stop"
+}
+
+// clientResult is the outcome of each op: "ok" or the error's text.
+type clientResult struct{ Results []string }
+
+const clientSpecEnv = "GENSERVERRING_TEST_CLIENT_SPEC"
+
+// runClientProcess runs spec in a child process (this test binary) with its
+// own actor system and remote, and returns each op's outcome.
+func runClientProcess(t *testing.T, spec clientSpec) []string {
+	t.Helper()
+	data, err := json.Marshal(spec)
+	require.NoError(t, err)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSecurityClientProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), clientSpecEnv+"="+string(data))
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "client process: %s", out)
+	for _, line := range strings.Split(string(out), "\n") {
+		if rest, ok := strings.CutPrefix(line, "CLIENT RESULT "); ok {
+			var result clientResult
+			require.NoError(t, json.Unmarshal([]byte(rest), &result))
+			return result.Results
+		}
+	}
+	t.Fatalf("client process printed no result: %s", out)
+	return nil
+}
+
+// TestSecurityClientProcess is the child of runClientProcess: it does
+// nothing when run as a test.
+func TestSecurityClientProcess(t *testing.T) {
+	raw := os.Getenv(clientSpecEnv)
+	if raw == "" {
+		t.Skip("run by runClientProcess only")
+	}
+	var spec clientSpec
+	require.NoError(t, json.Unmarshal([]byte(raw), &spec))
+	system, r, err := StartActorSystem(RemoteOptions{TLS: spec.TLS, Logger: quietLogger()})
+	require.NoError(t, err)
+	defer func() {
+		r.Shutdown(false)
+		system.Shutdown()
+	}()
+	client := NewClient(system, spec.Node, spec.Ring).WithTimeout(3 * time.Second)
+	if spec.Key != "" {
+		keyring, err := ParseKeyring(spec.Key)
+		require.NoError(t, err)
+		client = client.WithKeyring(keyring)
+	}
+	var result clientResult
+	for _, op := range spec.Ops {
+		var err error
+		switch verb, arg, _ := strings.Cut(op, " "); verb {
+		case "add":
+			err = client.AddNode(arg)
+		case "all":
+			_, err = client.All()
+		case "call":
+			_, err = client.Call(wrapperspb.Int64(1), 3*time.Second)
+		case "cast":
+			err = client.Cast(wrapperspb.Int64(1))
+		case "stop":
+			err = client.Stop()
+		default:
+			err = fmt.Errorf("unknown op %q", op)
+		}
+		outcome := "ok"
+		if err != nil {
+			outcome = err.Error()
+			if errors.Is(err, ErrKeyRequired) {
+				outcome = "ErrKeyRequired: " + outcome
+			}
+			if errors.Is(err, ErrHandshake) {
+				outcome = "ErrHandshake: " + outcome
+			}
+		}
+		result.Results = append(result.Results, outcome)
+	}
+	data, err := json.Marshal(result)
+	require.NoError(t, err)
+	fmt.Printf("CLIENT RESULT %s\n", data)
+}

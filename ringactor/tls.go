@@ -1,0 +1,331 @@
+package ringactor
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+)
+
+// NodeURIScheme is the scheme of the URI SAN that names a member's node
+// address in its certificate: genserverring-node://127.0.0.1:8001. A
+// certificate with such names may speak for exactly those addresses; one
+// without speaks for any port of its DNS and IP names, unless it is an
+// admin's.
+const NodeURIScheme = "genserverring-node"
+
+// AdminURIScheme is the scheme of the URI SAN that marks an admin client's
+// certificate (genserverring-admin://name): it may send requests, but
+// speaks for no member, whatever its host names.
+const AdminURIScheme = "genserverring-admin"
+
+// TLSConfig makes a member's remote speak mutual TLS: it presents the
+// member's certificate, and accepts only peers whose certificate the ring's
+// CA signed. The files are PEM and are read again when they change (checked
+// at most once a second, at a handshake), so certificates and the CA rotate
+// without a restart; a file that fails to load keeps the last good one and
+// logs why.
+type TLSConfig struct {
+	// CAFile holds the certificates of the CA(s) that sign members' and
+	// admin clients' certificates. During a CA rotation it holds both.
+	CAFile string
+	// CertFile and KeyFile hold this member's certificate and key. The
+	// certificate names the member's node address (a NodeURIScheme URI, or
+	// the host as a DNS or IP name) and is valid for both server and client
+	// authentication.
+	CertFile, KeyFile string
+}
+
+// ErrHandshake wraps the error of a request that could not reach the
+// member because the TLS handshake failed (unknown CA, expired certificate,
+// a certificate that does not name the address, no certificate at all).
+var ErrHandshake = errors.New("ringactor: TLS handshake failed")
+
+// tlsFiles loads and reloads the files of a TLSConfig.
+type tlsFiles struct {
+	cfg TLSConfig
+	log *slog.Logger
+
+	mu       sync.Mutex
+	checked  time.Time
+	modified time.Time
+	cert     *tls.Certificate
+	pool     *x509.CertPool
+}
+
+func newTLSFiles(cfg TLSConfig, log *slog.Logger) (*tlsFiles, error) {
+	f := &tlsFiles{cfg: cfg, log: log}
+	if err := f.load(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *tlsFiles) load() error {
+	caPEM, err := os.ReadFile(f.cfg.CAFile)
+	if err != nil {
+		return fmt.Errorf("ringactor: TLS CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return fmt.Errorf("ringactor: TLS CA: no PEM certificate in %s", f.cfg.CAFile)
+	}
+	cert, err := tls.LoadX509KeyPair(f.cfg.CertFile, f.cfg.KeyFile)
+	if err != nil {
+		return fmt.Errorf("ringactor: TLS certificate %s and key %s: %w", f.cfg.CertFile, f.cfg.KeyFile, err)
+	}
+	f.cert, f.pool = &cert, pool
+	f.modified = f.lastModified()
+	return nil
+}
+
+func (f *tlsFiles) lastModified() time.Time {
+	var latest time.Time
+	for _, name := range []string{f.cfg.CAFile, f.cfg.CertFile, f.cfg.KeyFile} {
+		if info, err := os.Stat(name); err == nil && info.ModTime().After(latest) {
+			latest = info.ModTime()
+		}
+	}
+	return latest
+}
+
+// current returns the certificate and CA pool, reloading the files if one
+// changed since the last look.
+func (f *tlsFiles) current() (*tls.Certificate, *x509.CertPool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if now := time.Now(); now.Sub(f.checked) >= time.Second {
+		f.checked = now
+		if !f.lastModified().Equal(f.modified) {
+			if err := f.load(); err != nil {
+				f.log.Error("cannot reload the TLS files; keeping the last good ones", slog.Any("error", err))
+				f.modified = f.lastModified() // do not retry every handshake
+			} else {
+				f.log.Info("reloaded the TLS certificate and CA")
+			}
+		}
+	}
+	return f.cert, f.pool
+}
+
+// serverConfig accepts only peers with a certificate of the CA.
+func (f *tlsFiles) serverConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			cert, pool := f.current()
+			return &tls.Config{
+				MinVersion:   tls.VersionTLS13,
+				Certificates: []tls.Certificate{*cert},
+				ClientCAs:    pool,
+				ClientAuth:   tls.RequireAndVerifyClientCert,
+			}, nil
+		},
+	}
+}
+
+// clientConfig verifies the server against the current CA pool by hand
+// (Go's own verification would fix the pool when the config is made, and
+// the pool must follow the file).
+func (f *tlsFiles) clientConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		InsecureSkipVerify: true, // verified in VerifyConnection, against the reloaded pool
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			cert, _ := f.current()
+			return cert, nil
+		},
+		VerifyConnection: func(state tls.ConnectionState) error {
+			_, pool := f.current()
+			if len(state.PeerCertificates) == 0 {
+				return errors.New("the member presented no certificate")
+			}
+			intermediates := x509.NewCertPool()
+			for _, c := range state.PeerCertificates[1:] {
+				intermediates.AddCert(c)
+			}
+			_, err := state.PeerCertificates[0].Verify(x509.VerifyOptions{
+				Roots: pool, Intermediates: intermediates, DNSName: state.ServerName,
+				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			})
+			return err
+		},
+	}
+}
+
+// diagnose makes one TLS connection to address, as the remote's dialer
+// would, and returns why it fails, if it does: the handshake, or the alert
+// a TLS 1.3 server sends after it when it refuses the client's
+// certificate. A server that accepts waits for the client to speak: the
+// read times out, and diagnose returns nil.
+func (f *tlsFiles) diagnose(address string) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil
+	}
+	cfg := f.clientConfig()
+	cfg.ServerName = host
+	cfg.NextProtos = []string{"h2"}
+	dialer := &net.Dialer{Timeout: 2 * time.Second}
+	conn, err := tls.DialWithDialer(dialer, "tcp", address, cfg)
+	if err != nil {
+		var netErr *net.OpError
+		if errors.As(err, &netErr) && netErr.Op == "dial" {
+			return nil // nothing listens: the member is gone indeed
+		}
+		return fmt.Errorf("%w with %s: %v", ErrHandshake, address, err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err != nil && strings.Contains(err.Error(), "remote error: tls:") {
+		return fmt.Errorf("%w with %s: %v", ErrHandshake, address, err)
+	}
+	return nil
+}
+
+// handshakeErrors remembers the last failed handshake to each address, so
+// a Client can say why a member is out of reach.
+var handshakeErrors sync.Map // address -> handshakeFailure
+
+type handshakeFailure struct {
+	err error
+	at  time.Time
+}
+
+// recentHandshakeError returns the error of a handshake to address that
+// failed within the last 10 s, if any.
+func recentHandshakeError(address string) error {
+	v, ok := handshakeErrors.Load(address)
+	if !ok {
+		return nil
+	}
+	f := v.(handshakeFailure)
+	if time.Since(f.at) > 10*time.Second {
+		return nil
+	}
+	return f.err
+}
+
+// recordingCredentials wraps the dial credentials to remember why a
+// handshake failed.
+type recordingCredentials struct {
+	credentials.TransportCredentials
+}
+
+func (c recordingCredentials) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	out, info, err := c.TransportCredentials.ClientHandshake(ctx, authority, conn)
+	if err != nil {
+		recordHandshakeError(authority, err)
+		return out, info, err
+	}
+	return &alertRecordingConn{Conn: out, authority: authority}, info, nil
+}
+
+func recordHandshakeError(authority string, err error) {
+	handshakeErrors.Store(authority, handshakeFailure{err: fmt.Errorf("%w with %s: %v", ErrHandshake, authority, err), at: time.Now()})
+}
+
+// alertRecordingConn records a TLS alert read after the handshake: in TLS
+// 1.3 a server that refuses the client's certificate says so only after
+// the client's side of the handshake has completed, on its first read. So
+// the failure of an earlier attempt is forgotten only when the server has
+// sent data, not when the client's side of a handshake succeeds.
+type alertRecordingConn struct {
+	net.Conn
+	authority string
+	accepted  atomic.Bool
+}
+
+func (c *alertRecordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	switch {
+	case err != nil && strings.Contains(err.Error(), "remote error: tls:"):
+		recordHandshakeError(c.authority, err)
+	case n > 0 && !c.accepted.Swap(true):
+		handshakeErrors.Delete(c.authority)
+	}
+	return n, err
+}
+
+func (c recordingCredentials) Clone() credentials.TransportCredentials {
+	return recordingCredentials{c.TransportCredentials.Clone()}
+}
+
+// peerIdentity is what a peer's verified certificate lets it speak for.
+type peerIdentity struct {
+	nodes []string // exact node addresses (NodeURIScheme URIs)
+	hosts []string // DNS names and IP addresses, any port
+	admin bool     // an admin client's: speaks for no member
+}
+
+// identityOf returns the identity of the peer of ctx's stream, nil when the
+// stream is not TLS.
+func identityOf(ctx context.Context) *peerIdentity {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok {
+		return nil
+	}
+	if len(info.State.PeerCertificates) == 0 {
+		return &peerIdentity{} // covers nothing
+	}
+	return certificateIdentity(info.State.PeerCertificates[0])
+}
+
+func certificateIdentity(cert *x509.Certificate) *peerIdentity {
+	id := &peerIdentity{}
+	for _, u := range cert.URIs {
+		switch u.Scheme {
+		case AdminURIScheme:
+			return &peerIdentity{admin: true}
+		case NodeURIScheme:
+			id.nodes = append(id.nodes, u.Host)
+		}
+	}
+	id.hosts = append(id.hosts, cert.DNSNames...)
+	for _, ip := range cert.IPAddresses {
+		id.hosts = append(id.hosts, ip.String())
+	}
+	return id
+}
+
+// covers reports whether the certificate speaks for node address addr.
+func (id *peerIdentity) covers(addr string) bool {
+	if len(id.nodes) > 0 {
+		return slices.Contains(id.nodes, addr)
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		host = ip.String()
+	}
+	return slices.ContainsFunc(id.hosts, func(h string) bool { return strings.EqualFold(h, host) })
+}
+
+func (id *peerIdentity) String() string {
+	if id.admin {
+		return "admin"
+	}
+	return strings.Join(append(slices.Clone(id.nodes), id.hosts...), ",")
+}
+
+// NodeURI returns the URI SAN that names node in a member's certificate.
+func NodeURI(node string) *url.URL { return &url.URL{Scheme: NodeURIScheme, Host: node} }
