@@ -378,7 +378,15 @@ func TestChaos(t *testing.T) {
 	waitDriven := drive(driveCtx, seed, members, ta)
 
 	began := time.Now()
-	counts, faultErrs := runFaults(t, seed, duration, net, members)
+	// A soak spares m0 the kills (not the other faults), so that one
+	// process lives through it all: its STATS lines at the start and the
+	// end show whether memory or goroutines grow.
+	var spared *chaosMember
+	if duration != chaosDuration {
+		spared = members[0]
+		t.Logf("soak of %v: m0 is never killed", duration)
+	}
+	counts, faultErrs := runFaults(t, seed, duration, net, members, spared)
 	t.Logf("faults over after %v: %v", time.Since(began).Round(time.Millisecond), counts)
 	stopDriving()
 	waitDriven()
@@ -401,8 +409,9 @@ type faultCounts map[string]int
 
 // runFaults applies random faults for duration, at most one partition and
 // one kill or stop per member at a time, each undone after a random hold;
-// it returns once every fault is undone (killed members restarted).
-func runFaults(t *testing.T, seed uint64, duration time.Duration, net *chaosNet, members []*chaosMember) (faultCounts, []error) {
+// spared, if not nil, is never killed. It returns once every fault is
+// undone (killed members restarted).
+func runFaults(t *testing.T, seed uint64, duration time.Duration, net *chaosNet, members []*chaosMember, spared *chaosMember) (faultCounts, []error) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	ctx, cancel := context.WithTimeout(context.Background(), duration)
 	defer cancel()
@@ -469,6 +478,10 @@ func runFaults(t *testing.T, seed uint64, duration time.Duration, net *chaosNet,
 		case "kill":
 			cm := claim()
 			if cm == nil {
+				continue
+			}
+			if cm == spared {
+				release(cm)
 				continue
 			}
 			down := between(0, 2*time.Second)
