@@ -72,6 +72,7 @@ type member struct {
 	listen               string   // 127.0.0.1:0 until the first start, then the node address
 	netns                string   // network namespace to run in, if any
 	extra                []string // more flags for every start (security_test.go)
+	logLevel             string   // -log-level; default info
 }
 
 // memberOption changes a member before its first start.
@@ -82,10 +83,15 @@ func inNamespace(ns, host string) memberOption {
 	return func(m *member) { m.netns, m.listen = ns, host+":0" }
 }
 
+// atLogLevel runs the member with -log-level level.
+func atLogLevel(level string) memberOption {
+	return func(m *member) { m.logLevel = level }
+}
+
 // start starts a new member named name.
 func (c *cluster) start(name string, opts ...memberOption) *member {
 	c.t.Helper()
-	m := &member{c: c, name: name, data: filepath.Join(c.dir, name), listen: "127.0.0.1:0"}
+	m := &member{c: c, name: name, data: filepath.Join(c.dir, name), listen: "127.0.0.1:0", logLevel: "info"}
 	for _, opt := range opts {
 		opt(m)
 	}
@@ -109,7 +115,7 @@ func (m *member) tryLaunch() (*counternode.Process, error) {
 		"-gossip", gossipInterval.String(),
 		"-probe-interval", probeInterval.String(), "-probe-timeout", probeTimeout.String(),
 		"-rejoin", rejoinInterval.String(), "-init-timeout", initTimeout.String(),
-		"-command-timeout", "10s", "-log-level", "info",
+		"-command-timeout", "10s", "-log-level", m.logLevel,
 	}
 	args = append(args, m.extra...)
 	var cmd *exec.Cmd

@@ -1142,8 +1142,11 @@ func (x *StopMember) GetReason() string {
 
 // OpReply answers a membership request; error is empty on success.
 type OpReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Error string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// error_codes name the ringactor sentinel errors that error wraps (see
+	// ringactor/errors.go), so that a caller's errors.Is matches them.
+	ErrorCodes    []string `protobuf:"bytes,3,rep,name=error_codes,json=errorCodes,proto3" json:"error_codes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1183,6 +1186,13 @@ func (x *OpReply) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *OpReply) GetErrorCodes() []string {
+	if x != nil {
+		return x.ErrorCodes
+	}
+	return nil
 }
 
 // Nodes answers GetAll and GetUp: sorted node addresses.
@@ -1278,9 +1288,12 @@ func (x *CallRequest) GetBody() *anypb.Any {
 // CallReply carries the answer to a CallRequest; error is set when the call
 // failed on the member (unknown body type, callback panic, ring stopping).
 type CallReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Body          *anypb.Any             `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`
-	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Body  *anypb.Any             `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`
+	Error string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// error_codes name the ringactor sentinel errors that error wraps (see
+	// ringactor/errors.go), so that a caller's errors.Is matches them.
+	ErrorCodes    []string `protobuf:"bytes,3,rep,name=error_codes,json=errorCodes,proto3" json:"error_codes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1327,6 +1340,13 @@ func (x *CallReply) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *CallReply) GetErrorCodes() []string {
+	if x != nil {
+		return x.ErrorCodes
+	}
+	return nil
 }
 
 // CastRequest carries a user's cast to a remote ring member.
@@ -1454,16 +1474,20 @@ const file_ring_proto_rawDesc = "" +
 	"StopMember\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x1f\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"@\n" +
 	"\aOpReply\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error\"\x1d\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\x12\x1f\n" +
+	"\verror_codes\x18\x03 \x03(\tR\n" +
+	"errorCodes\"\x1d\n" +
 	"\x05Nodes\x12\x14\n" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\"7\n" +
 	"\vCallRequest\x12(\n" +
-	"\x04body\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x04body\"K\n" +
+	"\x04body\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x04body\"l\n" +
 	"\tCallReply\x12(\n" +
 	"\x04body\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x04body\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"7\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1f\n" +
+	"\verror_codes\x18\x03 \x03(\tR\n" +
+	"errorCodes\"7\n" +
 	"\vCastRequest\x12(\n" +
 	"\x04body\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x04bodyB4Z2github.com/genserverring/genserverring-go/messagesb\x06proto3"
 

@@ -31,10 +31,6 @@ type (
 	statsRequest struct{}
 )
 
-// ErrNoRemote is returned when the ring actor's actor system has no remote:
-// a ring member is addressed by its host:port.
-var ErrNoRemote = errors.New("ringactor: the actor system has no remote; start one first (see StartActorSystem)")
-
 // Props returns the Props of a ring actor named name, to spawn with
 // SpawnNamed(props, name) under the same name on every member. The payload
 // type P is inferred from behaviour. Start is the shorter way.
@@ -80,6 +76,8 @@ type ringActor[T any, P Payload[T, P]] struct {
 	// boundary seals what the member sends and admits what it receives
 	// (boundary.go).
 	boundary *boundary
+
+	transport transport
 
 	actorCtx   actor.Context // the context of the message being handled
 	ownsStore  bool          // the store was opened here (not WithStore): close it at the end
@@ -149,11 +147,12 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 	case *messages.Gossip, *messages.Digest, *messages.Delta, *messages.DeltaAck, *messages.StateChunk, *messages.Ping, *messages.Ack, *messages.PingRequest, *messages.NodeDown:
 		c.step(msg)
 	case *actor.Terminated:
-		if msg.GetWho().GetId() != a.name {
+		node, member := a.transport.nodeOf(msg.GetWho())
+		if !member {
 			a.info(ctx, msg)
 			return
 		}
-		c.onTerminated(msg.GetWho().GetAddress())
+		c.onTerminated(node)
 	case *flushToken:
 		a.flush(ctx)
 		return
@@ -197,7 +196,7 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 		for _, node := range c.upNodes() {
 			if node != a.view.self {
 				if stop := a.boundary.outgoing(&messages.StopMember{Ring: a.name, From: a.view.self, Reason: msg.GetReason()}); stop != nil {
-					ctx.Send(actor.NewPID(node, a.name), stop)
+					a.transport.send(ctx, node, stop)
 				}
 			}
 		}
@@ -284,12 +283,14 @@ func (a *ringActor[T, P]) callback(ctx actor.Context, name string, f func()) (pa
 }
 
 func (a *ringActor[T, P]) start(ctx actor.Context) error {
-	self := ctx.ActorSystem().Address()
+	a.transport = newTransport(ctx.ActorSystem(), a.name, a.cfg)
+	self := a.transport.self()
 	a.log = a.cfg.Logger
 	if a.log == nil {
 		a.log = ctx.Logger()
 	}
 	a.log = a.log.With(slog.String("ring", a.name), slog.String("node", self))
+	a.transport.start(a.log)
 	if err := validateNode(self); err != nil {
 		return fmt.Errorf("%w (address %q)", ErrNoRemote, self)
 	}
@@ -390,7 +391,7 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 			a.onAcked(ctx, ack)
 		}
 		for _, node := range eff.watch {
-			ctx.Watch(actor.NewPID(node, a.name))
+			a.transport.watch(ctx, node)
 		}
 		durable := a.synced()
 		for _, out := range eff.sends {
@@ -401,7 +402,7 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 				continue
 			}
 			if msg := a.boundary.outgoing(out.msg); msg != nil {
-				ctx.Send(actor.NewPID(out.to, a.name), msg)
+				a.transport.send(ctx, out.to, msg)
 			}
 		}
 		for _, t := range eff.probeTimers {
@@ -443,11 +444,7 @@ func (a *ringActor[T, P]) respondOp(ctx actor.Context, err error) {
 		// written: the caller must not read it as done.
 		err = fmt.Errorf("%w: the ring file of %s could not be written", ErrNotDurable, a.store)
 	}
-	reply := &messages.OpReply{}
-	if err != nil {
-		reply.Error = err.Error()
-	}
-	respond(ctx, reply)
+	respond(ctx, opReply(err))
 }
 
 func (a *ringActor[T, P]) respondStopped(ctx actor.Context) {
@@ -459,9 +456,9 @@ func (a *ringActor[T, P]) respondStopped(ctx actor.Context) {
 	case *callEnvelope:
 		respond(ctx, &callReply{err: err})
 	case *messages.CallRequest:
-		respond(ctx, &messages.CallReply{Error: err.Error()})
+		respond(ctx, &messages.CallReply{Error: err.Error(), ErrorCodes: codesOf(err)})
 	case *messages.AddNode, *messages.DelNode, *messages.ForceDown, *messages.UnforceDown, *messages.StopRing, *messages.LocalStop:
-		respond(ctx, &messages.OpReply{Error: err.Error()})
+		respond(ctx, opReply(err))
 	}
 }
 
@@ -476,6 +473,9 @@ func (a *ringActor[T, P]) stop(ctx actor.Context, reason error) {
 func (a *ringActor[T, P]) cancelTimers() {
 	if a.timers != nil {
 		a.timers.stop()
+	}
+	if a.transport != nil {
+		a.transport.stop()
 	}
 }
 

@@ -1,8 +1,6 @@
 package ringactor
 
 import (
-	"errors"
-
 	"github.com/genserverring/genserverring-go/crdt"
 )
 
@@ -110,7 +108,8 @@ type CallResult struct {
 func ReplyWith(value any) CallResult { return CallResult{reply: value} }
 
 // ReplyWithError answers the call now with an error; the caller's Call
-// returns it (across processes, as a *CallError carrying its text).
+// returns it (across processes, as a *CallError carrying its text and
+// matching with errors.Is the sentinels of this package that err wraps).
 func ReplyWithError(err error) CallResult { return CallResult{err: err} }
 
 // NoReply leaves the call unanswered for now: answer it later with
@@ -156,25 +155,3 @@ type RingChange struct {
 	Ring   string
 	Reason Reason
 }
-
-// Errors that callers branch on.
-var (
-	// ErrUnhandledCall is DefaultBehaviour's answer to a call.
-	ErrUnhandledCall = errors.New("ringactor: call not handled by the behaviour")
-	// ErrCallbackPanic is wrapped by the error a caller gets when the
-	// callback handling its call panicked.
-	ErrCallbackPanic = errors.New("ringactor: callback panicked")
-	// ErrTimeout is wrapped by the error of a request that got no answer in
-	// time (the member is gone, hangs, or the network is cut).
-	ErrTimeout = errors.New("ringactor: request timed out")
-	// ErrRemoved is wrapped by the reason Terminate gets when this member
-	// learnt it was removed from the ring.
-	ErrRemoved = errors.New("ringactor: member removed from the ring")
-	// ErrStopped is the reason of a plain Stop or LocalStop.
-	ErrStopped = errors.New("ringactor: ring stopped")
-	// ErrNotProto is returned when a message or reply must cross processes
-	// but is not a protobuf message.
-	ErrNotProto = errors.New("ringactor: message to or from another process must be a proto.Message")
-	// ErrInvalidNode is returned for a node address that is not host:port.
-	ErrInvalidNode = errors.New("ringactor: invalid node address")
-)

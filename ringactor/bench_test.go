@@ -2,10 +2,12 @@ package ringactor
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -52,38 +54,31 @@ func BenchmarkGossipMerge(b *testing.B) {
 }
 
 // BenchmarkCall measures a Call to the ring actor of this process (any Go
-// value) and to one in another actor system over loopback (protobuf).
+// value) and to one in another process over loopback (protobuf).
 func BenchmarkCall(b *testing.B) {
-	members := benchRing(b)
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))
+	b.Cleanup(system.Shutdown)
+	n := &localNet{system: system}
+	local, err := Start[crdt.PNCounter](system, "bench", &counterBehaviour{}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(newNode()))
+	require.NoError(b, err)
 	b.Run("local", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
-			if _, err := members[0].Call(get{}, time.Second); err != nil {
+			if _, err := local.Call(get{}, time.Second); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("remote", func(b *testing.B) {
-		remote := NewClient(members[0].system, members[1].Node(), "bench")
+		ring := uniqueRing("bench")
+		p, _ := startPeer(b, ring)
+		remote := NewClient(sharedRemote(b), p.node, ring)
 		b.ReportAllocs()
+		b.ResetTimer()
 		for range b.N {
 			if _, err := remote.Call(wrapperspb.Int64(0), time.Second); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
-}
-
-func benchRing(b *testing.B) []*Client {
-	var clients []*Client
-	for range 2 {
-		system, r, err := StartActorSystem(RemoteOptions{Logger: quietLogger()})
-		require.NoError(b, err)
-		b.Cleanup(func() { r.Shutdown(false); system.Shutdown() })
-		client, err := Start[crdt.PNCounter](system, "bench", &counterBehaviour{}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()))
-		require.NoError(b, err)
-		clients = append(clients, client)
-	}
-	require.NoError(b, clients[0].AddNode(clients[1].Node()))
-	return clients
 }

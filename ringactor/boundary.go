@@ -51,7 +51,7 @@ func newBoundary(ring, self string, sec Security, system *actor.ActorSystem, sta
 
 // outgoing returns what to send for msg: msg sealed with the primary key,
 // or msg itself when the ring has no keyring.
-func (b *boundary) outgoing(msg proto.Message) any {
+func (b *boundary) outgoing(msg proto.Message) proto.Message {
 	out := msg
 	if b.sealer != nil {
 		sealed, err := b.sealer.seal(msg)
@@ -139,9 +139,9 @@ func (b *boundary) refuse(ctx actor.Context, typeName, what string, err error, f
 	switch typeName {
 	case messagesPackage + ".CastRequest":
 	case messagesPackage + ".CallRequest":
-		ctx.Respond(&messages.CallReply{Error: err.Error()})
+		ctx.Respond(&messages.CallReply{Error: err.Error(), ErrorCodes: codesOf(err)})
 	default:
-		ctx.Respond(&messages.OpReply{Error: err.Error()})
+		ctx.Respond(opReply(err))
 	}
 }
 
@@ -185,14 +185,4 @@ func (c *Client) sealRequest(msg any) (any, error) {
 		return msg, nil
 	}
 	return c.sealer.seal(m)
-}
-
-// replyError turns the error text of a member's answer back into an error:
-// a refusal for want of a key wraps ErrKeyRequired, so that callers can
-// tell it with errors.Is; any other is a *CallError.
-func replyError(text string) error {
-	if rest, ok := strings.CutPrefix(text, ErrKeyRequired.Error()); ok {
-		return fmt.Errorf("%w%s", ErrKeyRequired, rest)
-	}
-	return &CallError{Message: text}
 }

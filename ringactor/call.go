@@ -60,13 +60,13 @@ func encodeCallReply(value any, callErr error) (*messages.CallReply, error) {
 	var err error
 	switch {
 	case callErr != nil:
-		out.Error = callErr.Error()
+		out.Error, out.ErrorCodes = callErr.Error(), codesOf(callErr)
 	case value == nil:
 	default:
 		msg, ok := value.(proto.Message)
 		if !ok {
 			err = fmt.Errorf("%w: reply of type %T", ErrNotProto, value)
-			out.Error = err.Error()
+			out.Error, out.ErrorCodes = err.Error(), codesOf(err)
 		} else if out.Body, err = anypb.New(msg); err != nil {
 			err = fmt.Errorf("ringactor: encode reply: %w", err)
 			out.Error = err.Error()
@@ -74,13 +74,6 @@ func encodeCallReply(value any, callErr error) (*messages.CallReply, error) {
 	}
 	return out, err
 }
-
-// CallError is the error a Call to another process returns when the member
-// answered with an error; Message is its text.
-type CallError struct{ Message string }
-
-// Error implements error.
-func (e *CallError) Error() string { return "ringactor: remote call failed: " + e.Message }
 
 // unpackBody decodes a remote call or cast body to the user's message.
 func unpackBody(body *anypb.Any) (proto.Message, error) {

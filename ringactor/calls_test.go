@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -44,39 +43,6 @@ func TestDeferredReply(t *testing.T) {
 	assert.Equal(t, "done", <-answer)
 }
 
-func TestDeferredReplyToRemoteCaller(t *testing.T) {
-	members, _ := startRing(t, "deferred-remote", 2)
-	remote := NewClient(members[0].system, members[1].node, "deferred-remote")
-	call := func() chan any {
-		answer := make(chan any, 1)
-		go func() {
-			v, err := remote.Call(wrapperspb.String("later"), 5*time.Second)
-			if err != nil {
-				v = err
-			}
-			answer <- v
-		}()
-		require.Eventually(t, func() bool { return members[1].behaviour.pendingCount() == 1 }, waitFor, tick)
-		return answer
-	}
-
-	answer := call()
-	require.NoError(t, members[1].client.Cast(release{value: wrapperspb.String("done")}))
-	assert.Equal(t, "done", (<-answer).(*wrapperspb.StringValue).GetValue())
-
-	// A reply that is not a protobuf message cannot cross: the caller gets
-	// an error at once instead of waiting for its timeout.
-	answer = call()
-	start := time.Now()
-	require.NoError(t, members[1].client.Cast(release{value: 42}))
-	var callErr *CallError
-	require.ErrorAs(t, (<-answer).(error), &callErr)
-	assert.Contains(t, callErr.Message, "proto.Message")
-	assert.Less(t, time.Since(start), 4*time.Second)
-
-	require.NoError(t, Reply(members[0].system.Root, From{}, "ignored"), "a From without a caller is a no-op")
-}
-
 func TestStopWithRepliesThenStops(t *testing.T) {
 	m := startMember(t, "stopwith", nil)
 	v, err := m.client.Call(stopWith{}, time.Second)
@@ -98,7 +64,8 @@ func TestStopStopsEveryUpMember(t *testing.T) {
 }
 
 func TestStartRejectsBadConfig(t *testing.T) {
-	system, _ := newSystem(t)
+	n := netFor(t)
+	system := n.system
 	_, err := Start[crdt.PNCounter](system, "cfg", DefaultBehaviour[*crdt.PNCounter]{}, WithGossipInterval(0))
 	require.ErrorContains(t, err, "GossipInterval must be positive")
 	_, err = Start[crdt.PNCounter](system, "", DefaultBehaviour[*crdt.PNCounter]{})
@@ -110,8 +77,8 @@ func TestStartRejectsBadConfig(t *testing.T) {
 }
 
 func TestInitErrorFailsStart(t *testing.T) {
-	system, _ := newSystem(t)
-	_, err := Start[crdt.PNCounter](system, "init-error", failingInit{}, WithDataDir(t.TempDir()), WithLogger(quietLogger()))
+	n := netFor(t)
+	_, err := Start[crdt.PNCounter](n.system, "init-error", failingInit{}, WithDataDir(t.TempDir()), WithLogger(quietLogger()), n.member(newNode()))
 	require.ErrorContains(t, err, "no config")
 }
 

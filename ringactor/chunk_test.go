@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/genserverring/genserverring-go/crdt"
 	"github.com/genserverring/genserverring-go/messages"
@@ -78,31 +78,33 @@ func (blobBehaviour) HandleCall(ctx *Context[*crdt.LWWRegister[[]byte]], _ From,
 	case get:
 		v, _ := ctx.Payload().Value()
 		return ReplyWith(len(v))
+	case *wrapperspb.StringValue: // "len", from another process
+		v, _ := ctx.Payload().Value()
+		return ReplyWith(wrapperspb.Int64(int64(len(v))))
 	}
 	return ReplyWithError(ErrUnhandledCall)
 }
 
 func TestPayloadOverTheTransportLimitIsShared(t *testing.T) {
-	// The members' transport refuses messages over 256 KiB (gRPC's default
-	// is 4 MB: the same test at a size the race detector runs quickly).
+	// The receiving member's transport, in a peer process, refuses messages
+	// over 256 KiB (gRPC's default is 4 MB: the same test at a size the
+	// race detector runs quickly).
 	const limit = 256 << 10
-	var clients []*Client
-	for range 2 {
-		system, r, err := StartActorSystem(RemoteOptions{Logger: memberLogger(t, slog.LevelWarn), ServerOptions: []grpc.ServerOption{grpc.MaxRecvMsgSize(limit)}})
-		require.NoError(t, err)
-		t.Cleanup(func() { r.Shutdown(false); system.Shutdown() })
-		client, err := Start[crdt.LWWRegister[[]byte]](system, "blob", blobBehaviour{},
-			append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelInfo)), WithChunks(16<<10, 64<<20)}, testOptions...)...)
-		require.NoError(t, err)
-		clients = append(clients, client)
-	}
-	require.NoError(t, clients[0].AddNode(clients[1].Node()))
+	ring := uniqueRing("blob")
+	p, startErr := startPeer(t, ring, peerBlobEnv+"="+fmt.Sprint(limit))
+	require.Empty(t, startErr)
+	client, err := Start[crdt.LWWRegister[[]byte]](sharedRemote(t), ring, blobBehaviour{},
+		append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelInfo)), WithChunks(16<<10, 64<<20)}, testOptions...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, sharedRemote(t).Root.StopFuture(client.PID()).Wait()) })
+	clients := []*Client{client, NewClient(sharedRemote(t), p.node, ring)}
+	require.NoError(t, clients[0].AddNode(p.node))
 	const size = 4 * limit
-	_, err := clients[0].Call(setBlob{data: bytes.Repeat([]byte("x"), size)}, 10*time.Second)
+	_, err = clients[0].Call(setBlob{data: bytes.Repeat([]byte("x"), size)}, 10*time.Second)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		n, err := clients[1].Call(get{}, 5*time.Second)
-		return err == nil && n.(int) == size
+		n, err := clients[1].Call(wrapperspb.String("len"), 5*time.Second)
+		return err == nil && n.(*wrapperspb.Int64Value).GetValue() == size
 	}, waitFor, 50*time.Millisecond, "a payload four times the transport's limit reaches the other member")
 	stats, err := clients[0].Stats()
 	require.NoError(t, err)
@@ -111,14 +113,15 @@ func TestPayloadOverTheTransportLimitIsShared(t *testing.T) {
 
 func TestStateFromTheFutureIsRefused(t *testing.T) {
 	var clients []*Client
-	for range 2 {
-		system, _ := newSystem(t)
-		client, err := Start[crdt.LWWRegister[[]byte]](system, "future", blobBehaviour{},
-			append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelInfo))}, testOptions...)...)
+	net := netFor(t)
+	nodes := []string{newNode(), newNode()}
+	for _, node := range nodes {
+		client, err := Start[crdt.LWWRegister[[]byte]](net.system, "future", blobBehaviour{},
+			append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelInfo)), net.member(node)}, testOptions...)...)
 		require.NoError(t, err)
 		clients = append(clients, client)
 	}
-	require.NoError(t, clients[0].AddNode(clients[1].Node()))
+	require.NoError(t, clients[0].AddNode(nodes[1]))
 	require.Eventually(t, func() bool { up, _ := clients[1].Up(); return len(up) == 2 }, waitFor, tick)
 
 	// A gossip whose register is stamped a day ahead, as from the member.
@@ -126,7 +129,7 @@ func TestStateFromTheFutureIsRefused(t *testing.T) {
 	future.Set("forger#1", time.Now().Add(24*time.Hour).UnixNano(), []byte("mine forever"))
 	data, err := future.MarshalBinary()
 	require.NoError(t, err)
-	clients[0].Send(&messages.Delta{Ring: "future", From: clients[1].Node(), Payload: data})
+	clients[0].Send(&messages.Delta{Ring: "future", From: nodes[1], Payload: data})
 	require.Eventually(t, func() bool {
 		stats, err := clients[0].Stats()
 		return err == nil && stats.DroppedMalformed > 0

@@ -22,10 +22,6 @@ type Client struct {
 	sealer  *sealer // nil: requests go unsealed (see WithKeyring)
 }
 
-// ErrMemberGone is wrapped by the error of a request whose target ring actor
-// does not exist (never started, or stopped).
-var ErrMemberGone = errors.New("ringactor: ring member is gone")
-
 // Start spawns this process's ring actor named name on system and returns a
 // Client for it, once Init has run. It fails with Init's error, with the
 // error of a ring file that cannot be read (naming the file), or when the
@@ -42,7 +38,7 @@ func Start[T any, P Payload[T, P]](system *actor.ActorSystem, name string, behav
 		default:
 		}
 	})
-	pid, err := system.Root.SpawnNamed(props, name)
+	pid, err := system.Root.SpawnNamed(props, cfg.actorName(name))
 	if err != nil {
 		return nil, fmt.Errorf("ringactor: spawn ring %q: %w", name, err)
 	}
@@ -87,7 +83,8 @@ func (c *Client) local() bool {
 // reply. To a member in another process, msg must be a proto.Message and so
 // is the reply. Errors: ErrTimeout (no answer in time: the member hangs,
 // the network is cut, or the callback did not reply), ErrMemberGone, the
-// error the behaviour replied with (a *CallError across processes), or
+// error the behaviour replied with (across processes a *CallError with its
+// text, matching with errors.Is the sentinels it wrapped), or
 // ErrCallbackPanic.
 func (c *Client) Call(msg any, timeout time.Duration) (any, error) {
 	if c.local() {
@@ -113,8 +110,8 @@ func (c *Client) Call(msg any, timeout time.Duration) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("ringactor: unexpected answer %T", res)
 	}
-	if r.GetError() != "" {
-		return nil, replyError(r.GetError())
+	if err := answerError(r.GetError(), r.GetErrorCodes()); err != nil {
+		return nil, err
 	}
 	if r.GetBody() == nil {
 		return nil, nil
@@ -146,6 +143,11 @@ func (c *Client) Cast(msg any) error {
 // proto.Message, and a ring with a keyring refuses it there: from outside,
 // only sealed ring messages get in.
 func (c *Client) Send(msg any) { c.system.Root.Send(c.pid, msg) }
+
+// The membership requests below return nil or a *CallError that keeps the
+// member's text and matches with errors.Is the sentinels its error wrapped
+// (ErrInvalidNode, ErrUnknownNode, ErrSelf, ErrStopped), or the Client's own
+// ErrTimeout or ErrMemberGone.
 
 // AddNode adds node (host:port) to the ring through this member.
 func (c *Client) AddNode(node string) error { return c.op(&messages.AddNode{Node: node}) }
@@ -198,10 +200,7 @@ func (c *Client) op(msg proto.Message) error {
 	}
 	switch r := res.(type) {
 	case *messages.OpReply:
-		if r.GetError() != "" {
-			return replyError(r.GetError())
-		}
-		return nil
+		return answerError(r.GetError(), r.GetErrorCodes())
 	case *callReply:
 		return r.err
 	}
@@ -215,7 +214,7 @@ func (c *Client) nodes(msg proto.Message) ([]string, error) {
 	}
 	r, ok := res.(*messages.Nodes)
 	if refused, isOp := res.(*messages.OpReply); isOp && refused.GetError() != "" {
-		return nil, replyError(refused.GetError())
+		return nil, answerError(refused.GetError(), refused.GetErrorCodes())
 	}
 	if !ok {
 		return nil, fmt.Errorf("ringactor: unexpected answer %T", res)

@@ -124,6 +124,10 @@ type Config struct {
 	// Security is the member's boundary: ring key, replay window, input
 	// bounds. Default: no key (the ring warns that it is open).
 	Security Security
+
+	// seam, set by the package's tests only, runs the member without a
+	// remote (transport.go).
+	seam transportSeam
 }
 
 // DefaultConfig returns the defaults documented on Config's fields.

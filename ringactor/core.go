@@ -115,15 +115,6 @@ type deltaAck struct {
 	delta []byte
 }
 
-// Errors of membership requests.
-var (
-	// ErrUnknownNode is returned by DelNode and ForceDown for a node that
-	// is not in the ring.
-	ErrUnknownNode = errors.New("ringactor: node is not in the ring")
-	// ErrSelf is returned by ForceDown for the member's own node.
-	ErrSelf = errors.New("ringactor: a member cannot force itself down")
-)
-
 // ringCore is one member's ring state and decisions.
 type ringCore struct {
 	cfg   coreConfig

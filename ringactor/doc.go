@@ -76,6 +76,16 @@
 // Go value; to another process they must be protobuf messages, and so are
 // the replies.
 //
+// Errors match with errors.Is wherever the member runs: ErrUnknownNode
+// (DelNode, ForceDown), ErrSelf (ForceDown), ErrInvalidNode (AddNode),
+// ErrUnhandledCall, ErrCallbackPanic, ErrNotProto, ErrStopped and the
+// others of errors.go. A member's answer carries the text of its error and
+// the codes of the sentinels the error wraps; the Client turns them into a
+// *CallError that keeps the text and matches those sentinels. So a
+// behaviour's own error reaches a caller in another process as a
+// *CallError with its text, and one that wraps a sentinel of this package
+// matches it there too.
+//
 // # The path of a change
 //
 // A change made by Update is recorded as a delta. With DurabilityDisk (the

@@ -1,7 +1,5 @@
 package ringactor
 
-import "errors"
-
 // Durability says what the reply to a call that changed the payload
 // guarantees (Config.Durability).
 type Durability int
@@ -40,24 +38,7 @@ func (d Durability) String() string {
 	return "unknown"
 }
 
-// ErrNotDurable is wrapped by the error a caller gets when its call changed
-// the payload or the membership but the change could not be made durable
-// (the disk is full, read-only or failing). The change was applied in the
-// member's memory: it is written (and spread) once the disk recovers, unless
-// the member crashes first. Until then the member keeps serving calls that
-// change nothing, and does not send its state to others.
-var ErrNotDurable = errors.New("ringactor: change not durable")
-
 // WriteMajority, as Config.WriteAcks or Context.SetWriteAcks, asks for a
 // majority of the up members (this one included) to hold a change before
 // its call is answered.
 const WriteMajority = -1
-
-// ErrNotReplicated is wrapped by the error a caller gets when its call
-// changed the payload and asked for confirmations from other members
-// (Config.WriteAcks, Context.SetWriteAcks), but fewer confirmed in time, or
-// fewer are up. The change is applied on this member (and durable there,
-// with DurabilityDisk) and keeps spreading: it is not undone. The error
-// says the change may be lost if this member's disk is lost before it
-// reaches another member, not that it failed.
-var ErrNotReplicated = errors.New("ringactor: change not confirmed by enough members")

@@ -1,11 +1,13 @@
 package ringactor
 
 import (
+	"log/slog"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
 
 	"github.com/genserverring/genserverring-go/crdt"
@@ -24,14 +26,16 @@ func BenchmarkDurableCall(b *testing.B) {
 	for _, durability := range []Durability{DurabilityDisk, DurabilityNone} {
 		for _, callers := range []int{1, 64} {
 			b.Run(durability.String()+"/callers="+strconv.Itoa(callers), func(b *testing.B) {
-				system, r, err := StartActorSystem(RemoteOptions{Logger: quietLogger()})
-				require.NoError(b, err)
-				b.Cleanup(func() { r.Shutdown(false); system.Shutdown() })
+				// One member on the in-process network: no remote (one per
+				// process, see localnet_test.go).
+				system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))
+				b.Cleanup(system.Shutdown)
+				net := &localNet{system: system}
 				store, err := persistence.NewFileStore(b.TempDir())
 				require.NoError(b, err)
 				b.Cleanup(func() { _ = store.Close() })
 				client, err := Start[crdt.PNCounter](system, "durable-bench", &counterBehaviour{},
-					WithStore(store), WithDurability(durability), WithLogger(quietLogger()))
+					WithStore(store), WithDurability(durability), WithLogger(quietLogger()), net.member(newNode()))
 				require.NoError(b, err)
 
 				var next sync.WaitGroup

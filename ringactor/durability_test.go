@@ -152,12 +152,13 @@ func TestStateIsNotSentWhileAChangeIsNotDurable(t *testing.T) {
 
 func TestRestartWithIntactDataKeepsReplicaAndValue(t *testing.T) {
 	store := newRecordingStore()
-	system, _ := newSystem(t)
+	n := netFor(t)
+	system, node := n.system, newNode()
 	var replicas []crdt.ReplicaID
 	const restarts = 1000
 	for i := range restarts {
 		b := &replicaBehaviour{}
-		client, err := Start[crdt.PNCounter](system, "lives", b, WithStore(store), WithLogger(quietLogger()))
+		client, err := Start[crdt.PNCounter](system, "lives", b, WithStore(store), WithLogger(quietLogger()), n.member(node))
 		require.NoError(t, err, "start %d", i)
 		v, err := client.Call(incr{1}, time.Second)
 		require.NoError(t, err)
@@ -198,11 +199,12 @@ func (b *replicaBehaviour) Init(ctx *Context[*crdt.PNCounter]) (*crdt.PNCounter,
 
 func TestDurabilityNoneTakesANewReplicaEachLife(t *testing.T) {
 	store := persistence.NewMemoryStore()
-	system, _ := newSystem(t)
+	n := netFor(t)
+	system, node := n.system, newNode()
 	var replicas []crdt.ReplicaID
 	for range 2 {
 		b := &replicaBehaviour{}
-		client, err := Start[crdt.PNCounter](system, "soft", b, WithStore(store), WithDurability(DurabilityNone), WithLogger(quietLogger()))
+		client, err := Start[crdt.PNCounter](system, "soft", b, WithStore(store), WithDurability(DurabilityNone), WithLogger(quietLogger()), n.member(node))
 		require.NoError(t, err)
 		_, err = client.Call(incr{1}, time.Second)
 		require.NoError(t, err)
@@ -278,9 +280,11 @@ func (b *ackBehaviour) HandleCall(ctx *Context[*crdt.PNCounter], from From, msg 
 func TestWriteAcksAnswerOnlyOnceOthersHoldTheChange(t *testing.T) {
 	// No push, and anti-entropy far apart: only the acked delta can carry
 	// the change before the reply.
-	members, _ := startRing(t, "acks", 3, WithWriteAcks(2, 2*time.Second), WithPush(0, 0))
+	// Timeouts far above need: on a loaded machine under -race the acks
+	// take a while, and the test is about order, not speed.
+	members, _ := startRing(t, "acks", 3, WithWriteAcks(2, waitFor), WithPush(0, 0))
 	for i := 1; i <= 3; i++ {
-		_, err := members[0].client.Call(incr{1}, time.Second)
+		_, err := members[0].client.Call(incr{1}, 2*waitFor)
 		require.NoError(t, err)
 		for _, m := range members[1:] {
 			// No waiting: the reply itself says both others hold it.
@@ -302,18 +306,19 @@ func TestWriteAcksFailClearlyWhenTooFewMembersAreUp(t *testing.T) {
 
 func TestSetWriteAcksMajorityPerCall(t *testing.T) {
 	var members []*member
+	n := netFor(t)
 	for range 3 {
-		system, _ := newSystem(t)
+		node := newNode()
 		b := &ackBehaviour{}
-		client, err := Start[crdt.PNCounter](system, "majority", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), WithPush(0, 0)}, testOptions...)...)
+		client, err := Start[crdt.PNCounter](n.system, "majority", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), WithPush(0, 0), WithWriteAcks(0, waitFor), n.member(node)}, testOptions...)...)
 		require.NoError(t, err)
-		members = append(members, &member{system: system, client: client, behaviour: &b.counterBehaviour, node: system.Address()})
+		members = append(members, &member{system: n.system, client: client, behaviour: &b.counterBehaviour, node: node})
 	}
 	for _, m := range members[1:] {
 		require.NoError(t, members[0].client.AddNode(m.node))
 	}
 	require.Eventually(t, func() bool { return len(members[0].up(t)) == 3 }, waitFor, tick)
-	_, err := members[0].client.Call(incrMajority{2}, 3*time.Second)
+	_, err := members[0].client.Call(incrMajority{2}, 2*waitFor)
 	require.NoError(t, err)
 	held := 0
 	for _, m := range members[1:] {

@@ -1,11 +1,11 @@
 package ringactor
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -110,11 +110,31 @@ func (b *counterBehaviour) HandleCall(ctx *Context[*crdt.PNCounter], from From, 
 	case stopWith:
 		return StopWith(nil, "bye")
 	case *wrapperspb.StringValue:
-		if m.GetValue() == "later" {
+		// The protobuf forms of the calls above, for callers in another
+		// process, and questions about this process.
+		switch text := m.GetValue(); {
+		case text == "later":
 			b.mu.Lock()
 			b.pending = append(b.pending, from)
 			b.mu.Unlock()
 			return NoReply()
+		case text == "pending":
+			return ReplyWith(wrapperspb.Int64(int64(b.pendingCount())))
+		case text == "boom":
+			panic("boom")
+		case text == "dropped-unknown":
+			return ReplyWith(wrapperspb.UInt64(DroppedUnknownMessages()))
+		case text == "init-up":
+			// The members up in the init notice, or "" before it.
+			for _, c := range b.changes() {
+				if c.Reason == ReasonInit {
+					return ReplyWith(wrapperspb.String(strings.Join(c.New, ",")))
+				}
+			}
+			return ReplyWith(wrapperspb.String(""))
+		case strings.HasPrefix(text, "error:"):
+			// Answer with an error wrapping the sentinel of a wire code.
+			return ReplyWithError(fmt.Errorf("asked for %s: %w", text, errorOf(strings.TrimPrefix(text, "error:"))))
 		}
 	case *wrapperspb.Int64Value:
 		ctx.Update(func(p *crdt.PNCounter) *crdt.PNCounter { return p.Increment(ctx.Replica(), uint64(m.GetValue())) })
@@ -127,6 +147,16 @@ func (b *counterBehaviour) HandleCast(ctx *Context[*crdt.PNCounter], msg any) {
 	b.mu.Lock()
 	b.casts = append(b.casts, msg)
 	b.mu.Unlock()
+	if m, ok := msg.(*wrapperspb.StringValue); ok {
+		// "release:TEXT" answers the pending calls with TEXT in a
+		// StringValue; "release-int" with a plain int, which cannot cross
+		// processes.
+		if text, ok := strings.CutPrefix(m.GetValue(), "release:"); ok {
+			msg = release{value: wrapperspb.String(text)}
+		} else if m.GetValue() == "release-int" {
+			msg = release{value: 42}
+		}
+	}
 	switch m := msg.(type) {
 	case incr:
 		ctx.Update(func(p *crdt.PNCounter) *crdt.PNCounter { return p.Increment(ctx.Replica(), m.n) })
@@ -188,54 +218,59 @@ func (b *counterBehaviour) terminatedWith() error {
 	return b.terminated
 }
 
-// member is one ring member in its own actor system with its own remote.
+// member is one ring member of the test's localNet.
 type member struct {
 	system    *actor.ActorSystem
 	client    *Client
 	behaviour *counterBehaviour
 	store     persistence.Store
 	node      string
-	shutdown  func()
+	// shutdown stops the member's ring actor, as the end of its process
+	// would: the others get a watch notice.
+	shutdown func()
 }
 
-func newSystem(t *testing.T) (*actor.ActorSystem, func()) {
-	t.Helper()
-	return newSystemOn(t, 0)
-}
+var testNets sync.Map // *testing.T -> *localNet
 
-func newSystemOn(t *testing.T, port int) (*actor.ActorSystem, func()) {
-	t.Helper()
-	system, r, err := StartActorSystem(RemoteOptions{Port: port, Logger: memberLogger(t, slog.LevelWarn)})
-	require.NoError(t, err)
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			r.Shutdown(false)
-			system.Shutdown()
-		})
+// netFor returns the test's localNet: one actor system, no remote, shut
+// down at the end of the test.
+func netFor(t *testing.T) *localNet {
+	if n, ok := testNets.Load(t); ok {
+		return n.(*localNet)
 	}
-	t.Cleanup(stop)
-	return system, stop
+	log := memberLogger(t, slog.LevelWarn)
+	n := &localNet{system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log }))}
+	testNets.Store(t, n)
+	t.Cleanup(func() {
+		testNets.Delete(t)
+		n.system.Shutdown()
+	})
+	return n
 }
 
-// startMember starts a member with store (a fresh MemoryStore when nil).
+// startMember starts a member on a new node with store (a fresh
+// MemoryStore when nil).
 func startMember(t *testing.T, ring string, store persistence.Store, opts ...Option) *member {
 	t.Helper()
-	return startMemberOn(t, 0, ring, store, opts...)
+	return startMemberOn(t, newNode(), ring, store, opts...)
 }
 
-// startMemberOn starts a member listening on port (0: a free one).
-func startMemberOn(t *testing.T, port int, ring string, store persistence.Store, opts ...Option) *member {
+// startMemberOn starts a member on node.
+func startMemberOn(t *testing.T, node, ring string, store persistence.Store, opts ...Option) *member {
 	t.Helper()
-	system, stop := newSystemOn(t, port)
+	n := netFor(t)
 	if store == nil {
 		store = persistence.NewMemoryStore()
 	}
 	b := &counterBehaviour{}
-	all := append(append([]Option{WithStore(store), WithLogger(memberLogger(t, slog.LevelDebug))}, testOptions...), opts...)
-	client, err := Start[crdt.PNCounter](system, ring, b, all...)
+	all := append(append([]Option{WithStore(store), WithLogger(memberLogger(t, slog.LevelDebug)), n.member(node)}, testOptions...), opts...)
+	client, err := Start[crdt.PNCounter](n.system, ring, b, all...)
 	require.NoError(t, err)
-	return &member{system: system, client: client, behaviour: b, store: store, node: system.Address(), shutdown: stop}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() { require.NoError(t, n.system.Root.StopFuture(client.PID()).Wait()) })
+	}
+	return &member{system: n.system, client: client, behaviour: b, store: store, node: node, shutdown: stop}
 }
 
 func (m *member) value(t *testing.T) int64 {
@@ -260,15 +295,6 @@ func closedAddress(t *testing.T) string {
 	address := l.Addr().String()
 	require.NoError(t, l.Close())
 	return address
-}
-
-func portOf(t *testing.T, node string) int {
-	t.Helper()
-	_, port, err := net.SplitHostPort(node)
-	require.NoError(t, err)
-	n, err := strconv.Atoi(port)
-	require.NoError(t, err)
-	return n
 }
 
 func (m *member) stats(t *testing.T) Stats {

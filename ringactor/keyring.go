@@ -20,11 +20,6 @@ import (
 // KeySize is the size of a ring key in bytes: AES-256.
 const KeySize = 32
 
-// ErrKeyRequired is the error a ring with a keyring answers a request that
-// is not sealed with one of its keys (a Client without WithKeyring, or with
-// a key the ring does not hold).
-var ErrKeyRequired = errors.New("ringactor: ring requires a key")
-
 // Keyring holds the keys a ring member seals and opens ring messages with,
 // in the manner of memberlist's keyring: the primary key seals every
 // outgoing message; the primary and every other key open incoming ones.

@@ -1,17 +1,20 @@
 package ringactor
 
 import (
+	"errors"
+	"net"
 	"testing"
-
-	"github.com/asynkron/protoactor-go/actor"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // unknownMessage builds a protobuf message of a type no binary linked into
@@ -40,31 +43,108 @@ func unknownMessage(t *testing.T) proto.Message {
 	return msg
 }
 
-// A peer sends the member a protobuf type the member's binary does not know.
+// A peer sends a member a protobuf type the member's binary does not know.
 // Unguarded, this Proto.Actor version panics in the gRPC handler and the
 // whole process dies; the guard drops it with a log line.
 func TestUnknownMessageTypeFromPeerIsDropped(t *testing.T) {
-	members, _ := startRing(t, "unknown", 2)
-	a, b := members[0], members[1]
-	before := DroppedUnknownMessages()
+	ring := uniqueRing("unknown")
+	p, _ := startPeer(t, ring)
+	local := startSharedMember(t, ring)
+	require.NoError(t, local.client.AddNode(p.node))
+	remote := NewClient(local.system, p.node, ring)
 
-	// From b's actor system to a's ring actor, over the network (a fresh
-	// PID: one that a's system made caches a's in-process actor).
-	b.system.Root.Send(actor.NewPID(a.node, "unknown"), unknownMessage(t))
-	require.Eventually(t, func() bool { return DroppedUnknownMessages() > before }, waitFor, tick)
+	local.system.Root.Send(actor.NewPID(p.node, ring), unknownMessage(t))
+	require.Eventually(t, func() bool {
+		dropped, err := remote.Call(wrapperspb.String("dropped-unknown"), time.Second)
+		return err == nil && dropped.(*wrapperspb.UInt64Value).GetValue() == 1
+	}, waitFor, tick, "the peer dropped the message")
 
-	// a's process survived and keeps gossiping both ways.
-	_, err := a.client.Call(incr{2}, time.Second)
+	// The peer's process survived and keeps gossiping both ways.
+	_, err := local.client.Call(incr{2}, time.Second)
 	require.NoError(t, err)
-	_, err = b.client.Call(incr{3}, time.Second)
+	_, err = remote.Call(wrapperspb.Int64(3), time.Second)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return a.value(t) == 5 && b.value(t) == 5 }, waitFor, tick)
+	require.Eventually(t, func() bool {
+		v, err := remote.Call(wrapperspb.Int64(0), time.Second)
+		return err == nil && v.(*wrapperspb.Int64Value).GetValue() == 5 && local.value(t) == 5
+	}, waitFor, tick)
 }
 
 func TestStartActorSystemReportsListenError(t *testing.T) {
-	m := startMember(t, "listen", nil)
-	_, _, err := StartActorSystem(RemoteOptions{Port: portOf(t, m.node), Logger: quietLogger()})
-	require.ErrorContains(t, err, "start remote")
+	first, _ := startPeer(t, "listen")
+	_, port, err := net.SplitHostPort(first.node)
+	require.NoError(t, err)
+	_, startErr := startPeer(t, "listen", peerPortEnv+"="+port)
+	require.Contains(t, startErr, "start remote")
+}
+
+func TestRemoteCallWithProtobuf(t *testing.T) {
+	ring := uniqueRing("remote-call")
+	p, _ := startPeer(t, ring)
+	remote := NewClient(sharedRemote(t), p.node, ring)
+	reply, err := remote.Call(wrapperspb.Int64(6), 2*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, int64(6), reply.(*wrapperspb.Int64Value).GetValue())
+
+	_, err = remote.Call(get{}, time.Second)
+	require.ErrorIs(t, err, ErrNotProto, "a plain Go value cannot cross processes")
+	_, err = remote.Call(wrapperspb.String("not handled"), 2*time.Second)
+	var callErr *CallError
+	require.ErrorAs(t, err, &callErr)
+	require.Contains(t, callErr.Message, "not handled by the behaviour")
+	require.ErrorIs(t, err, ErrUnhandledCall)
+
+	up, err := remote.Up()
+	require.NoError(t, err)
+	assert.Equal(t, []string{p.node}, up)
+}
+
+func TestDeferredReplyToRemoteCaller(t *testing.T) {
+	ring := uniqueRing("deferred-remote")
+	p, _ := startPeer(t, ring)
+	remote := NewClient(sharedRemote(t), p.node, ring)
+	call := func() chan any {
+		answer := make(chan any, 1)
+		go func() {
+			v, err := remote.Call(wrapperspb.String("later"), 5*time.Second)
+			if err != nil {
+				v = err
+			}
+			answer <- v
+		}()
+		require.Eventually(t, func() bool {
+			n, err := remote.Call(wrapperspb.String("pending"), time.Second)
+			return err == nil && n.(*wrapperspb.Int64Value).GetValue() == 1
+		}, waitFor, tick, "the call is pending")
+		return answer
+	}
+
+	answer := call()
+	require.NoError(t, remote.Cast(wrapperspb.String("release:done")))
+	assert.Equal(t, "done", (<-answer).(*wrapperspb.StringValue).GetValue())
+
+	// A reply that is not a protobuf message cannot cross: the caller gets
+	// an error at once instead of waiting for its timeout.
+	answer = call()
+	start := time.Now()
+	require.NoError(t, remote.Cast(wrapperspb.String("release-int")))
+	err, _ := (<-answer).(error)
+	var callErr *CallError
+	require.ErrorAs(t, err, &callErr)
+	assert.Contains(t, callErr.Message, "proto.Message")
+	assert.ErrorIs(t, err, ErrNotProto)
+	assert.Less(t, time.Since(start), 4*time.Second)
+
+	require.NoError(t, Reply(sharedRemote(t).Root, From{}, "ignored"), "a From without a caller is a no-op")
+}
+
+func TestCallToGoneMemberFailsWithinTimeout(t *testing.T) {
+	gone := NewClient(sharedRemote(t), closedAddress(t), "gone")
+	start := time.Now()
+	_, err := gone.Call(wrapperspb.Int64(1), 500*time.Millisecond)
+	require.Error(t, err)
+	require.Less(t, time.Since(start), 2*time.Second)
+	require.True(t, errors.Is(err, ErrTimeout) || errors.Is(err, ErrMemberGone), "got %v", err)
 }
 
 func protoreflectString(s string) protoreflect.Value { return protoreflect.ValueOfString(s) }

@@ -2,15 +2,16 @@ package ringactor
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/genserverring/genserverring-go/crdt"
 	"github.com/genserverring/genserverring-go/messages"
@@ -131,8 +132,6 @@ func TestShutdownMemberSeenDownByOthers(t *testing.T) {
 			t.Fatalf("%s: ring changes: %v", m.node, m.behaviour.changes())
 		}
 	}
-	require.Eventually(t, func() bool { return errors.Is(gone.behaviour.terminatedWith(), ErrStopped) }, waitFor, tick,
-		"the ring actor of a shut-down actor system stops")
 	// The others keep working.
 	_, err := members[0].client.Call(incr{4}, time.Second)
 	require.NoError(t, err)
@@ -167,13 +166,13 @@ func TestDelNodeStopsRemovedMember(t *testing.T) {
 			return slices.Equal(got, rest) && slices.Equal(m.up(t), rest)
 		}, waitFor, tick)
 	}
-	require.ErrorContains(t, a.client.DelNode(b.node), "not in the ring")
+	require.ErrorIs(t, a.client.DelNode(b.node), ErrUnknownNode)
 }
 
 func TestForceDownThenUnforceDown(t *testing.T) {
 	members, all := startRing(t, "force", 3)
 	a, c := members[0], members[2]
-	require.Error(t, a.client.ForceDown(a.node), "a member cannot force itself down")
+	require.ErrorIs(t, a.client.ForceDown(a.node), ErrSelf)
 	require.NoError(t, a.client.ForceDown(c.node))
 	others := without(all, c.node)
 	require.Eventually(t, func() bool {
@@ -236,7 +235,6 @@ func TestRestartFromHandMadeRingFile(t *testing.T) {
 func TestRestartLosesNoIncrement(t *testing.T) {
 	members, all := startRing(t, "incr", 3)
 	store := members[1].store
-	port := portOf(t, members[1].node)
 	for _, m := range members {
 		_, err := m.client.Call(incr{1}, time.Second)
 		require.NoError(t, err)
@@ -249,8 +247,7 @@ func TestRestartLosesNoIncrement(t *testing.T) {
 	require.NoError(t, err)
 
 	// Same address, same ring file; its counter starts from zero again.
-	back := startMemberOn(t, port, "incr", store)
-	require.Equal(t, members[1].node, back.node)
+	back := startMemberOn(t, members[1].node, "incr", store)
 	_, err = back.client.Call(incr{5}, time.Second)
 	require.NoError(t, err)
 	for _, m := range []*member{members[0], back, members[2]} {
@@ -283,8 +280,8 @@ func TestBadRingFileFailsStart(t *testing.T) {
 			bad := tc.edit(t, data)
 			require.NoError(t, os.WriteFile(path, bad, 0o644))
 
-			system, _ := newSystem(t)
-			_, err = Start[crdt.PNCounter](system, "bad", &counterBehaviour{}, WithStore(store), WithLogger(quietLogger()))
+			n := netFor(t)
+			_, err = Start[crdt.PNCounter](n.system, "bad", &counterBehaviour{}, WithStore(store), WithLogger(quietLogger()), n.member(newNode()))
 			require.ErrorIs(t, err, tc.want)
 			require.ErrorContains(t, err, path, "the error names the file")
 			after, err := os.ReadFile(path)
@@ -294,8 +291,8 @@ func TestBadRingFileFailsStart(t *testing.T) {
 	}
 	t.Run("other ring", func(t *testing.T) {
 		store, path := valid(t)
-		system, _ := newSystem(t)
-		_, err := Start[crdt.PNCounter](system, "not-bad", &counterBehaviour{}, WithStore(store), WithLogger(quietLogger()))
+		n := netFor(t)
+		_, err := Start[crdt.PNCounter](n.system, "not-bad", &counterBehaviour{}, WithStore(store), WithLogger(quietLogger()), n.member(newNode()))
 		require.ErrorContains(t, err, `persisted ring is "bad"`)
 		require.ErrorContains(t, err, path)
 	})
@@ -340,39 +337,21 @@ func TestHandleCallPanicKeepsState(t *testing.T) {
 	require.Eventually(t, func() bool { return members[1].value(t) == 3 }, waitFor, tick, "still gossiping")
 }
 
-func TestRemoteCallWithProtobuf(t *testing.T) {
-	members, _ := startRing(t, "remote-call", 2)
-	// A client in members[0]'s process calling the member of the other.
-	remote := NewClient(members[0].system, members[1].node, "remote-call")
-	reply, err := remote.Call(wrapperspb.Int64(6), 2*time.Second)
-	require.NoError(t, err)
-	require.Equal(t, int64(6), reply.(*wrapperspb.Int64Value).GetValue())
-
-	_, err = remote.Call(get{}, time.Second)
-	require.ErrorIs(t, err, ErrNotProto, "a plain Go value cannot cross processes")
-	_, err = remote.Call(wrapperspb.String("not handled"), 2*time.Second)
-	var callErr *CallError
-	require.ErrorAs(t, err, &callErr)
-	require.Contains(t, callErr.Message, "not handled by the behaviour")
-
-	up, err := remote.Up()
-	require.NoError(t, err)
-	assert.Len(t, up, 2)
-}
-
-func TestCallToGoneMemberFailsWithinTimeout(t *testing.T) {
-	system, _ := newSystem(t)
-	gone := NewClient(system, closedAddress(t), "gone")
-	start := time.Now()
-	_, err := gone.Call(wrapperspb.Int64(1), 500*time.Millisecond)
-	require.Error(t, err)
-	require.Less(t, time.Since(start), 2*time.Second)
-	require.True(t, errors.Is(err, ErrTimeout) || errors.Is(err, ErrMemberGone), "got %v", err)
-}
-
 func mustMarshal(t *testing.T, m *messages.RingFile) []byte {
 	t.Helper()
 	data, err := protoMarshal(m)
 	require.NoError(t, err)
 	return data
+}
+
+// ActorSystem.Shutdown stops no actor; the ring notices and stops itself.
+func TestActorSystemShutdownStopsRing(t *testing.T) {
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))
+	n := &localNet{system: system}
+	b := &counterBehaviour{}
+	_, err := Start[crdt.PNCounter](system, "system-shutdown", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(newNode())}, testOptions...)...)
+	require.NoError(t, err)
+	system.Shutdown()
+	require.Eventually(t, func() bool { return errors.Is(b.terminatedWith(), ErrStopped) }, waitFor, tick,
+		"the ring actor of a shut-down actor system stops")
 }

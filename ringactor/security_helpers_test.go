@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -253,4 +254,13 @@ func TestSecurityClientProcess(t *testing.T) {
 	data, err := json.Marshal(result)
 	require.NoError(t, err)
 	fmt.Printf("CLIENT RESULT %s\n", data)
+}
+
+func portOf(t *testing.T, node string) int {
+	t.Helper()
+	_, port, err := net.SplitHostPort(node)
+	require.NoError(t, err)
+	n, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	return n
 }

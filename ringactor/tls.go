@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/peer"
+	grpcpeer "google.golang.org/grpc/peer"
 )
 
 // NodeURIScheme is the scheme of the URI SAN that names a member's node
@@ -48,11 +48,6 @@ type TLSConfig struct {
 	// authentication.
 	CertFile, KeyFile string
 }
-
-// ErrHandshake wraps the error of a request that could not reach the
-// member because the TLS handshake failed (unknown CA, expired certificate,
-// a certificate that does not name the address, no certificate at all).
-var ErrHandshake = errors.New("ringactor: TLS handshake failed")
 
 // tlsFiles loads and reloads the files of a TLSConfig.
 type tlsFiles struct {
@@ -274,7 +269,7 @@ type peerIdentity struct {
 // identityOf returns the identity of the peer of ctx's stream, nil when the
 // stream is not TLS.
 func identityOf(ctx context.Context) *peerIdentity {
-	p, ok := peer.FromContext(ctx)
+	p, ok := grpcpeer.FromContext(ctx)
 	if !ok {
 		return nil
 	}

@@ -3,8 +3,11 @@ package counternode
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,45 +17,77 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// testMember runs Run in this process on pipes.
+// Each member of a test runs Run in a process of its own: this test binary
+// started again with memberEnv set, talking on its stdin and stdout. Two
+// members in one process would start two Proto.Actor remotes there, and
+// each Remote.Start writes gRPC's process-wide logger: a data race under
+// -race.
+const (
+	memberEnv      = "COUNTERNODE_TEST_MEMBER" // set: run a member, not the tests
+	memberPeersEnv = "COUNTERNODE_TEST_PEERS"  // comma-separated peers to join
+	memberDataEnv  = "COUNTERNODE_TEST_DATA"   // the member's data directory
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(memberEnv) != "" {
+		os.Exit(runMember())
+	}
+	os.Exit(m.Run())
+}
+
+// runMember runs Run on stdin and stdout with the test timings.
+func runMember() int {
+	cfg := Config{
+		Listen: "127.0.0.1:0", DataDir: os.Getenv(memberDataEnv), Peers: ParseNodes(os.Getenv(memberPeersEnv)),
+		GossipInterval: 50 * time.Millisecond, ProbeInterval: 100 * time.Millisecond, ProbeTimeout: 600 * time.Millisecond,
+		RejoinInterval: 100 * time.Millisecond, InitTimeout: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if err := Run(context.Background(), cfg, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// testMember is a member process and the lines it wrote.
 type testMember struct {
 	t     *testing.T
-	in    *io.PipeWriter
+	in    io.WriteCloser
 	lines chan string
-	done  chan struct{} // closed when Run returned, with its error in err
+	done  chan struct{} // closed when the process ended, with Run's outcome in err
 	err   error
 	node  string
 }
 
 func startTestMember(t *testing.T, peers ...string) *testMember {
 	t.Helper()
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	m := &testMember{t: t, in: inW, lines: make(chan string, 1000), done: make(chan struct{})}
-	cfg := Config{
-		Listen: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "data"), Peers: peers,
-		GossipInterval: 50 * time.Millisecond, ProbeInterval: 100 * time.Millisecond, ProbeTimeout: 600 * time.Millisecond,
-		RejoinInterval: 100 * time.Millisecond, InitTimeout: 100 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), memberEnv+"=1", memberPeersEnv+"="+FormatNodes(peers),
+		memberDataEnv+"="+filepath.Join(t.TempDir(), "data"))
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	m := &testMember{t: t, in: in, lines: make(chan string, 1000), done: make(chan struct{})}
 	go func() {
-		m.err = Run(context.Background(), cfg, inR, outW)
-		close(m.done)
-		_ = outW.Close()
-	}()
-	go func() {
-		scanner := bufio.NewScanner(outR)
+		scanner := bufio.NewScanner(out)
 		for scanner.Scan() {
 			m.lines <- scanner.Text()
 		}
+		m.err = cmd.Wait()
 		close(m.lines)
+		close(m.done)
 	}()
 	t.Cleanup(func() {
-		_ = inW.Close()
+		_ = in.Close()
 		select {
 		case <-m.done:
 		case <-time.After(10 * time.Second):
 			t.Error("member did not stop at the end of its input")
+			_ = cmd.Process.Kill()
 		}
 	})
 	ready := m.next(KindReady)

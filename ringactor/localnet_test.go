@@ -1,0 +1,80 @@
+package ringactor
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+)
+
+// localNet runs the members of rings inside one actor system with no
+// remote, the way memberlist's MockNetwork stands in for its transport: a
+// member gets a made-up node address, its ring actor is spawned as
+// "<ring>@<node>", and the ring's messages and watches between members are
+// local sends and watches. Proto.Actor's remote cannot be used for this:
+// each Remote.Start writes gRPC's process-wide logger, a data race under
+// -race as soon as a second one starts in the process.
+//
+// Messages are cloned on the way, as the wire would copy them, so a member
+// never shares a protobuf message with another.
+type localNet struct {
+	system *actor.ActorSystem
+}
+
+// member returns the option that makes a member node of this network.
+func (n *localNet) member(node string) Option {
+	return func(c *Config) { c.seam = localSeam{net: n, node: node} }
+}
+
+// nextLocalNode numbers the made-up node addresses of the process.
+var nextLocalNode atomic.Uint32
+
+// newNode returns a node address no other member of the process has.
+func newNode() string {
+	n := nextLocalNode.Add(1)
+	return fmt.Sprintf("127.1.%d.%d:7000", n/250, n%250+1)
+}
+
+type localSeam struct {
+	net  *localNet
+	node string
+}
+
+func (s localSeam) actorName(ring string) string { return ring + "@" + s.node }
+
+func (s localSeam) transport(system *actor.ActorSystem, ring string, _ Config) transport {
+	return &localTransport{system: system, ring: ring, node: s.node}
+}
+
+// localTransport is a member's transport on a localNet.
+type localTransport struct {
+	system *actor.ActorSystem
+	ring   string
+	node   string
+}
+
+func (t *localTransport) self() string { return t.node }
+
+func (t *localTransport) start(*slog.Logger) {}
+
+func (t *localTransport) stop() {}
+
+func (t *localTransport) pid(node string) *actor.PID {
+	return actor.NewPID(t.system.Address(), t.ring+"@"+node)
+}
+
+func (t *localTransport) send(ctx actor.Context, node string, msg proto.Message) {
+	ctx.Send(t.pid(node), proto.Clone(msg))
+}
+
+func (t *localTransport) watch(ctx actor.Context, node string) { ctx.Watch(t.pid(node)) }
+
+func (t *localTransport) nodeOf(pid *actor.PID) (string, bool) {
+	if pid.GetAddress() != t.system.Address() {
+		return "", false
+	}
+	return strings.CutPrefix(pid.GetId(), t.ring+"@")
+}

@@ -1,0 +1,348 @@
+package ringactor
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
+	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/protobuf/proto"
+)
+
+// remoteTransport reaches node X's ring actor at actor.NewPID(X, ring)
+// through the actor system's remote, and works around a trait of
+// Proto.Actor's remote as the module proxy serves it (see
+// protoactor-patches/0002-*.patch): after a failed connect, the endpoint
+// writer for that address sleeps 2 s holding its mailbox, and everything
+// sent to the address meanwhile is dropped. A ring keeps sending to members
+// it believes down (rejoin gossip, revive pings), so without care a peer's
+// writer to a down member is nearly always in that sleep, and a member that
+// comes back loses the first answers of its peers for up to 2 s.
+//
+// So the transport lets Proto.Actor connect only to an address that has
+// just accepted a plain TCP connection, and hands it nothing more until the
+// connection is made. Per node it follows the remote's endpoint writer
+// (from the remote's endpoint events):
+//
+//   - absent: no writer. The first message or watch dials the node's
+//     address on a goroutine (timeout dialTimeout); what comes meanwhile
+//     waits, in order (dialing). If the port refuses, the messages are
+//     dropped and each watch is answered at once with an *actor.Terminated
+//     (AddressTerminated), as Proto.Actor would after its sleep.
+//   - connecting: the port accepted; the first waiting message or watch
+//     went to Proto.Actor, whose new writer connects, and the rest waits
+//     for its EndpointConnectedEvent, or connectCheck at most. Should the
+//     node die during the handshake, the writer sleeps 2 s; the transport
+//     sees the port refuse again (it dials after connectCheck), answers
+//     the node's watches at once and drops what comes (stuck), until the
+//     writer's EndpointTerminatedEvent.
+//   - open: connected: messages and watches go straight to Proto.Actor.
+//
+// Cost: one TCP connect and close per link opening and per message to a
+// node that does not accept connections (rejoin gossip: one per
+// RejoinInterval), on goroutines; none on an open link. A remote whose gRPC
+// dialer does not dial the node address over TCP (a proxy dialer, a Unix
+// socket) is not supported.
+type remoteTransport struct {
+	system       *actor.ActorSystem
+	ring         string
+	dialTimeout  time.Duration
+	connectCheck time.Duration
+
+	// log is set by start, before any goroutine of the transport runs.
+	log *slog.Logger
+	// ctx ends pending dials at stop.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	links   map[string]*link // absent: no writer
+	sub     *eventstream.Subscription
+	stopped bool
+}
+
+// linkState is where a node's endpoint writer is.
+type linkState int
+
+const (
+	linkDialing    linkState = iota // a reachability dial is in flight
+	linkConnecting                  // Proto.Actor's writer is connecting
+	linkOpen                        // the writer is connected
+	linkStuck                       // the writer failed to connect and sleeps
+)
+
+// link is the state of a node that is not absent.
+type link struct {
+	state linkState
+	// pending waits, in order, while dialing, connecting or stuck.
+	pending []pendingSend
+	// watchers watched the node through the transport while it connected.
+	watchers []*actor.PID
+}
+
+// pendingSend is a message, or a watch when msg is nil, waiting for the
+// link.
+type pendingSend struct {
+	msg     proto.Message
+	watcher *actor.PID
+}
+
+// maxPending bounds what waits for one link; beyond it the oldest message
+// is dropped (the ring repairs losses).
+const maxPending = 64
+
+func newRemoteTransport(system *actor.ActorSystem, ring string, dialTimeout time.Duration) *remoteTransport {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &remoteTransport{
+		system: system, ring: ring, dialTimeout: dialTimeout, connectCheck: min(dialTimeout, 100*time.Millisecond),
+		ctx: ctx, cancel: cancel, links: map[string]*link{},
+	}
+}
+
+func (t *remoteTransport) self() string { return t.system.Address() }
+
+func (t *remoteTransport) pid(node string) *actor.PID { return actor.NewPID(node, t.ring) }
+
+func (t *remoteTransport) nodeOf(pid *actor.PID) (string, bool) {
+	if pid.GetId() != t.ring {
+		return "", false
+	}
+	return pid.GetAddress(), true
+}
+
+func (t *remoteTransport) start(log *slog.Logger) {
+	t.log = log
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	// Not SubscribeWithPredicate: it sets the predicate after the
+	// subscription is visible to Publish, a data race (see
+	// protoactor-patches/0003-*.patch).
+	t.sub = t.system.EventStream.Subscribe(t.onEndpointEvent)
+}
+
+func (t *remoteTransport) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	t.stopped = true
+	t.cancel()
+	if t.sub != nil {
+		t.system.EventStream.Unsubscribe(t.sub)
+	}
+}
+
+// onEndpointEvent follows the remote's endpoint writers. It runs on the
+// goroutine that publishes the event (the writer's), after the remote's
+// own endpoint manager has handled it.
+func (t *remoteTransport) onEndpointEvent(evt any) {
+	switch evt.(type) {
+	case *remote.EndpointConnectedEvent, *remote.EndpointTerminatedEvent:
+	default:
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch e := evt.(type) {
+	case *remote.EndpointConnectedEvent:
+		l, known := t.links[e.Address]
+		switch {
+		case !known:
+			t.links[e.Address] = &link{state: linkOpen}
+		case l.state == linkConnecting || l.state == linkStuck:
+			t.handOver(e.Address, l)
+			l.state, l.watchers = linkOpen, nil
+		case l.state == linkDialing:
+			// The dial hands over what waits when it ends.
+			l.state = linkOpen
+		}
+	case *remote.EndpointTerminatedEvent:
+		// The writer is gone (its connection broke, or it failed to
+		// connect): what comes next dials first.
+		l, known := t.links[e.Address]
+		switch {
+		case !known || l.state == linkDialing:
+		case len(l.pending) > 0 && !t.stopped:
+			l.state, l.watchers = linkDialing, nil
+			go t.dial(e.Address)
+		default:
+			delete(t.links, e.Address)
+		}
+	}
+}
+
+func (t *remoteTransport) send(ctx actor.Context, node string, msg proto.Message) {
+	if t.direct(node, pendingSend{msg: msg}) {
+		ctx.Send(t.pid(node), msg)
+	}
+}
+
+func (t *remoteTransport) watch(ctx actor.Context, node string) {
+	if t.direct(node, pendingSend{watcher: ctx.Self()}) {
+		ctx.Watch(t.pid(node))
+	}
+}
+
+// direct reports whether op may go to Proto.Actor now; if not, op waits,
+// and a dial starts if the node was absent.
+func (t *remoteTransport) direct(node string, op pendingSend) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l, known := t.links[node]
+	switch {
+	case known && l.state == linkOpen:
+		return true
+	case t.stopped:
+		return false
+	case known && l.state == linkStuck:
+		// The node refused connections when last checked.
+		t.dropOne(node, op)
+		return false
+	case !known:
+		l = &link{state: linkDialing}
+		t.links[node] = l
+		go t.dial(node)
+	}
+	if len(l.pending) == maxPending {
+		l.pending = l.pending[1:]
+	}
+	l.pending = append(l.pending, op)
+	return false
+}
+
+// dial checks that node accepts connections, then hands the first waiting
+// operation to Proto.Actor (its writer then connects), or drops what waits.
+func (t *remoteTransport) dial(node string) {
+	err := t.reachable(node)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l := t.links[node]
+	switch {
+	case t.stopped:
+		delete(t.links, node)
+	case l.state == linkOpen:
+		// A writer connected meanwhile (for another ring of the system).
+		t.handOver(node, l)
+	case err != nil:
+		delete(t.links, node)
+		t.dropPending(node, l, err)
+	default:
+		first := l.pending[0]
+		l.pending = l.pending[1:]
+		if first.msg == nil {
+			l.watchers = append(l.watchers, first.watcher)
+		}
+		l.state = linkConnecting
+		t.hand(node, first)
+		go t.checkConnect(node)
+	}
+}
+
+// checkConnect settles a link still connecting after connectCheck (a
+// connect takes milliseconds). If the node refuses connections, the writer
+// failed and sleeps: the link is stuck. If it accepts, the link opens: the
+// writer connected (a writer that was already connected, made before this
+// transport, publishes no event) or is connecting to a live node.
+func (t *remoteTransport) checkConnect(node string) {
+	select {
+	case <-t.ctx.Done():
+		return
+	case <-time.After(t.connectCheck):
+	}
+	t.mu.Lock()
+	l, known := t.links[node]
+	connecting := known && l.state == linkConnecting && !t.stopped
+	t.mu.Unlock()
+	if !connecting {
+		return
+	}
+	err := t.reachable(node)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if l, known := t.links[node]; !known || l.state != linkConnecting || t.stopped {
+		return
+	}
+	if err == nil {
+		t.handOver(node, l)
+		l.state, l.watchers = linkOpen, nil
+		return
+	}
+	l.state = linkStuck
+	for _, watcher := range l.watchers {
+		t.terminated(node, watcher)
+	}
+	l.watchers = nil
+	t.dropPending(node, l, err)
+}
+
+// reachable dials node's address and closes the connection.
+func (t *remoteTransport) reachable(node string) error {
+	dialer := net.Dialer{Timeout: t.dialTimeout}
+	conn, err := dialer.DialContext(t.ctx, "tcp", node)
+	if err == nil {
+		_ = conn.Close()
+	}
+	return err
+}
+
+// handOver gives what waits for the link to Proto.Actor, in order; called
+// with the lock held, so that nothing sent directly overtakes it.
+func (t *remoteTransport) handOver(node string, l *link) {
+	for _, op := range l.pending {
+		t.hand(node, op)
+	}
+	l.pending = nil
+}
+
+func (t *remoteTransport) hand(node string, op pendingSend) {
+	pid := t.pid(node)
+	if op.msg != nil {
+		t.system.Root.Send(pid, op.msg)
+		return
+	}
+	if process, ok := t.system.ProcessRegistry.Get(pid); ok {
+		process.SendSystemMessage(pid, &actor.Watch{Watcher: op.watcher})
+	}
+}
+
+// dropPending drops what waits for node, answering its watches.
+func (t *remoteTransport) dropPending(node string, l *link, err error) {
+	messages := 0
+	for _, op := range l.pending {
+		if op.msg != nil {
+			messages++
+		}
+	}
+	if messages > 0 {
+		t.log.Debug("not sent: the node does not accept connections", slog.String("to", node), slog.Int("messages", messages), slog.Any("error", err))
+	}
+	for _, op := range l.pending {
+		if op.msg == nil {
+			t.terminated(node, op.watcher)
+		}
+	}
+	l.pending = nil
+}
+
+// dropOne drops op for a stuck link: Proto.Actor's writer failed to
+// connect, the node refused connections since, and the writer sleeps.
+func (t *remoteTransport) dropOne(node string, op pendingSend) {
+	if op.msg == nil {
+		t.terminated(node, op.watcher)
+		return
+	}
+	t.log.Debug("not sent: the connection to the node failed; Proto.Actor's writer waits 2 s before it can try again", slog.String("to", node))
+}
+
+// terminated tells watcher that node's ring actor cannot be reached.
+func (t *remoteTransport) terminated(node string, watcher *actor.PID) {
+	t.system.Root.Send(watcher, &actor.Terminated{Who: t.pid(node), Why: actor.TerminatedReason_AddressTerminated})
+}
