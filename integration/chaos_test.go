@@ -209,7 +209,7 @@ func startChaosMembers(t *testing.T, c *cluster, net *chaosNet) []*chaosMember {
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
-		m := &member{c: c, name: "m" + strconv.Itoa(i)}
+		m := &member{c: c, name: "m" + strconv.Itoa(i), logLevel: "info"}
 		m.data = filepath.Join(c.dir, m.name)
 		inNamespace(net.members[i], chaosHost(i))(m)
 		plain[i] = m
