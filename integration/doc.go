@@ -6,8 +6,16 @@
 // TestMain builds examples/cluster once (with -race when the tests run
 // with -race); every test starts its members from that binary, each with
 // its own data directory, and drives them through the line protocol of
-// examples/counternode. The partition test puts members in network
-// namespaces it creates and removes, so it needs root and iproute2.
+// examples/counternode. The partition and chaos tests put members in
+// network namespaces they create and remove, so they need root and
+// iproute2 (ip, and tc for the chaos test's packet loss).
+//
+// The chaos tests (chaos_test.go) send increments to a ring of 7 members
+// while random faults hit it, and check that every acknowledged increment
+// is counted once everything is healed. They log their seed; set
+// GENSERVERRING_CHAOS_SEED to replay one, and GENSERVERRING_SOAK to a
+// duration (e.g. 30m) to run them for that long, with each member's RSS and
+// goroutine count logged at the start and the end ("STATS" lines).
 // Detection times are logged with t.Logf on lines that start with
 // "MEASURE", for go test -v to collect.
 package integration

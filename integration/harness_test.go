@@ -101,8 +101,15 @@ func (c *cluster) start(name string, opts ...memberOption) *member {
 
 // launch starts a process for m, on m.listen with m.data.
 func (m *member) launch() {
-	t := m.c.t
-	t.Helper()
+	m.c.t.Helper()
+	p, err := m.tryLaunch()
+	require.NoError(m.c.t, err)
+	m.c.t.Logf("%s ready at %s (pid %d)", m.name, p.Node, p.PID)
+}
+
+// tryLaunch is launch returning its error, for goroutines other than the
+// test's own (which must not fail the test).
+func (m *member) tryLaunch() (*counternode.Process, error) {
 	args := []string{
 		"-ring", ringName, "-listen", m.listen, "-data", m.data,
 		"-gossip", gossipInterval.String(),
@@ -120,16 +127,19 @@ func (m *member) launch() {
 	// Should the test binary die before its cleanup, its members die too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p, err := counternode.StartProcess(m.name, cmd, readyTimeout)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	m.c.mu.Lock()
 	m.c.procs = append(m.c.procs, p)
 	m.c.mu.Unlock()
-	if !strings.HasSuffix(m.listen, ":0") {
-		require.Equal(t, m.listen, p.Node, "%s came back on another address", m.name)
+	if !strings.HasSuffix(m.listen, ":0") && p.Node != m.listen {
+		p.Kill()
+		return nil, fmt.Errorf("%s came back on %s, not %s", m.name, p.Node, m.listen)
 	}
 	m.Process = p
 	m.listen = p.Node
-	t.Logf("%s ready at %s (pid %d)", m.name, p.Node, p.PID)
+	return p, nil
 }
 
 // restart starts m again, on the same address with the same data

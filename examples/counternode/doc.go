@@ -24,6 +24,7 @@
 //	del ADDR       remove member ADDR from the ring    -> ok
 //	down ADDR      force ADDR down (ignored by all)    -> ok
 //	undown ADDR    undo down                           -> ok
+//	stats          the process's goroutine count       -> ok goroutines=N
 //	stop           stop this member's ring and exit 0  -> ok
 //	help           list the commands                   -> ok commands=inc,dec,...
 //

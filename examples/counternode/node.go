@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -259,7 +260,7 @@ func terminatedKind(reason error) string {
 }
 
 // commands lists the commands, for help.
-var commands = []string{"inc", "dec", "get", "all", "up", "add", "del", "down", "undown", "stop", "help"}
+var commands = []string{"inc", "dec", "get", "all", "up", "add", "del", "down", "undown", "stats", "stop", "help"}
 
 // execute runs one command line and returns its result line ("" for a
 // blank or comment line) and whether the member must exit.
@@ -331,6 +332,13 @@ func (n *node) execute(line string) (result string, quit bool) {
 			return fail(err), false
 		}
 		return KindOK, false
+
+	case "stats":
+		// For soak tests: a goroutine count that grows over hours is a leak.
+		if len(args) != 0 {
+			return usage("stats"), false
+		}
+		return formatLine(KindOK, "goroutines", strconv.Itoa(runtime.NumGoroutine())), false
 
 	case "stop":
 		if len(args) != 0 {

@@ -143,15 +143,19 @@ func TestRunTwoMembers(t *testing.T) {
 		"add":      "usage: add ADDR",
 		"add nope": "invalid node address",
 		"get x":    "usage: get",
+		"stats x":  "usage: stats",
 	} {
 		m := a.do(command)
 		assert.Equal(t, KindError, m.Kind, command)
 		assert.Contains(t, m.Text, want, command)
 	}
 	assert.Equal(t, KindOK, a.do("help").Kind)
+	goroutines, err := a.do("stats").Int("goroutines")
+	require.NoError(t, err)
+	assert.Positive(t, goroutines)
 
 	// stop: the terminated event comes first, then ok, then Run returns.
-	_, err := io.WriteString(b.in, "stop\n")
+	_, err = io.WriteString(b.in, "stop\n")
 	require.NoError(t, err)
 	terminated := b.next(KindEvent)
 	for terminated.Event != EventTerminated {

@@ -45,9 +45,11 @@ type Process struct {
 	exitErr error
 
 	commandMu sync.Mutex
-	// broken is set when a command got no result in time: a late result
-	// would be taken for the next command's, so no command is sent again.
-	broken error
+	// late counts the commands that got no result in time. Results come
+	// in order, one per command, so the next late ones are theirs: they
+	// are discarded, and no command is sent while one is still due (it
+	// would be taken for the new command's result).
+	late int
 }
 
 // LogLine is one line a Process printed.
@@ -76,6 +78,11 @@ func (e Event) String() string {
 
 // ErrExited is wrapped by the error of a command to a process that exited.
 var ErrExited = errors.New("counternode: member process exited")
+
+// ErrBusy is wrapped by the error of a command that was not sent because
+// the result of an earlier one, which timed out, has not arrived yet (a
+// stopped or hung member): the member never saw the command.
+var ErrBusy = errors.New("counternode: an earlier command's result is late")
 
 // ResultError is the error of a command that got an error line.
 type ResultError struct {
@@ -182,8 +189,8 @@ func (p *Process) dispatch(line LogLine) {
 		select {
 		case p.results <- m:
 		default:
-			// Nobody reads results any more (a command timed out and the
-			// Process is broken): never block the reader on them.
+			// Results nobody reads (late ones that pile up while no
+			// command is sent): never block the reader on them.
 		}
 	}
 }
@@ -198,18 +205,24 @@ func (p *Process) notify() {
 
 // Do sends command and waits up to timeout for its result line. The error
 // is a *ResultError for an error line, wraps ErrExited when the process
-// ended first, and says so when no result came in time (the Process then
-// refuses further commands).
+// ended first, and says so when no result came in time. After such a
+// timeout, commands are refused with an error wrapping ErrBusy until the
+// late result arrived (it is then discarded).
 func (p *Process) Do(command string, timeout time.Duration) (Message, error) {
 	p.commandMu.Lock()
 	defer p.commandMu.Unlock()
-	if p.broken != nil {
-		return Message{}, p.broken
-	}
 	select {
 	case <-p.exited:
 		return Message{}, fmt.Errorf("%s: %q: %w (%v)", p.Name, command, ErrExited, p.ExitErr())
 	default:
+	}
+	for p.late > 0 {
+		select {
+		case <-p.results:
+			p.late--
+		default:
+			return Message{}, fmt.Errorf("%s: %q not sent: %w", p.Name, command, ErrBusy)
+		}
 	}
 	if _, err := io.WriteString(p.stdin, command+"\n"); err != nil {
 		return Message{}, fmt.Errorf("%s: %q: %w", p.Name, command, err)
@@ -227,8 +240,8 @@ func (p *Process) Do(command string, timeout time.Duration) (Message, error) {
 		}
 		return Message{}, fmt.Errorf("%s: %q: %w (%v)", p.Name, command, ErrExited, p.ExitErr())
 	case <-timer.C:
-		p.broken = fmt.Errorf("%s: no result for %q in %v", p.Name, command, timeout)
-		return Message{}, p.broken
+		p.late++
+		return Message{}, fmt.Errorf("%s: no result for %q in %v", p.Name, command, timeout)
 	}
 }
 
