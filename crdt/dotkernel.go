@@ -319,30 +319,7 @@ func walkJoin(a []Dot, actx *CausalContext, b []Dot, bctx *CausalContext, keep f
 // order, with the indices of each dot: j is -1 for a dot only a holds, i is
 // -1 for one only b holds. It is the one merge walk of every dot store.
 func walkByDot[T any](a, b []T, dot func(T) Dot, visit func(i, j int)) {
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		var order int
-		switch {
-		case j == len(b):
-			order = -1
-		case i == len(a):
-			order = 1
-		default:
-			order = compareDots(dot(a[i]), dot(b[j]))
-		}
-		switch {
-		case order < 0:
-			visit(i, -1)
-			i++
-		case order > 0:
-			visit(-1, j)
-			j++
-		default:
-			visit(i, j)
-			i++
-			j++
-		}
-	}
+	walkSorted(a, b, func(x, y T) int { return compareDots(dot(x), dot(y)) }, visit)
 }
 
 // filterUnseen returns the dots of dots that ctx has not seen: dots itself
