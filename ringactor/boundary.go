@@ -172,7 +172,7 @@ func (c *Client) WithKeyring(k *Keyring) *Client {
 	copied := *c
 	copied.sealer = nil
 	if k != nil {
-		copied.sealer = newSealer(c.pid.GetId(), c.system.Address(), k, 0, 1)
+		copied.sealer = newSealer(c.ring, c.system.Address(), k, 0, 1)
 	}
 	return &copied
 }

@@ -16,8 +16,12 @@ import (
 // handle Start returns, and NewClient makes one for any member. It is safe
 // for concurrent use.
 type Client struct {
-	system  *actor.ActorSystem
-	pid     *actor.PID
+	system *actor.ActorSystem
+	pid    *actor.PID
+	// ring is the ring's name, which requests are sealed for: the name of
+	// the member's ring actor, except in tests that run several members in
+	// one actor system (Config.seam).
+	ring    string
 	timeout time.Duration
 	sealer  *sealer // nil: requests go unsealed (see WithKeyring)
 }
@@ -50,14 +54,14 @@ func Start[T any, P Payload[T, P]](system *actor.ActorSystem, name string, behav
 	if err != nil {
 		return nil, err
 	}
-	return (&Client{system: system, pid: pid, timeout: cfg.RequestTimeout}).WithKeyring(cfg.Security.Keyring), nil
+	return (&Client{system: system, pid: pid, ring: name, timeout: cfg.RequestTimeout}).WithKeyring(cfg.Security.Keyring), nil
 }
 
 // NewClient returns a Client for the ring member named ring on node (a
 // host:port address; this process's own address for the local member).
 // Requests other than Call time out after 5 s (see WithTimeout).
 func NewClient(system *actor.ActorSystem, node, ring string) *Client {
-	return &Client{system: system, pid: actor.NewPID(node, ring), timeout: DefaultConfig().RequestTimeout}
+	return &Client{system: system, pid: actor.NewPID(node, ring), ring: ring, timeout: DefaultConfig().RequestTimeout}
 }
 
 // WithTimeout returns a copy of the client whose requests (other than Call)
