@@ -28,11 +28,14 @@ import (
 	"github.com/genserverring/genserverring-go/persistence"
 )
 
-// The security tests run one Proto.Actor remote per process: the member
-// under attack in the test process, the outsiders as bare gRPC streams
-// (rawStream, fakePeer) or, when they need Proto.Actor's Client, as a
-// child process (runClientProcess). Several remotes in one process race on
-// gRPC's global logger under upstream Proto.Actor.
+// The security tests keep to one Proto.Actor remote per process (each
+// Remote.Start writes gRPC's global logger, a data race under -race once
+// another remote runs): the member under attack runs on the test process's
+// shared remote (sharedRemote) when the remote's defaults suit it, or in a
+// guarded peer process (startGuardedPeer) when it needs a remote of its own
+// (mTLS, a message size limit); the outsiders are bare gRPC streams
+// (rawStream, fakePeer), which start no remote, or, when they need
+// Proto.Actor's Client, a child process (runClientProcess).
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
 
@@ -46,25 +49,23 @@ var secureTestOptions = []Option{
 	WithRequestTimeout(3 * time.Second),
 }
 
-// startGuardedMember starts the member under attack with its own remote.
-func startGuardedMember(t *testing.T, ring string, remoteOpts RemoteOptions, opts ...Option) *member {
+// startGuardedMember starts the member under attack, a member of ring on
+// the shared remote with secureTestOptions; it stops at the end of the
+// test. ring must be unique in the process (uniqueRing): the remote, and
+// the guard's registry of ring names, outlive the test.
+func startGuardedMember(t *testing.T, ring string, opts ...Option) *member {
 	t.Helper()
-	remoteOpts.Logger = memberLogger(t, slog.LevelWarn)
-	system, r, err := StartActorSystem(remoteOpts)
-	require.NoError(t, err)
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			r.Shutdown(false)
-			system.Shutdown()
-		})
-	}
-	t.Cleanup(stop)
+	system := sharedRemote(t)
 	store := persistence.NewMemoryStore()
 	b := &counterBehaviour{}
 	all := append(append([]Option{WithStore(store), WithLogger(memberLogger(t, slog.LevelDebug))}, secureTestOptions...), opts...)
 	client, err := Start[crdt.PNCounter](system, ring, b, all...)
 	require.NoError(t, err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() { require.NoError(t, system.Root.StopFuture(client.PID()).Wait()) })
+	}
+	t.Cleanup(stop)
 	return &member{system: system, client: client, behaviour: b, store: store, node: system.Address(), shutdown: stop}
 }
 
@@ -98,6 +99,10 @@ func startFakePeer(t *testing.T, opts ...grpc.ServerOption) *fakePeer {
 
 func startFakePeerOn(t *testing.T, address string, opts ...grpc.ServerOption) *fakePeer {
 	t.Helper()
+	// The shared remote's write of gRPC's global logger must happen before
+	// any gRPC use of this process reads it: started first, through its
+	// sync.Once, it does, whichever test runs first.
+	sharedRemote(t)
 	l, err := net.Listen("tcp", address)
 	require.NoError(t, err)
 	server := grpc.NewServer(opts...)
@@ -118,6 +123,7 @@ type rawStream struct {
 // from claimed.
 func dialRaw(t *testing.T, address, claimed string, opts ...grpc.DialOption) (*rawStream, error) {
 	t.Helper()
+	sharedRemote(t) // see startFakePeerOn
 	if len(opts) == 0 {
 		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}

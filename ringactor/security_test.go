@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,11 +17,13 @@ import (
 
 	"github.com/genserverring/genserverring-go/crdt"
 	"github.com/genserverring/genserverring-go/messages"
+	"github.com/genserverring/genserverring-go/persistence"
 )
 
-// Each test below attacks one member in this process from outside it, over
-// the member's real remote, and checks that the attempt changed nothing and
-// showed in a counter.
+// Each test below attacks one member from outside its process, over the
+// member's real remote (the test process's shared remote, or a guarded peer
+// process's), and checks that the attempt changed nothing and showed in a
+// counter.
 
 // requireIntact checks that the member still serves: it answers, its value
 // and its node set are as they were.
@@ -34,27 +37,29 @@ func requireIntact(t *testing.T, m *member, all []string, value int64) {
 }
 
 func TestRemoteStopAndPoisonPillDoNotStopTheRing(t *testing.T) {
-	m := startGuardedMember(t, "sysmsg", RemoteOptions{})
+	ring := uniqueRing("sysmsg")
+	m := startGuardedMember(t, ring)
 	_, err := m.client.Call(incr{3}, time.Second)
 	require.NoError(t, err)
 	// A plain actor beside the ring: the guard leaves the rest of the
 	// process to Proto.Actor's rules.
-	plain, err := m.system.Root.SpawnNamed(actor.PropsFromFunc(func(actor.Context) {}), "plain")
+	plainName := uniqueRing("plain")
+	plain, err := m.system.Root.SpawnNamed(actor.PropsFromFunc(func(actor.Context) {}), plainName)
 	require.NoError(t, err)
 
 	attacker, err := dialRaw(t, m.node, "127.0.0.1:1")
 	require.NoError(t, err)
 	before := RemoteGuardStats().SystemMessages
-	attacker.send(t, actor.NewPID(m.node, "sysmsg"), &actor.Stop{}, &actor.PoisonPill{})
+	attacker.send(t, actor.NewPID(m.node, ring), &actor.Stop{}, &actor.PoisonPill{})
 	// Proto.Actor finds a system message's target by name alone: a PID
 	// naming another address must not get past the guard either.
-	attacker.send(t, actor.NewPID("10.9.9.9:1", "sysmsg"), &actor.Stop{})
+	attacker.send(t, actor.NewPID("10.9.9.9:1", ring), &actor.Stop{})
 	require.Eventually(t, func() bool { return RemoteGuardStats().SystemMessages == before+3 }, waitFor, tick)
 	requireIntact(t, m, []string{m.node}, 3)
 
 	attacker.send(t, plain, &actor.Stop{})
 	require.Eventually(t, func() bool {
-		_, alive := m.system.ProcessRegistry.GetLocal("plain")
+		_, alive := m.system.ProcessRegistry.GetLocal(plainName)
 		return !alive
 	}, waitFor, tick, "a remote Stop to an actor that is not a ring is Proto.Actor's business")
 }
@@ -70,8 +75,8 @@ func TestForgedTerminatedIsRefused(t *testing.T) {
 			if keyed {
 				opts = append(opts, WithKeyring(testKeyring(t, testKey(t))))
 			}
-			ring := "terminated-" + name
-			m := startGuardedMember(t, ring, RemoteOptions{}, opts...)
+			ring := uniqueRing("terminated-" + name)
+			m := startGuardedMember(t, ring, opts...)
 			peer := startFakePeer(t)
 			require.NoError(t, m.client.AddNode(peer.addr))
 			require.Eventually(t, func() bool { return len(m.up(t)) == 2 }, waitFor, tick)
@@ -105,10 +110,11 @@ func TestForgedTerminatedIsRefused(t *testing.T) {
 // it sends, unsealed or sealed with a wrong key, is refused and counted.
 func TestKeyedRingRefusesOutsiders(t *testing.T) {
 	key := testKey(t)
-	m := startGuardedMember(t, "keyed", RemoteOptions{}, WithKeyring(testKeyring(t, key)))
+	name := uniqueRing("keyed")
+	m := startGuardedMember(t, name, WithKeyring(testKeyring(t, key)))
 	_, err := m.client.Call(incr{5}, time.Second)
 	require.NoError(t, err)
-	ring := actor.NewPID(m.node, "keyed")
+	ring := actor.NewPID(m.node, name)
 	outsider := "127.0.0.1:1"
 	attacker, err := dialRaw(t, m.node, outsider)
 	require.NoError(t, err)
@@ -116,7 +122,7 @@ func TestKeyedRingRefusesOutsiders(t *testing.T) {
 
 	t.Run("unsealed gossip with 300 fake nodes", func(t *testing.T) {
 		before := m.stats(t).Security.Unsealed
-		attacker.send(t, ring, &messages.Gossip{Ring: "keyed", From: outsider, NodeSet: fake})
+		attacker.send(t, ring, &messages.Gossip{Ring: name, From: outsider, NodeSet: fake})
 		require.Eventually(t, func() bool { return m.stats(t).Security.Unsealed == before+1 }, waitFor, tick)
 		requireIntact(t, m, []string{m.node}, 5)
 	})
@@ -128,7 +134,7 @@ func TestKeyedRingRefusesOutsiders(t *testing.T) {
 	})
 	t.Run("sealed with a wrong key", func(t *testing.T) {
 		before := m.stats(t).Security.BadSeal
-		wrong := newSealer("keyed", outsider, testKeyring(t, testKey(t)), 0, 0)
+		wrong := newSealer(name, outsider, testKeyring(t, testKey(t)), 0, 0)
 		attacker.send(t, ring, mustSeal(t, wrong, &messages.AddNode{Node: outsider}))
 		require.Eventually(t, func() bool { return m.stats(t).Security.BadSeal == before+1 }, waitFor, tick)
 		requireIntact(t, m, []string{m.node}, 5)
@@ -152,13 +158,14 @@ func TestKeyedRingRefusesOutsiders(t *testing.T) {
 // sealed by.
 func TestKeyedRingRefusesReplayAndForgedSender(t *testing.T) {
 	key := testKey(t)
-	m := startGuardedMember(t, "replay", RemoteOptions{}, WithKeyring(testKeyring(t, key)))
-	ring := actor.NewPID(m.node, "replay")
+	name := uniqueRing("replay")
+	m := startGuardedMember(t, name, WithKeyring(testKeyring(t, key)))
+	ring := actor.NewPID(m.node, name)
 	stream, err := dialRaw(t, m.node, "127.0.0.1:1")
 	require.NoError(t, err)
 	peer := startFakePeer(t)
 
-	admin := newSealer("replay", "127.0.0.1:1", testKeyring(t, key), 0, 0)
+	admin := newSealer(name, "127.0.0.1:1", testKeyring(t, key), 0, 0)
 	captured := mustSeal(t, admin, &messages.AddNode{Node: peer.addr})
 	stream.send(t, ring, proto.Clone(captured))
 	require.Eventually(t, func() bool { all, _ := m.client.All(); return len(all) == 2 }, waitFor, tick)
@@ -170,9 +177,9 @@ func TestKeyedRingRefusesReplayAndForgedSender(t *testing.T) {
 	requireIntact(t, m, []string{m.node}, 0)
 
 	// A key holder that claims another member's address inside the seal.
-	liar := newSealer("replay", "127.0.0.1:1", testKeyring(t, key), 0, 0)
+	liar := newSealer(name, "127.0.0.1:1", testKeyring(t, key), 0, 0)
 	beforeForged := m.stats(t).Security.ForgedFrom
-	stream.send(t, ring, mustSeal(t, liar, &messages.NodeDown{Ring: "replay", From: peer.addr, Node: m.node}))
+	stream.send(t, ring, mustSeal(t, liar, &messages.NodeDown{Ring: name, From: peer.addr, Node: m.node}))
 	require.Eventually(t, func() bool { return m.stats(t).Security.ForgedFrom == beforeForged+1 }, waitFor, tick)
 	requireIntact(t, m, []string{m.node}, 0)
 }
@@ -181,24 +188,29 @@ func TestKeyedRingRefusesReplayAndForgedSender(t *testing.T) {
 // gets ErrKeyRequired, not silence; with it, it is served.
 func TestClientNeedsTheRingKey(t *testing.T) {
 	key := testKey(t)
-	m := startGuardedMember(t, "clientkey", RemoteOptions{}, WithKeyring(testKeyring(t, key)))
+	ring := uniqueRing("clientkey")
+	m := startGuardedMember(t, ring, WithKeyring(testKeyring(t, key)))
 	peer := startFakePeer(t)
 	ops := []string{"add " + peer.addr, "all", "call", "stop"}
 
+	// runClientProcess prefixes "ErrKeyRequired: " to an error that
+	// matches ErrKeyRequired with errors.Is.
 	before := m.stats(t).Security.RefusedRequests
-	for _, outcome := range runClientProcess(t, clientSpec{Node: m.node, Ring: "clientkey", Ops: ops}) {
-		assert.Contains(t, outcome, "ErrKeyRequired: ringactor: ring requires a key")
+	for _, outcome := range runClientProcess(t, clientSpec{Node: m.node, Ring: ring, Ops: ops}) {
+		assert.True(t, strings.HasPrefix(outcome, "ErrKeyRequired: "), outcome)
+		assert.True(t, strings.HasSuffix(outcome, "ringactor: ring requires a key"), outcome)
 	}
 	wrong := EncodeKey(testKey(t))
-	for _, outcome := range runClientProcess(t, clientSpec{Node: m.node, Ring: "clientkey", Key: wrong, Ops: ops}) {
-		assert.Contains(t, outcome, "ErrKeyRequired: ringactor: ring requires a key: sealed with a key this member does not hold")
+	for _, outcome := range runClientProcess(t, clientSpec{Node: m.node, Ring: ring, Key: wrong, Ops: ops}) {
+		assert.True(t, strings.HasPrefix(outcome, "ErrKeyRequired: "), outcome)
+		assert.Contains(t, outcome, "ringactor: ring requires a key: sealed with a key this member does not hold")
 	}
 	stats := m.stats(t)
 	assert.Equal(t, before+4, stats.Security.RefusedRequests)
 	assert.Equal(t, uint64(4), stats.Security.BadSeal)
 	requireIntact(t, m, []string{m.node}, 0)
 
-	outcomes := runClientProcess(t, clientSpec{Node: m.node, Ring: "clientkey", Key: EncodeKey(key), Ops: []string{"add " + peer.addr, "all", "call"}})
+	outcomes := runClientProcess(t, clientSpec{Node: m.node, Ring: ring, Key: EncodeKey(key), Ops: []string{"add " + peer.addr, "all", "call"}})
 	assert.Equal(t, []string{"ok", "ok", "ok"}, outcomes)
 	assert.Equal(t, int64(1), m.value(t))
 }
@@ -216,14 +228,15 @@ func fakeNodes(t *testing.T, n int) *messages.ORSet {
 }
 
 func TestBoundsAtTheRingBoundary(t *testing.T) {
-	m := startGuardedMember(t, "bounds", RemoteOptions{MaxMessageBytes: 64 << 10}, WithSecurity(Security{MaxNodes: 10}))
-	ring := actor.NewPID(m.node, "bounds")
+	name := uniqueRing("bounds")
+	m := startGuardedMember(t, name, WithSecurity(Security{MaxNodes: 10}))
+	ring := actor.NewPID(m.node, name)
 	outsider := "127.0.0.1:1"
 	stream, err := dialRaw(t, m.node, outsider)
 	require.NoError(t, err)
 
 	t.Run("a gossip naming more than MaxNodes nodes", func(t *testing.T) {
-		stream.send(t, ring, &messages.Gossip{Ring: "bounds", From: outsider, NodeSet: fakeNodes(t, 11)})
+		stream.send(t, ring, &messages.Gossip{Ring: name, From: outsider, NodeSet: fakeNodes(t, 11)})
 		require.Eventually(t, func() bool { return m.stats(t).Security.TooLarge == 1 }, waitFor, tick)
 		requireIntact(t, m, []string{m.node}, 0)
 	})
@@ -234,15 +247,29 @@ func TestBoundsAtTheRingBoundary(t *testing.T) {
 		require.NoError(t, m.client.AddNode(strings.Repeat("a", 253)+":1"))
 		require.NoError(t, m.client.DelNode(strings.Repeat("a", 253)+":1"))
 	})
-	t.Run("a message over MaxMessageBytes", func(t *testing.T) {
-		big, err := dialRaw(t, m.node, outsider)
-		require.NoError(t, err)
-		big.send(t, ring, &messages.CastRequest{Body: mustAny(t, wrapperspb.Bytes(make([]byte, 100<<10)))})
-		_, err = big.stream.Recv()
-		require.ErrorContains(t, err, "larger than max")
-		requireIntact(t, m, []string{m.node}, 0)
-		assert.Empty(t, m.behaviour.casts)
-	})
+}
+
+// A message larger than RemoteOptions.MaxMessageBytes is refused by the
+// member's gRPC server before it is read: the sender's stream ends, the
+// member is untouched. (The member needs a remote with that limit: a
+// guarded peer.)
+func TestMessageOverMaxMessageBytesIsRefused(t *testing.T) {
+	name := uniqueRing("maxbytes")
+	p := startGuardedPeer(t, guardedSpec{Ring: name, MaxMessageBytes: 64 << 10})
+	big, err := dialRaw(t, p.node, "127.0.0.1:1")
+	require.NoError(t, err)
+	body := mustAny(t, wrapperspb.Bytes(make([]byte, 100<<10)))
+	big.send(t, actor.NewPID(p.node, name), &messages.CastRequest{Body: body})
+	_, err = big.stream.Recv()
+	require.ErrorContains(t, err, "larger than max")
+	state := p.requireIntact(t, []string{p.node}, 0)
+	assert.Zero(t, state.Casts)
+
+	// Under the limit, the same cast gets in.
+	small, err := dialRaw(t, p.node, "127.0.0.1:1")
+	require.NoError(t, err)
+	small.send(t, actor.NewPID(p.node, name), &messages.CastRequest{Body: mustAny(t, wrapperspb.Bytes(make([]byte, 10<<10)))})
+	require.Eventually(t, func() bool { return p.state(t).Casts == 1 }, waitFor, tick)
 }
 
 func mustAny(t *testing.T, msg proto.Message) *anypb.Any {
@@ -252,11 +279,10 @@ func mustAny(t *testing.T, msg proto.Message) *anypb.Any {
 	return packed
 }
 
-// A keyed ring of three members in one process (one remote each, like the
-// other ring tests): it converges with every message sealed, rotates its
-// key with no refusal, and sees a member whose ring actor stops go down
-// through its probes, since no Terminated from the network is believed.
-func TestKeyedRingConvergesRotatesAndDetects(t *testing.T) {
+// A keyed ring of three members (in one actor system, on the in-process
+// network): it converges with every message sealed, its state travelling in
+// sealed chunks, and rotates its key with no refusal.
+func TestKeyedRingConvergesAndRotates(t *testing.T) {
 	oldKey, newKey := testKey(t), testKey(t)
 	var members []*member
 	var keyrings []*Keyring
@@ -306,14 +332,35 @@ func TestKeyedRingConvergesRotatesAndDetects(t *testing.T) {
 		chunks += stats.ChunksReceived
 	}
 	assert.Positive(t, chunks, "state travelled in sealed chunks")
+}
+
+// A keyed ring without mTLS believes no Terminated from the network: when
+// the ring actor of a member in another process stops, the notice its
+// remote sends is refused, and the member is seen down by the probes.
+func TestKeyedRingDetectsAStoppedMemberByItsProbes(t *testing.T) {
+	key := testKey(t)
+	ring := uniqueRing("keyed-detect")
+	system := sharedRemote(t)
+	b := &counterBehaviour{}
+	all := append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), WithKeyring(testKeyring(t, key))}, testOptions...)
+	client, err := Start[crdt.PNCounter](system, ring, b, all...)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, system.Root.StopFuture(client.PID()).Wait()) })
+	m := &member{system: system, client: client, behaviour: b, node: system.Address()}
+	p := startGuardedPeer(t, guardedSpec{Ring: ring, Key: EncodeKey(key), Probes: true})
+
+	require.NoError(t, m.client.AddNode(p.node))
+	require.Eventually(t, func() bool { return len(m.up(t)) == 2 && len(p.state(t).Up) == 2 }, waitFor, tick)
+	_, err = m.client.Call(incr{2}, time.Second)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return p.state(t).Value == 2 }, waitFor, tick, "sealed gossip crosses the processes")
 
 	before := RemoteGuardStats().Terminated
-	require.NoError(t, members[2].client.LocalStop())
-	require.Eventually(t, func() bool { return RemoteGuardStats().Terminated == before+2 }, waitFor, tick,
-		"its two watchers' Terminated notices are refused")
-	require.Eventually(t, func() bool {
-		return len(members[0].up(t)) == 2 && len(members[1].up(t)) == 2
-	}, waitFor, tick, "the stopped member is seen down by the probes")
-	assert.GreaterOrEqual(t, members[0].stats(t).ProbeFailures+members[1].stats(t).ProbeFailures, uint64(1),
-		"a probe's verdict, not a watch notice")
+	failures := m.stats(t).ProbeFailures
+	require.Empty(t, p.request(t, "localstop"))
+	require.Eventually(t, func() bool { return RemoteGuardStats().Terminated == before+1 }, waitFor, tick,
+		"the stopped member's remote's Terminated notice is refused")
+	require.Eventually(t, func() bool { return len(m.up(t)) == 1 }, waitFor, tick, "the stopped member is seen down")
+	assert.Greater(t, m.stats(t).ProbeFailures, failures, "by a probe's verdict, not a watch notice")
+	assert.Equal(t, SecurityStats{}, m.stats(t).Security, "no sealed message was refused")
 }

@@ -70,27 +70,31 @@ func dialOptions(t *testing.T, caFile string, cert *TLSConfig) grpc.DialOption {
 	return grpc.WithTransportCredentials(credentials.NewTLS(cfg))
 }
 
-// tlsRing is a member with mTLS and a fake peer, also with mTLS, in its up
-// set.
+// tlsRing is a member with mTLS, in a guarded peer process (its remote
+// speaks mTLS, the test process's shared remote does not), and a fake peer,
+// also with mTLS, in its up set.
 type tlsRing struct {
 	pki     *testPKI
-	member  *member
+	ring    string
+	member  *guardedPeer
 	peer    *fakePeer
 	peerTLS TLSConfig
 }
 
-func startTLSRing(t *testing.T, ring string, opts ...Option) *tlsRing {
+func startTLSRing(t *testing.T, name string) *tlsRing {
 	t.Helper()
 	pki := newTestPKI(t)
 	node, peerNode := closedAddress(t), closedAddress(t)
 	memberTLS, peerTLS := pki.member("member", node), pki.member("peer", peerNode)
-	m := startGuardedMember(t, ring, RemoteOptions{Port: portOf(t, node), TLS: &memberTLS}, opts...)
+	ring := uniqueRing(name)
+	m := startGuardedPeer(t, guardedSpec{Ring: ring, Port: portOf(t, node), TLS: &memberTLS})
+	require.Equal(t, node, m.node)
 	files, err := newTLSFiles(peerTLS, quietLogger())
 	require.NoError(t, err)
 	peer := startFakePeerOn(t, peerNode, grpc.Creds(credentials.NewTLS(files.serverConfig())))
-	require.NoError(t, m.client.AddNode(peer.addr))
-	require.Eventually(t, func() bool { return len(m.up(t)) == 2 }, waitFor, tick)
-	return &tlsRing{pki: pki, member: m, peer: peer, peerTLS: peerTLS}
+	require.Empty(t, m.request(t, "add "+peer.addr))
+	require.Eventually(t, func() bool { return len(m.state(t).Up) == 2 }, waitFor, tick)
+	return &tlsRing{pki: pki, ring: ring, member: m, peer: peer, peerTLS: peerTLS}
 }
 
 func TestMutualTLSRefusesPeersWithoutAValidCertificate(t *testing.T) {
@@ -116,7 +120,7 @@ func TestMutualTLSRefusesPeersWithoutAValidCertificate(t *testing.T) {
 	}
 	_, err := dialRaw(t, node, "127.0.0.1:1")
 	require.Error(t, err, "plaintext")
-	requireIntact(t, r.member, []string{node, r.peer.addr}, 0)
+	r.member.requireIntact(t, []string{node, r.peer.addr}, 0)
 }
 
 // A member with a valid certificate for its own address speaks for no
@@ -125,30 +129,30 @@ func TestMutualTLSRefusesPeersWithoutAValidCertificate(t *testing.T) {
 func TestMutualTLSRefusesAnotherMembersAddress(t *testing.T) {
 	r := startTLSRing(t, "mtls-claim")
 	m := r.member
-	ring := actor.NewPID(m.node, "mtls-claim")
+	ring := actor.NewPID(m.node, r.ring)
 	otherNode := "127.0.0.1:1"
 	other := r.pki.member("other", otherNode)
 	stream, err := dialRaw(t, m.node, r.peer.addr, dialOptions(t, other.CAFile, &other))
 	require.NoError(t, err)
 
-	before := RemoteGuardStats()
+	before := m.state(t).Guard
 	stream.send(t, ring,
-		&messages.NodeDown{Ring: "mtls-claim", From: r.peer.addr, Node: m.node},
-		&messages.Gossip{Ring: "mtls-claim", From: r.peer.addr, NodeSet: fakeNodes(t, 3)},
-		&actor.Terminated{Who: actor.NewPID(r.peer.addr, "mtls-claim")},
+		&messages.NodeDown{Ring: r.ring, From: r.peer.addr, Node: m.node},
+		&messages.Gossip{Ring: r.ring, From: r.peer.addr, NodeSet: fakeNodes(t, 3)},
+		&actor.Terminated{Who: actor.NewPID(r.peer.addr, r.ring)},
 	)
 	require.Eventually(t, func() bool {
-		now := RemoteGuardStats()
+		now := m.state(t).Guard
 		return now.ForgedFrom == before.ForgedFrom+2 && now.Terminated == before.Terminated+1
 	}, waitFor, tick)
-	requireIntact(t, m, []string{m.node, r.peer.addr}, 0)
-	assert.Len(t, m.up(t), 2)
+	state := m.requireIntact(t, []string{m.node, r.peer.addr}, 0)
+	assert.Len(t, state.Up, 2)
 
 	// The peer's own certificate vouches for its Terminated.
 	own, err := dialRaw(t, m.node, r.peer.addr, dialOptions(t, r.peerTLS.CAFile, &r.peerTLS))
 	require.NoError(t, err)
-	own.send(t, ring, &actor.Terminated{Who: actor.NewPID(r.peer.addr, "mtls-claim")})
-	require.Eventually(t, func() bool { return len(m.up(t)) == 1 }, waitFor, tick)
+	own.send(t, ring, &actor.Terminated{Who: actor.NewPID(r.peer.addr, r.ring)})
+	require.Eventually(t, func() bool { return len(m.state(t).Up) == 1 }, waitFor, tick)
 }
 
 // A Client in another process: with an admin certificate of the ring's CA
@@ -157,11 +161,11 @@ func TestMutualTLSRefusesAnotherMembersAddress(t *testing.T) {
 func TestMutualTLSClient(t *testing.T) {
 	r := startTLSRing(t, "mtls-client")
 	admin := r.pki.issue("admin", nil, []string{"127.0.0.1"}, time.Now().Add(-time.Minute), time.Hour)
-	outcomes := runClientProcess(t, clientSpec{Node: r.member.node, Ring: "mtls-client", TLS: &admin, Ops: []string{"all", "call"}})
+	outcomes := runClientProcess(t, clientSpec{Node: r.member.node, Ring: r.ring, TLS: &admin, Ops: []string{"all", "call"}})
 	assert.Equal(t, []string{"ok", "ok"}, outcomes)
 
 	foreign := newTestPKI(t).issue("admin", nil, []string{"127.0.0.1"}, time.Now().Add(-time.Minute), time.Hour)
-	outcomes = runClientProcess(t, clientSpec{Node: r.member.node, Ring: "mtls-client", TLS: &foreign, Ops: []string{"all"}})
+	outcomes = runClientProcess(t, clientSpec{Node: r.member.node, Ring: r.ring, TLS: &foreign, Ops: []string{"all"}})
 	require.Len(t, outcomes, 1)
 	assert.Contains(t, outcomes[0], "ErrHandshake: ringactor: TLS handshake failed with "+r.member.node)
 	assert.Contains(t, outcomes[0], "certificate signed by unknown authority")
@@ -170,10 +174,10 @@ func TestMutualTLSClient(t *testing.T) {
 	// client's certificate: the member's refusal reaches the client as an
 	// alert after its side of the handshake.
 	foreign.CAFile = admin.CAFile
-	outcomes = runClientProcess(t, clientSpec{Node: r.member.node, Ring: "mtls-client", TLS: &foreign, Ops: []string{"all"}})
+	outcomes = runClientProcess(t, clientSpec{Node: r.member.node, Ring: r.ring, TLS: &foreign, Ops: []string{"all"}})
 	require.Len(t, outcomes, 1)
 	assert.Contains(t, outcomes[0], "ErrHandshake: ringactor: TLS handshake failed with "+r.member.node)
-	assert.Equal(t, int64(1), r.member.value(t))
+	assert.Equal(t, int64(1), r.member.state(t).Value)
 }
 
 // A member's certificate is read again when its file changes: the next
@@ -196,7 +200,7 @@ func TestMutualTLSReloadsCertificates(t *testing.T) {
 	renewed := r.pki.member("member", r.member.node)
 	require.Equal(t, memberTLS, renewed)
 	require.Eventually(t, func() bool { return !bytes.Equal(serial(), first) }, waitFor, 100*time.Millisecond)
-	requireIntact(t, r.member, []string{r.member.node, r.peer.addr}, 0)
+	r.member.requireIntact(t, []string{r.member.node, r.peer.addr}, 0)
 }
 
 // syncBuffer is a log destination safe for concurrent writers.
@@ -218,17 +222,18 @@ func (b *syncBuffer) String() string {
 }
 
 // One warning for a ring with neither key nor mTLS; none with a key. (Both
-// rings on one actor system: one remote per test process.)
+// rings on the shared remote, which has no mTLS.)
 func TestOpenRingWarnsOnce(t *testing.T) {
-	m := startGuardedMember(t, "warn-first", RemoteOptions{})
+	system := sharedRemote(t)
 	var open, keyed syncBuffer
-	opts := func(more ...Option) []Option {
-		return append(append([]Option{WithStore(persistence.NewMemoryStore())}, secureTestOptions...), more...)
+	start := func(name string, more ...Option) {
+		opts := append(append([]Option{WithStore(persistence.NewMemoryStore())}, secureTestOptions...), more...)
+		client, err := Start[crdt.PNCounter](system, uniqueRing(name), &counterBehaviour{}, opts...)
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, system.Root.StopFuture(client.PID()).Wait()) })
 	}
-	_, err := Start[crdt.PNCounter](m.system, "warn-open", &counterBehaviour{}, opts(WithLogger(slogTo(&open)))...)
-	require.NoError(t, err)
-	_, err = Start[crdt.PNCounter](m.system, "warn-keyed", &counterBehaviour{}, opts(WithLogger(slogTo(&keyed)), WithKeyring(testKeyring(t, testKey(t))))...)
-	require.NoError(t, err)
+	start("warn-open", WithLogger(slogTo(&open)))
+	start("warn-keyed", WithLogger(slogTo(&keyed)), WithKeyring(testKeyring(t, testKey(t))))
 	assert.Equal(t, 1, strings.Count(open.String(), "the ring is open"))
 	assert.NotContains(t, keyed.String(), "the ring is open")
 }
