@@ -335,3 +335,20 @@ func TestWriteAcksOnARingOfOneFailAtOnce(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotReplicated, "no other member can confirm: the answer comes at once, not after the timeout")
 	assert.Equal(t, int64(1), m.value(t))
 }
+
+func TestMembershipRequestOnAFullDiskSaysSo(t *testing.T) {
+	store := persistence.NewMemoryStore()
+	a := startMember(t, "full-ring", store)
+	b := startMember(t, "full-ring", nil)
+	store.FailSaves(fmt.Errorf("save ring file: %w", syscall.ENOSPC))
+	err := a.client.AddNode(b.node)
+	require.ErrorIs(t, err, ErrNotDurable, "an AddNode that did not reach the disk must not answer nil")
+	assert.Contains(t, err.Error(), "could not be written")
+	assert.NotZero(t, a.stats(t).PersistErrors)
+
+	store.FailSaves(nil)
+	require.NoError(t, a.client.ForceDown(b.node), "requests succeed again once the disk recovers")
+	ring, err := store.Load()
+	require.NoError(t, err)
+	assert.Len(t, ring.GetNodeSet().GetEntries(), 2, "the change that failed was written with the next one")
+}
