@@ -181,6 +181,22 @@ func (c *Client) All() ([]string, error) { return c.nodes(&messages.GetAll{}) }
 // sorted.
 func (c *Client) Up() ([]string, error) { return c.nodes(&messages.GetUp{}) }
 
+// Owner returns the member that owns key among the members this member
+// believes up: it asks for the up set (as Up does) and applies Owner, so
+// it agrees with the member's Context.Owner for the same up set. Two
+// members whose up sets differ, until gossip settles, may disagree.
+func (c *Client) Owner(key string) (string, error) {
+	up, err := c.Up()
+	if err != nil {
+		return "", err
+	}
+	owner, ok := Owner(key, up)
+	if !ok {
+		return "", fmt.Errorf("ringactor: no member up at %s to own key %q", c.Node(), key)
+	}
+	return owner, nil
+}
+
 // Stats returns the member's counters; only for a member in this process.
 func (c *Client) Stats() (Stats, error) {
 	if !c.local() {

@@ -75,6 +75,16 @@ func (c *Context[P]) Up() []string {
 	return c.ring.core.upNodes()
 }
 
+// Owner returns the member that owns key among the members this one
+// believes up (Owner over Up): every member with the same up set names the
+// same owner, and a join or a failure moves only the keys of that member.
+// Members whose up sets differ, until gossip settles, may disagree. It
+// returns "" when the ring is not started.
+func (c *Context[P]) Owner(key string) string {
+	owner, _ := Owner(key, c.Up())
+	return owner
+}
+
 // All returns every member of the ring, sorted.
 func (c *Context[P]) All() []string {
 	if c.ring.core == nil {
