@@ -160,6 +160,24 @@ func dialRaw(t *testing.T, address, claimed string, opts ...grpc.DialOption) (*r
 	return &rawStream{conn: conn, stream: stream}, nil
 }
 
+// recv waits for what the member's remote sends on the stream next, and
+// returns the error that ends the stream; an error too if the stream stays
+// silent for waitFor (the stream is closed then).
+func (r *rawStream) recv() error {
+	got := make(chan error, 1)
+	go func() {
+		_, err := r.stream.Recv()
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		return err
+	case <-time.After(waitFor):
+		_ = r.conn.Close()
+		return errors.New("the stream stayed open: nothing refused the message")
+	}
+}
+
 // send sends msgs, in one batch, to target.
 func (r *rawStream) send(t *testing.T, target *actor.PID, msgs ...proto.Message) {
 	t.Helper()

@@ -260,8 +260,7 @@ func TestMessageOverMaxMessageBytesIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	body := mustAny(t, wrapperspb.Bytes(make([]byte, 100<<10)))
 	big.send(t, actor.NewPID(p.node, name), &messages.CastRequest{Body: body})
-	_, err = big.stream.Recv()
-	require.ErrorContains(t, err, "larger than max")
+	require.ErrorContains(t, big.recv(), "larger than max")
 	state := p.requireIntact(t, []string{p.node}, 0)
 	assert.Zero(t, state.Casts)
 
