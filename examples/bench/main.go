@@ -87,9 +87,10 @@ const (
 	systemRing         = "ring"
 	systemMemberlist   = "memberlist"
 	systemMemberlist1s = "memberlist-1s"
+	systemProtoCluster = "protoactor-cluster"
 )
 
-var knownSystems = []string{systemRing, systemMemberlist, systemMemberlist1s}
+var knownSystems = []string{systemRing, systemMemberlist, systemMemberlist1s, systemProtoCluster}
 
 func main() {
 	cfg, err := parseFlags(os.Args[1:])
@@ -217,6 +218,8 @@ func run(cfg config, out io.Writer) (err error) {
 					err = measureMemberlist(cfg, rs, system, 0, n, rep)
 				case systemMemberlist1s:
 					err = measureMemberlist(cfg, rs, system, time.Second, n, rep)
+				case systemProtoCluster:
+					err = measureProtoCluster(cfg, rs, n, rep)
 				}
 				if err != nil {
 					// The other figures still count: report the failure
@@ -268,10 +271,11 @@ func printHeader(out io.Writer, cfg config) {
 			fmt.Fprintln(out, "memberlist: hashicorp/memberlist v0.7.0, DefaultLANConfig (gossip 200ms, probe 1s, probe timeout 500ms, suspicion mult 4), a version number shared through a TransmitLimitedQueue (rebroadcast on news) and push-pull state")
 		case systemMemberlist1s:
 			fmt.Fprintln(out, "memberlist-1s: the same with GossipInterval 1s")
+		case systemProtoCluster:
+			fmt.Fprintf(out, "protoactor-cluster: Proto.Actor's cluster package (the version in go.mod), defaults (gossip %v, fanout 3), the in-process test provider and disthash, a remote with endpoint queues of 1024; an Int64 under one gossip key (Gossip.SetState), timed to each member's GossipUpdate event; dissemination and steady cost only\n", pcGossipInterval())
 		}
 	}
-	fmt.Fprintln(out, "Proto.Actor cluster gossip: not measured (see examples/README.md)")
-	fmt.Fprintln(out, "bytes: what each member writes to its sockets, counted in its own connections (ring: gRPC transport credentials that wrap every dialed and accepted connection; memberlist: a Transport wrapping NetTransport, UDP payloads plus TCP stream bytes); IP/TCP/UDP headers not counted")
+	fmt.Fprintln(out, "bytes: what each member writes to its sockets, counted in its own connections (ring and protoactor-cluster: gRPC transport credentials that wrap every dialed and accepted connection; memberlist: a Transport wrapping NetTransport, UDP payloads plus TCP stream bytes); IP/TCP/UDP headers not counted")
 	fmt.Fprintln(out, "crash: ring: every connection of the member closed at once, then its remote and actor system shut down; memberlist: Shutdown without Leave")
 	fmt.Fprintln(out, "hang: ring: the ring actor blocked in a callback (the remote keeps its connections); memberlist: its transport drops all packets and holds incoming streams unread")
 	fmt.Fprintf(out, "steady: over %v after every member has the payload; CPU: this process's user+system time ÷ N\n", cfg.window)
