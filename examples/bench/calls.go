@@ -82,8 +82,10 @@ func newCallSetup(c *ringCluster) (*callSetup, error) {
 		s.home.kill()
 		return nil, err
 	}
-	s.ring, err = ringactor.Start[crdt.PNCounter](s.home.system, "calls", &echoBehaviour{},
-		c.storeOption(c.newDataDir(), c.newStore()), ringactor.WithDurability(c.cfg.durability), ringactor.WithLogger(c.log))
+	opts := append([]ringactor.Option{
+		c.storeOption(c.newDataDir(), c.newStore()), ringactor.WithDurability(c.cfg.durability), ringactor.WithLogger(c.log),
+	}, c.security.ringOptions()...)
+	s.ring, err = ringactor.Start[crdt.PNCounter](s.home.system, "calls", &echoBehaviour{}, opts...)
 	if err != nil {
 		s.close()
 		return nil, err
@@ -102,7 +104,7 @@ func newCallSetup(c *ringCluster) (*callSetup, error) {
 			cast: func(msg any) error { root.Send(pid, msg); return nil },
 		}
 	}
-	awayRing := ringactor.NewClient(s.away.system, s.home.addr, "calls")
+	awayRing := c.security.client(ringactor.NewClient(s.away.system, s.home.addr, "calls"))
 	s.local = map[string]target{"ring": ringTarget(s.ring), "bare": bareTarget(s.home.system.Root, s.bare)}
 	s.remote = map[string]target{
 		"ring": ringTarget(awayRing),
@@ -119,12 +121,41 @@ func (s *callSetup) close() {
 // startBareSystem starts an actor system with a counted remote and no ring.
 func (c *ringCluster) startBareSystem() (*ringMember, error) {
 	m := &ringMember{wire: newWire()}
-	system, r, err := startCountedSystem(c.log, 0, newWireCredentials(m.wire))
+	system, r, err := c.startSystem(0, m.wire)
 	if err != nil {
 		return nil, err
 	}
 	m.system, m.remote, m.addr = system, r, system.Address()
 	return m, nil
+}
+
+// measureCallTarget records the call figures of one target: the round
+// trip, call throughput with 8 callers, and cast throughput.
+func measureCallTarget(cfg config, rs *results, system, where string, t target) error {
+	const callers = 8
+	count := cfg.calls
+	if where == "remote" {
+		count = max(10, count/10) // a remote call is some 20 times slower
+	}
+	if _, err := roundTrip(t, count/10+1); err != nil { // warm up
+		return fmt.Errorf("%s %s warm-up: %w", system, where, err)
+	}
+	rt, err := roundTrip(t, count)
+	if err != nil {
+		return fmt.Errorf("%s %s round trip: %w", system, where, err)
+	}
+	rs.add(system, 0, "call round trip, "+where, unitMicros, float64(rt)/float64(time.Microsecond))
+	tp, err := callThroughput(t, count, callers)
+	if err != nil {
+		return fmt.Errorf("%s %s call throughput: %w", system, where, err)
+	}
+	rs.add(system, 0, fmt.Sprintf("calls per second, %d callers, %s", callers, where), unitPerSecond, tp)
+	ct, err := castThroughput(t, count, cfg.deadline)
+	if err != nil {
+		return fmt.Errorf("%s %s cast throughput: %w", system, where, err)
+	}
+	rs.add(system, 0, "casts per second, "+where, unitPerSecond, ct)
+	return nil
 }
 
 // roundTrip returns the median time of count sequential calls.

@@ -53,6 +53,7 @@ type config struct {
 	reps                        int
 	payloads                    []int
 	systems                     []string
+	security                    []string // the ring's security settings; each but open is a system of its own
 	gossip                      time.Duration
 	probeInterval, probeTimeout time.Duration
 	durability                  ringactor.Durability
@@ -111,6 +112,7 @@ func parseFlags(args []string) (config, error) {
 	ns := fs.String("n", "4,16,32", "comma-separated ring sizes")
 	payloads := fs.String("payload", "0,10240,1048576", "comma-separated payload sizes in bytes (encoded) for the steady-state cost; the largest also for the update cost")
 	systems := fs.String("systems", strings.Join(knownSystems, ","), "comma-separated systems; the first is the one the ratios are of")
+	security := fs.String("security", strings.Join(knownSecurity, ","), "comma-separated security settings of the ring: open, key (a ring key), mtls (mutual TLS); each but open is measured as a system of its own (ring-key, ring-mtls) beside the open ring, for dissemination, the steady cost and calls")
 	fs.IntVar(&cfg.reps, "reps", 3, "repetitions of each figure (at least 3)")
 	fs.DurationVar(&cfg.gossip, "gossip", defaults.GossipInterval, "the ring's gossip interval")
 	fs.DurationVar(&cfg.probeInterval, "probe-interval", defaults.ProbeInterval, "the ring's probe interval")
@@ -155,6 +157,21 @@ func parseFlags(args []string) (config, error) {
 	for _, s := range cfg.systems {
 		if !slices.Contains(knownSystems, s) {
 			return cfg, fmt.Errorf("-systems: unknown system %q (known: %s)", s, strings.Join(knownSystems, ", "))
+		}
+	}
+	for _, setting := range strings.Split(*security, ",") {
+		if !slices.Contains(knownSecurity, setting) {
+			return cfg, fmt.Errorf("-security: unknown setting %q (known: %s)", setting, strings.Join(knownSecurity, ", "))
+		}
+		if setting != securityOpen && !slices.Contains(cfg.security, setting) {
+			cfg.security = append(cfg.security, setting)
+			// Measured right after the open ring (and the settings
+			// before it), so that the ratio compares runs close in time.
+			at := len(cfg.systems)
+			if i := slices.Index(cfg.systems, systemRing); i >= 0 {
+				at = i + len(cfg.security)
+			}
+			cfg.systems = slices.Insert(cfg.systems, at, securitySystem(setting))
 		}
 	}
 	switch {
@@ -220,6 +237,10 @@ func run(cfg config, out io.Writer) (err error) {
 					err = measureMemberlist(cfg, rs, system, time.Second, n, rep)
 				case systemProtoCluster:
 					err = measureProtoCluster(cfg, rs, n, rep)
+				case securitySystem(securityKey):
+					err = measureSecureRing(cfg, rs, securityKey, n, rep)
+				case securitySystem(securityMTLS):
+					err = measureSecureRing(cfg, rs, securityMTLS, n, rep)
 				}
 				if err != nil {
 					// The other figures still count: report the failure
@@ -239,6 +260,11 @@ func run(cfg config, out io.Writer) (err error) {
 		if err := measureCalls(cfg, rs); err != nil {
 			return fmt.Errorf("calls, repetition %d: %w", rep+1, err)
 		}
+		for _, setting := range cfg.security {
+			if err := measureSecureCalls(cfg, rs, setting); err != nil {
+				return fmt.Errorf("calls with %s, repetition %d: %w", setting, rep+1, err)
+			}
+		}
 	}
 	if cfg.json {
 		if err := rs.writeJSON(out); err != nil {
@@ -246,7 +272,11 @@ func run(cfg config, out io.Writer) (err error) {
 		}
 	} else {
 		fmt.Fprintln(out, "\nCalls: a ring of one member (a ring actor) and a bare Proto.Actor actor on one actor system; remote: from a second actor system over loopback")
-		rs.writeTable(out, []string{systemRing, "bare actor"}, []int{0})
+		callSystems := []string{systemRing, "bare actor"}
+		for _, setting := range cfg.security {
+			callSystems = append(callSystems, securitySystem(setting))
+		}
+		rs.writeTable(out, callSystems, []int{0})
 		fmt.Fprintf(out, "\nran %v; load average at the end: %s\n", time.Since(start).Round(time.Second), loadAverage())
 		for _, f := range failures {
 			fmt.Fprintf(out, "FAILED: %s (the figures above leave that repetition's later figures out)\n", f)
@@ -271,9 +301,13 @@ func printHeader(out io.Writer, cfg config) {
 			fmt.Fprintln(out, "memberlist: hashicorp/memberlist v0.7.0, DefaultLANConfig (gossip 200ms, probe 1s, probe timeout 500ms, suspicion mult 4), a version number shared through a TransmitLimitedQueue (rebroadcast on news) and push-pull state")
 		case systemMemberlist1s:
 			fmt.Fprintln(out, "memberlist-1s: the same with GossipInterval 1s")
+		case securitySystem(securityKey), securitySystem(securityMTLS):
 		case systemProtoCluster:
 			fmt.Fprintf(out, "protoactor-cluster: Proto.Actor's cluster package (the version in go.mod), defaults (gossip %v, fanout 3), the in-process test provider and disthash, a remote with endpoint queues of 1024; an Int64 under one gossip key (Gossip.SetState), timed to each member's GossipUpdate event; dissemination and steady cost only\n", pcGossipInterval())
 		}
+	}
+	if len(cfg.security) > 0 {
+		fmt.Fprintln(out, securityHeader(cfg.security)+"; each measured with an empty payload right after the open ring, in the same repetition")
 	}
 	fmt.Fprintln(out, "bytes: what each member writes to its sockets, counted in its own connections (ring and protoactor-cluster: gRPC transport credentials that wrap every dialed and accepted connection; memberlist: a Transport wrapping NetTransport, UDP payloads plus TCP stream bytes); IP/TCP/UDP headers not counted")
 	fmt.Fprintln(out, "crash: ring: every connection of the member closed at once, then its remote and actor system shut down; memberlist: Shutdown without Leave")

@@ -18,7 +18,16 @@ func TestParseFlagsDefaults(t *testing.T) {
 	assert.Equal(t, []int{4, 16, 32}, cfg.ns)
 	assert.Equal(t, 3, cfg.reps)
 	assert.Equal(t, []int{0, 10240, 1048576}, cfg.payloads)
-	assert.Equal(t, knownSystems, cfg.systems)
+	assert.Equal(t, []string{"ring", "ring-key", "ring-mtls", "memberlist", "memberlist-1s", "protoactor-cluster"}, cfg.systems,
+		"each security setting but open is a system measured right after the open ring")
+	assert.Equal(t, []string{"key", "mtls"}, cfg.security)
+}
+
+func TestParseFlagsSecurityWithoutTheOpenRing(t *testing.T) {
+	cfg, err := parseFlags([]string{"-systems", "memberlist", "-security", "mtls,open,mtls"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"memberlist", "ring-mtls"}, cfg.systems)
+	assert.Equal(t, []string{"mtls"}, cfg.security, "open is the ring itself; a repeated setting counts once")
 }
 
 func TestParseFlagsRejectsBadInput(t *testing.T) {
@@ -31,6 +40,7 @@ func TestParseFlagsRejectsBadInput(t *testing.T) {
 		{[]string{"-n", "2"}, "each N at least 3"},
 		{[]string{"-payload", "-1"}, "-payload"},
 		{[]string{"-systems", "ring,consul"}, `unknown system "consul"`},
+		{[]string{"-security", "open,tls"}, `unknown setting "tls"`},
 		{[]string{"-durability", "sometimes"}, "want disk or none"},
 		{[]string{"-store", "tape"}, "want memory or file"},
 		{[]string{"-window", "0s"}, "positive"},

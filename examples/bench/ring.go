@@ -121,10 +121,11 @@ func (b *benchBehaviour) HandleRingChange(ctx *ringactor.Context[payload], chang
 // ringCluster is N ring members in this process, each with its own actor
 // system and remote on 127.0.0.1.
 type ringCluster struct {
-	cfg     config
-	members []*ringMember
-	log     *slog.Logger
-	dirs    int
+	cfg      config
+	members  []*ringMember
+	log      *slog.Logger
+	dirs     int
+	security *ringSecurity // nil: open
 }
 
 func newRingCluster(cfg config) *ringCluster {
@@ -157,7 +158,7 @@ func (c *ringCluster) newDataDir() string {
 
 func (c *ringCluster) startMember(port int, dir string, store persistence.Store) (*ringMember, error) {
 	m := &ringMember{wire: newWire(), dir: dir, store: store, block: make(chan struct{})}
-	system, r, err := startCountedSystem(c.log, port, newWireCredentials(m.wire))
+	system, r, err := c.startSystem(port, m.wire)
 	if err != nil {
 		return nil, err
 	}
@@ -165,10 +166,12 @@ func (c *ringCluster) startMember(port int, dir string, store persistence.Store)
 	if _, err := fmt.Sscanf(m.addr[strings.LastIndexByte(m.addr, ':')+1:], "%d", &m.port); err != nil {
 		return nil, fmt.Errorf("address %q: %w", m.addr, err)
 	}
-	client, err := ringactor.Start[crdt.ORSet[string]](system, ringName, &benchBehaviour{m: m},
+	opts := append([]ringactor.Option{
 		c.storeOption(dir, store), ringactor.WithDurability(c.cfg.durability), ringactor.WithLogger(c.log),
 		ringactor.WithGossipInterval(c.cfg.gossip), ringactor.WithPush(c.cfg.pushFanout, c.cfg.pushHops),
-		ringactor.WithProbe(c.cfg.probeInterval, c.cfg.probeTimeout))
+		ringactor.WithProbe(c.cfg.probeInterval, c.cfg.probeTimeout),
+	}, c.security.ringOptions()...)
+	client, err := ringactor.Start[crdt.ORSet[string]](system, ringName, &benchBehaviour{m: m}, opts...)
 	if err != nil {
 		m.kill()
 		return nil, err
