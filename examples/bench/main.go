@@ -39,6 +39,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,6 +67,7 @@ type config struct {
 	deadline                    time.Duration
 	json                        bool
 	verbose                     bool
+	cpuProfile                  string
 }
 
 // logger is the members' logger: silent unless -v, because crashes and
@@ -89,6 +91,7 @@ const (
 	systemMemberlist   = "memberlist"
 	systemMemberlist1s = "memberlist-1s"
 	systemProtoCluster = "protoactor-cluster"
+	systemBare         = "bare actor" // the call figures' Proto.Actor actor
 )
 
 var knownSystems = []string{systemRing, systemMemberlist, systemMemberlist1s, systemProtoCluster}
@@ -127,6 +130,7 @@ func parseFlags(args []string) (config, error) {
 	maxHeap := fs.Int("max-heap-mib", 4096, "stop the bench when the heap outgrows this many MiB (a cluster whose queues run away must not take the machine down)")
 	fs.BoolVar(&cfg.json, "json", false, "print one JSON object per system, N and figure instead of the table")
 	fs.BoolVar(&cfg.verbose, "v", false, "print the members' warnings to stderr")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -210,6 +214,17 @@ func run(cfg config, out io.Writer) (err error) {
 			err = removeErr
 		}
 	}()
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rs := newResults()
 	if !cfg.json {
 		printHeader(out, cfg)
@@ -260,19 +275,14 @@ func run(cfg config, out io.Writer) (err error) {
 		if err := measureCalls(cfg, rs); err != nil {
 			return fmt.Errorf("calls, repetition %d: %w", rep+1, err)
 		}
-		for _, setting := range cfg.security {
-			if err := measureSecureCalls(cfg, rs, setting); err != nil {
-				return fmt.Errorf("calls with %s, repetition %d: %w", setting, rep+1, err)
-			}
-		}
 	}
 	if cfg.json {
 		if err := rs.writeJSON(out); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintln(out, "\nCalls: a ring of one member (a ring actor) and a bare Proto.Actor actor on one actor system; remote: from a second actor system over loopback")
-		callSystems := []string{systemRing, "bare actor"}
+		fmt.Fprintf(out, "\nCalls: a ring of one member (a ring actor) and a bare Proto.Actor actor on one actor system (with -security key, a ring actor with a ring key beside them; mtls: a ring actor on a pair of systems of its own); remote: from a second actor system over loopback; the same Int64Value (calls) and StringValue (casts) for all; the targets take turns in %d slices of each figure; casts timed to the handling of the last\n", callRounds)
+		callSystems := []string{systemRing, systemBare}
 		for _, setting := range cfg.security {
 			callSystems = append(callSystems, securitySystem(setting))
 		}

@@ -173,31 +173,6 @@ func measureSecureRing(cfg config, rs *results, setting string, n, rep int) erro
 	return nil
 }
 
-// measureSecureCalls runs one repetition of the call figures of the ring
-// actor with setting; the bare actor's are measured with the open ring.
-func measureSecureCalls(cfg config, rs *results, setting string) error {
-	sec, err := newRingSecurity(setting, cfg.dataDir)
-	if err != nil {
-		return err
-	}
-	c := newRingCluster(cfg)
-	c.security = sec
-	s, err := newCallSetup(c)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	for _, where := range []struct {
-		name    string
-		targets map[string]target
-	}{{"local", s.local}, {"remote", s.remote}} {
-		if err := measureCallTarget(cfg, rs, securitySystem(setting), where.name, where.targets["ring"]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // securityHeader describes the settings measured.
 func securityHeader(settings []string) string {
 	var parts []string
