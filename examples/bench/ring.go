@@ -206,18 +206,29 @@ func (c *ringCluster) start(n int) error {
 		}
 		c.members = append(c.members, m)
 	}
+	// Setup, not a figure: a loaded machine may keep member 0 busy past
+	// the default request timeout while 63 others connect to it.
+	first := c.members[0].client.WithTimeout(c.cfg.deadline)
 	for _, m := range c.members[1:] {
-		if err := c.members[0].client.AddNode(m.addr); err != nil {
+		if err := first.AddNode(m.addr); err != nil {
 			return err
 		}
 	}
 	return c.awaitAllUp("ring start")
 }
 
+// close kills every member at once: one after the other, closing the
+// thousands of connections of 64 members took minutes on a loaded machine.
 func (c *ringCluster) close() {
+	var wg sync.WaitGroup
 	for _, m := range c.members {
-		m.kill()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.kill()
+		}()
 	}
+	wg.Wait()
 	c.members = nil
 }
 
