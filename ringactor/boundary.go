@@ -72,6 +72,9 @@ func (b *boundary) outgoing(msg proto.Message) proto.Message {
 // admit returns the message to handle for message, just received (the
 // inner message of a sealed one), or false when it is refused: counted,
 // logged (rate-limited), and, for a request, answered with the reason.
+// The refusals live in functions of their own so that admit's frame stays
+// small: it runs on the hot path of every call, on a mailbox goroutine
+// whose stack starts small.
 func (b *boundary) admit(ctx actor.Context, message any) (any, bool) {
 	msg, ok := message.(proto.Message)
 	if !ok || !isRingMessage(msg) {
@@ -80,35 +83,58 @@ func (b *boundary) admit(ctx actor.Context, message any) (any, bool) {
 	sealed, isSealed := msg.(*messages.Sealed)
 	switch {
 	case isSealed && b.sealer == nil:
-		b.stats.Security.Unsealed++
-		b.refuse(ctx, sealed.GetType(), "sealed message to a ring without a keyring", errors.New("ringactor: the ring has no keyring; it takes unsealed requests"), sealed.GetFrom())
+		b.refuseSealed(ctx, sealed)
 		return nil, false
 	case isSealed:
 		inner, err := b.sealer.open(sealed)
 		if err != nil {
-			b.countOpenError(err)
-			b.refuse(ctx, sealed.GetType(), "sealed message refused", fmt.Errorf("%w: %v", ErrKeyRequired, err), sealed.GetFrom())
+			b.refuseBadSeal(ctx, sealed, err)
 			return nil, false
 		}
 		msg = inner
 	case b.sealer != nil:
-		if isRequest(string(msg.ProtoReflect().Descriptor().FullName())) {
-			b.stats.Security.RefusedRequests++
-		} else {
-			b.stats.Security.Unsealed++
-		}
-		b.refuse(ctx, string(msg.ProtoReflect().Descriptor().FullName()), "unsealed message to a ring with a keyring", ErrKeyRequired, "")
+		b.refuseUnsealed(ctx, msg)
 		return nil, false
 	}
-	if g, ok := msg.(*messages.Gossip); ok {
-		if n := len(g.GetNodeSet().GetEntries()) + len(g.GetForcedDown().GetEntries()); n > b.maxNodes {
-			b.stats.Security.TooLarge++
-			b.stats.Dropped++
-			b.drops.warn("too many nodes", "dropped gossip", slog.String("from", truncate(g.GetFrom())), slog.Int("nodes", n), slog.Int("max", b.maxNodes))
-			return nil, false
-		}
+	if g, ok := msg.(*messages.Gossip); ok && !b.admitGossip(g) {
+		return nil, false
 	}
 	return msg, true
+}
+
+// refuseSealed refuses a sealed message to a ring without a keyring.
+func (b *boundary) refuseSealed(ctx actor.Context, sealed *messages.Sealed) {
+	b.stats.Security.Unsealed++
+	b.refuse(ctx, sealed.GetType(), "sealed message to a ring without a keyring", errors.New("ringactor: the ring has no keyring; it takes unsealed requests"), sealed.GetFrom())
+}
+
+// refuseBadSeal refuses a sealed message that did not open.
+func (b *boundary) refuseBadSeal(ctx actor.Context, sealed *messages.Sealed, err error) {
+	b.countOpenError(err)
+	b.refuse(ctx, sealed.GetType(), "sealed message refused", fmt.Errorf("%w: %v", ErrKeyRequired, err), sealed.GetFrom())
+}
+
+// refuseUnsealed refuses an unsealed message to a ring with a keyring.
+func (b *boundary) refuseUnsealed(ctx actor.Context, msg proto.Message) {
+	name := string(msg.ProtoReflect().Descriptor().FullName())
+	if isRequest(name) {
+		b.stats.Security.RefusedRequests++
+	} else {
+		b.stats.Security.Unsealed++
+	}
+	b.refuse(ctx, name, "unsealed message to a ring with a keyring", ErrKeyRequired, "")
+}
+
+// admitGossip refuses a gossip that names more than maxNodes nodes.
+func (b *boundary) admitGossip(g *messages.Gossip) bool {
+	n := len(g.GetNodeSet().GetEntries()) + len(g.GetForcedDown().GetEntries())
+	if n <= b.maxNodes {
+		return true
+	}
+	b.stats.Security.TooLarge++
+	b.stats.Dropped++
+	b.drops.warn("too many nodes", "dropped gossip", slog.String("from", truncate(g.GetFrom())), slog.Int("nodes", n), slog.Int("max", b.maxNodes))
+	return false
 }
 
 func (b *boundary) countOpenError(err error) {
