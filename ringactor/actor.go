@@ -51,9 +51,10 @@ func Props[T any, P Payload[T, P]](name string, behaviour Behaviour[P], opts ...
 // newProps builds the Props; started, if not nil, gets the outcome of each
 // start of the actor (nil, or why it failed).
 func newProps[T any, P Payload[T, P]](name string, behaviour Behaviour[P], cfg Config, started func(error)) *actor.Props {
+	dispatcher := newWarmDispatcher()
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &ringActor[T, P]{name: name, behaviour: behaviour, cfg: cfg, started: started}
-	})
+		return &ringActor[T, P]{name: name, behaviour: behaviour, cfg: cfg, started: started, dispatcher: dispatcher}
+	}, actor.WithDispatcher(dispatcher))
 }
 
 // ringActor is the shell around ringCore: it turns messages into core calls
@@ -76,6 +77,8 @@ type ringActor[T any, P Payload[T, P]] struct {
 	// boundary seals what the member sends and admits what it receives
 	// (boundary.go).
 	boundary *boundary
+	// dispatcher runs the mailbox (dispatcher.go); stopped with the actor.
+	dispatcher *warmDispatcher
 
 	transport transport
 
@@ -119,6 +122,7 @@ func (a *ringActor[T, P]) Receive(ctx actor.Context) {
 		a.closeStore()
 		return
 	case *actor.Stopped:
+		a.dispatcher.stop()
 		return
 	}
 	if a.core == nil {

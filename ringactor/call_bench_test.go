@@ -15,7 +15,9 @@ import (
 
 // echoBehaviour answers a call with its message and touches nothing: the
 // work of a bare actor that responds with what it got.
-type echoBehaviour struct{ DefaultBehaviour[*crdt.PNCounter] }
+type echoBehaviour struct {
+	DefaultBehaviour[*crdt.PNCounter]
+}
 
 func (echoBehaviour) HandleCall(_ *Context[*crdt.PNCounter], _ From, msg any) CallResult {
 	return ReplyWith(msg)
