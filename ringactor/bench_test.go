@@ -59,7 +59,7 @@ func BenchmarkCall(b *testing.B) {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))
 	b.Cleanup(system.Shutdown)
 	n := &localNet{system: system}
-	local, err := Start[crdt.PNCounter](system, "bench", &counterBehaviour{}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(newNode()))
+	local, err := Start[*crdt.PNCounter](system, "bench", &counterBehaviour{}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(newNode()))
 	require.NoError(b, err)
 	b.Run("local", func(b *testing.B) {
 		b.ReportAllocs()

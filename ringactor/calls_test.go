@@ -66,24 +66,24 @@ func TestStopStopsEveryUpMember(t *testing.T) {
 func TestStartRejectsBadConfig(t *testing.T) {
 	n := netFor(t)
 	system := n.system
-	_, err := Start[crdt.PNCounter](system, "cfg", DefaultBehaviour[*crdt.PNCounter]{}, WithGossipInterval(0))
+	_, err := Start[*crdt.PNCounter](system, "cfg", DefaultBehaviour[*crdt.PNCounter]{}, WithGossipInterval(0))
 	require.ErrorContains(t, err, "GossipInterval must be positive")
-	_, err = Start[crdt.PNCounter](system, "", DefaultBehaviour[*crdt.PNCounter]{})
+	_, err = Start[*crdt.PNCounter](system, "", DefaultBehaviour[*crdt.PNCounter]{})
 	require.ErrorContains(t, err, "empty ring name")
 	for _, name := range []string{"..", "a/b", `a\b`} {
-		_, err = Start[crdt.PNCounter](system, name, DefaultBehaviour[*crdt.PNCounter]{})
+		_, err = Start[*crdt.PNCounter](system, name, DefaultBehaviour[*crdt.PNCounter]{})
 		require.ErrorContains(t, err, "path separators", name)
 	}
 }
 
 func TestInitErrorFailsStart(t *testing.T) {
 	n := netFor(t)
-	_, err := Start[crdt.PNCounter](n.system, "init-error", failingInit{}, WithDataDir(t.TempDir()), WithLogger(quietLogger()), n.member(newNode()))
+	_, err := Start[*crdt.PNCounter](n.system, "init-error", failingInit{}, WithDataDir(t.TempDir()), WithLogger(quietLogger()), n.member(newNode()))
 	require.ErrorContains(t, err, "no config")
 }
 
 func TestStartWithoutRemoteFails(t *testing.T) {
 	system := newLocalSystem(t)
-	_, err := Start[crdt.PNCounter](system, "no-remote", DefaultBehaviour[*crdt.PNCounter]{}, WithLogger(quietLogger()))
+	_, err := Start[*crdt.PNCounter](system, "no-remote", DefaultBehaviour[*crdt.PNCounter]{}, WithLogger(quietLogger()))
 	require.ErrorIs(t, err, ErrNoRemote)
 }

@@ -93,7 +93,7 @@ func TestPayloadOverTheTransportLimitIsShared(t *testing.T) {
 	ring := uniqueRing("blob")
 	p, startErr := startPeer(t, ring, peerBlobEnv+"="+fmt.Sprint(limit))
 	require.Empty(t, startErr)
-	client, err := Start[crdt.LWWRegister[[]byte]](sharedRemote(t), ring, blobBehaviour{},
+	client, err := Start[*crdt.LWWRegister[[]byte]](sharedRemote(t), ring, blobBehaviour{},
 		append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelInfo)), WithChunks(16<<10, 64<<20)}, testOptions...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, sharedRemote(t).Root.StopFuture(client.PID()).Wait()) })
@@ -116,7 +116,7 @@ func TestStateFromTheFutureIsRefused(t *testing.T) {
 	net := netFor(t)
 	nodes := []string{newNode(), newNode()}
 	for _, node := range nodes {
-		client, err := Start[crdt.LWWRegister[[]byte]](net.system, "future", blobBehaviour{},
+		client, err := Start[*crdt.LWWRegister[[]byte]](net.system, "future", blobBehaviour{},
 			append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelInfo)), net.member(node)}, testOptions...)...)
 		require.NoError(t, err)
 		clients = append(clients, client)

@@ -30,13 +30,13 @@ type Client struct {
 // Client for it, once Init has run. It fails with Init's error, with the
 // error of a ring file that cannot be read (naming the file), or when the
 // name is taken. system must have a remote started (StartActorSystem).
-func Start[T any, P Payload[T, P]](system *actor.ActorSystem, name string, behaviour Behaviour[P], opts ...Option) (*Client, error) {
-	if _, err := Props[T, P](name, behaviour, opts...); err != nil {
+func Start[P Payload[P]](system *actor.ActorSystem, name string, behaviour Behaviour[P], opts ...Option) (*Client, error) {
+	if _, err := Props[P](name, behaviour, opts...); err != nil {
 		return nil, err
 	}
 	cfg, _ := buildConfig(opts)
 	outcome := make(chan error, 1)
-	props := newProps[T, P](name, behaviour, cfg, func(err error) {
+	props := newProps[P](name, behaviour, cfg, func(err error) {
 		select {
 		case outcome <- err: // the first start's outcome; restarts are not waited for
 		default:

@@ -16,7 +16,7 @@
 // and returns a Client:
 //
 //	system, _, err := ringactor.StartActorSystem(ringactor.RemoteOptions{Host: "127.0.0.1", Port: 7001})
-//	ring, err := ringactor.Start[crdt.PNCounter](system, "counter", &Counter{},
+//	ring, err := ringactor.Start[*crdt.PNCounter](system, "counter", &Counter{},
 //		ringactor.WithDataDir("data/counter"))
 //	err = ring.AddNode("127.0.0.1:7002") // join another member
 //

@@ -34,7 +34,7 @@ func BenchmarkDurableCall(b *testing.B) {
 				store, err := persistence.NewFileStore(b.TempDir())
 				require.NoError(b, err)
 				b.Cleanup(func() { _ = store.Close() })
-				client, err := Start[crdt.PNCounter](system, "durable-bench", &counterBehaviour{},
+				client, err := Start[*crdt.PNCounter](system, "durable-bench", &counterBehaviour{},
 					WithStore(store), WithDurability(durability), WithLogger(quietLogger()), net.member(newNode()))
 				require.NoError(b, err)
 

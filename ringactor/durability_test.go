@@ -158,7 +158,7 @@ func TestRestartWithIntactDataKeepsReplicaAndValue(t *testing.T) {
 	const restarts = 1000
 	for i := range restarts {
 		b := &replicaBehaviour{}
-		client, err := Start[crdt.PNCounter](system, "lives", b, WithStore(store), WithLogger(quietLogger()), n.member(node))
+		client, err := Start[*crdt.PNCounter](system, "lives", b, WithStore(store), WithLogger(quietLogger()), n.member(node))
 		require.NoError(t, err, "start %d", i)
 		v, err := client.Call(incr{1}, time.Second)
 		require.NoError(t, err)
@@ -204,7 +204,7 @@ func TestDurabilityNoneTakesANewReplicaEachLife(t *testing.T) {
 	var replicas []crdt.ReplicaID
 	for range 2 {
 		b := &replicaBehaviour{}
-		client, err := Start[crdt.PNCounter](system, "soft", b, WithStore(store), WithDurability(DurabilityNone), WithLogger(quietLogger()), n.member(node))
+		client, err := Start[*crdt.PNCounter](system, "soft", b, WithStore(store), WithDurability(DurabilityNone), WithLogger(quietLogger()), n.member(node))
 		require.NoError(t, err)
 		_, err = client.Call(incr{1}, time.Second)
 		require.NoError(t, err)
@@ -310,7 +310,7 @@ func TestSetWriteAcksMajorityPerCall(t *testing.T) {
 	for range 3 {
 		node := newNode()
 		b := &ackBehaviour{}
-		client, err := Start[crdt.PNCounter](n.system, "majority", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), WithPush(0, 0), WithWriteAcks(0, waitFor), n.member(node)}, testOptions...)...)
+		client, err := Start[*crdt.PNCounter](n.system, "majority", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), WithPush(0, 0), WithWriteAcks(0, waitFor), n.member(node)}, testOptions...)...)
 		require.NoError(t, err)
 		members = append(members, &member{system: n.system, client: client, behaviour: &b.counterBehaviour, node: node})
 	}

@@ -44,7 +44,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	ring, err := ringactor.Start[crdt.PNCounter](system, "counter", Counter{},
+	ring, err := ringactor.Start[*crdt.PNCounter](system, "counter", Counter{},
 		ringactor.WithStore(persistence.NewMemoryStore()), // no ring file
 		ringactor.WithGossipInterval(50*time.Millisecond),
 		ringactor.WithLogger(quiet))

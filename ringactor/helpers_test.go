@@ -264,7 +264,7 @@ func startMemberOn(t *testing.T, node, ring string, store persistence.Store, opt
 	}
 	b := &counterBehaviour{}
 	all := append(append([]Option{WithStore(store), WithLogger(memberLogger(t, slog.LevelDebug)), n.member(node)}, testOptions...), opts...)
-	client, err := Start[crdt.PNCounter](n.system, ring, b, all...)
+	client, err := Start[*crdt.PNCounter](n.system, ring, b, all...)
 	require.NoError(t, err)
 	var once sync.Once
 	stop := func() {

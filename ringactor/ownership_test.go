@@ -179,7 +179,7 @@ func TestOwnerOnARing(t *testing.T) {
 	for range 3 {
 		node := newNode()
 		opts := append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(node)}, testOptions...)
-		client, err := Start[crdt.PNCounter](n.system, "owners", ownerBehaviour{}, opts...)
+		client, err := Start[*crdt.PNCounter](n.system, "owners", ownerBehaviour{}, opts...)
 		require.NoError(t, err)
 		clients = append(clients, client)
 		nodes = append(nodes, node)

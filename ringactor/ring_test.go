@@ -281,7 +281,7 @@ func TestBadRingFileFailsStart(t *testing.T) {
 			require.NoError(t, os.WriteFile(path, bad, 0o644))
 
 			n := netFor(t)
-			_, err = Start[crdt.PNCounter](n.system, "bad", &counterBehaviour{}, WithStore(store), WithLogger(quietLogger()), n.member(newNode()))
+			_, err = Start[*crdt.PNCounter](n.system, "bad", &counterBehaviour{}, WithStore(store), WithLogger(quietLogger()), n.member(newNode()))
 			require.ErrorIs(t, err, tc.want)
 			require.ErrorContains(t, err, path, "the error names the file")
 			after, err := os.ReadFile(path)
@@ -292,7 +292,7 @@ func TestBadRingFileFailsStart(t *testing.T) {
 	t.Run("other ring", func(t *testing.T) {
 		store, path := valid(t)
 		n := netFor(t)
-		_, err := Start[crdt.PNCounter](n.system, "not-bad", &counterBehaviour{}, WithStore(store), WithLogger(quietLogger()), n.member(newNode()))
+		_, err := Start[*crdt.PNCounter](n.system, "not-bad", &counterBehaviour{}, WithStore(store), WithLogger(quietLogger()), n.member(newNode()))
 		require.ErrorContains(t, err, `persisted ring is "bad"`)
 		require.ErrorContains(t, err, path)
 	})
@@ -349,7 +349,7 @@ func TestActorSystemShutdownStopsRing(t *testing.T) {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))
 	n := &localNet{system: system}
 	b := &counterBehaviour{}
-	_, err := Start[crdt.PNCounter](system, "system-shutdown", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(newNode())}, testOptions...)...)
+	_, err := Start[*crdt.PNCounter](system, "system-shutdown", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(newNode())}, testOptions...)...)
 	require.NoError(t, err)
 	system.Shutdown()
 	require.Eventually(t, func() bool { return errors.Is(b.terminatedWith(), ErrStopped) }, waitFor, tick,

@@ -87,7 +87,7 @@ func BenchmarkSecuredCall(b *testing.B) {
 				if setting == "key" || setting == "key+mtls" {
 					ringOpts = append(ringOpts, WithKeyring(keyring))
 				}
-				client, err := Start[crdt.PNCounter](system, "bench", &counterBehaviour{}, ringOpts...)
+				client, err := Start[*crdt.PNCounter](system, "bench", &counterBehaviour{}, ringOpts...)
 				require.NoError(b, err)
 				clients = append(clients, client)
 			}

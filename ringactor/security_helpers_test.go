@@ -59,7 +59,7 @@ func startGuardedMember(t *testing.T, ring string, opts ...Option) *member {
 	store := persistence.NewMemoryStore()
 	b := &counterBehaviour{}
 	all := append(append([]Option{WithStore(store), WithLogger(memberLogger(t, slog.LevelDebug))}, secureTestOptions...), opts...)
-	client, err := Start[crdt.PNCounter](system, ring, b, all...)
+	client, err := Start[*crdt.PNCounter](system, ring, b, all...)
 	require.NoError(t, err)
 	var once sync.Once
 	stop := func() {

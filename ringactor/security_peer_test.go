@@ -197,7 +197,7 @@ func TestSecurityPeerProcess(t *testing.T) {
 		require.NoError(t, err)
 	}
 	b := &counterBehaviour{}
-	client, err := Start[crdt.PNCounter](system, spec.Ring, b, append(opts, WithSecurity(sec))...)
+	client, err := Start[*crdt.PNCounter](system, spec.Ring, b, append(opts, WithSecurity(sec))...)
 	require.NoError(t, err)
 	say := func(line string) { fmt.Println(guardedPrefix + line) }
 	errText := func(err error) string {

@@ -342,7 +342,7 @@ func TestKeyedRingDetectsAStoppedMemberByItsProbes(t *testing.T) {
 	system := sharedRemote(t)
 	b := &counterBehaviour{}
 	all := append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), WithKeyring(testKeyring(t, key))}, testOptions...)
-	client, err := Start[crdt.PNCounter](system, ring, b, all...)
+	client, err := Start[*crdt.PNCounter](system, ring, b, all...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, system.Root.StopFuture(client.PID()).Wait()) })
 	m := &member{system: system, client: client, behaviour: b, node: system.Address()}

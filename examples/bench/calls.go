@@ -82,7 +82,7 @@ func newCallSetup(c *ringCluster) (*callSetup, error) {
 		s.home.kill()
 		return nil, err
 	}
-	s.ring, err = ringactor.Start[crdt.PNCounter](s.home.system, "calls", &echoBehaviour{},
+	s.ring, err = ringactor.Start[*crdt.PNCounter](s.home.system, "calls", &echoBehaviour{},
 		c.storeOption(c.newDataDir(), c.newStore()), ringactor.WithDurability(c.cfg.durability), ringactor.WithLogger(c.log))
 	if err != nil {
 		s.close()

@@ -165,7 +165,7 @@ func (c *ringCluster) startMember(port int, dir string, store persistence.Store)
 	if _, err := fmt.Sscanf(m.addr[strings.LastIndexByte(m.addr, ':')+1:], "%d", &m.port); err != nil {
 		return nil, fmt.Errorf("address %q: %w", m.addr, err)
 	}
-	client, err := ringactor.Start[crdt.ORSet[string]](system, ringName, &benchBehaviour{m: m},
+	client, err := ringactor.Start[*crdt.ORSet[string]](system, ringName, &benchBehaviour{m: m},
 		c.storeOption(dir, store), ringactor.WithDurability(c.cfg.durability), ringactor.WithLogger(c.log),
 		ringactor.WithGossipInterval(c.cfg.gossip), ringactor.WithPush(c.cfg.pushFanout, c.cfg.pushHops),
 		ringactor.WithProbe(c.cfg.probeInterval, c.cfg.probeTimeout))

@@ -229,7 +229,7 @@ func start(cfg Config, out *lineWriter) (*node, error) {
 		}
 		opts = append(opts, ringactor.WithKeyring(keyring))
 	}
-	client, err := ringactor.Start[crdt.PNCounter](system, cfg.Ring, counter, opts...)
+	client, err := ringactor.Start[*crdt.PNCounter](system, cfg.Ring, counter, opts...)
 	if err != nil {
 		n.closeSystem()
 		return nil, err
