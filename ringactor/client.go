@@ -280,13 +280,18 @@ func (c *Client) request(ctx context.Context, msg any) (any, error) {
 	}
 	future := c.system.Root.RequestFuture(c.pid, out, wait)
 	// Cancellation completes the future at once (with no answer), so the
-	// caller returns and the future's process goes away. Background and
-	// TODO contexts are never done: AfterFunc then costs nothing.
+	// caller returns and the future's process goes away. A context that is
+	// never done (Background, TODO) needs no watch.
+	var res any
 	cancelled := false
-	stop := context.AfterFunc(ctx, func() { c.abandon(future) })
-	res, err := future.Result()
-	if !stop() {
-		cancelled = res == nil && err == nil
+	if ctx.Done() == nil {
+		res, err = future.Result()
+	} else {
+		stop := context.AfterFunc(ctx, func() { c.abandon(future) })
+		res, err = future.Result()
+		if !stop() {
+			cancelled = res == nil && err == nil
+		}
 	}
 	if err != nil {
 		err = explainUnreachable(c.system, c.pid.GetAddress(), err)
