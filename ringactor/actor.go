@@ -146,7 +146,7 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 	switch msg := message.(type) {
 	// The ring protocol.
 	case *messages.Gossip, *messages.Digest, *messages.Delta, *messages.DeltaAck, *messages.StateChunk, *messages.Ping, *messages.Ack, *messages.PingRequest, *messages.NodeDown:
-		a.metrics.heard(msg)
+		a.metrics.heard(c, msg)
 		c.step(msg)
 	case *actor.Terminated:
 		node, member := a.transport.nodeOf(msg.GetWho())

@@ -216,10 +216,11 @@ func (m *ringMetrics) stop() {
 	m.registration = nil
 }
 
-// heard notes when a member answered a probe (msg is an Ack), the start
-// of the time to detect its death.
-func (m *ringMetrics) heard(msg any) {
-	if ack, ok := msg.(*messages.Ack); ok && m != nil {
+// heard notes when a member of c's node set answered a probe (msg is an
+// Ack), the start of the time to detect its death. Others are not kept,
+// so that Acks naming made-up senders cannot grow the map.
+func (m *ringMetrics) heard(c *ringCore, msg any) {
+	if ack, ok := msg.(*messages.Ack); ok && m != nil && c.nodeSet.Contains(ack.GetFrom()) {
 		m.lastAck[ack.GetFrom()] = time.Now()
 	}
 }
