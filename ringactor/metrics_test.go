@@ -3,6 +3,7 @@ package ringactor
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
 	"testing"
 	"time"
@@ -15,7 +16,9 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/genserverring/genserverring-go/crdt"
 	"github.com/genserverring/genserverring-go/messages"
+	"github.com/genserverring/genserverring-go/persistence"
 )
 
 // testMeter is a meter provider whose metrics a test collects on demand.
@@ -279,4 +282,36 @@ func TestStatsOfAKeyedMemberInAnotherProcess(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), stats.Security.RefusedRequests, "the unsealed request")
 	assert.Equal(t, p.state(t).Stats.Security, stats.Security, "the same counters as the member reads itself")
+}
+
+// BenchmarkCallMetrics measures a local Call whose member reports to no
+// SDK (OpenTelemetry's global provider, unset) and to an SDK provider: the
+// difference is the price of recording the call's latency.
+func BenchmarkCallMetrics(b *testing.B) {
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))
+	b.Cleanup(system.Shutdown)
+	n := &localNet{system: system}
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() { _ = provider.Shutdown(context.Background()) })
+	for _, bench := range []struct {
+		name string
+		opts []Option
+	}{
+		{"global-unset", nil},
+		{"sdk", []Option{WithMeterProvider(provider)}},
+	} {
+		b.Run(bench.name, func(b *testing.B) {
+			opts := append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(newNode())}, bench.opts...)
+			client, err := Start[crdt.PNCounter](system, "bench-metrics", &counterBehaviour{}, opts...)
+			require.NoError(b, err)
+			b.Cleanup(func() { _ = system.Root.StopFuture(client.PID()).Wait() })
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := client.Call(get{}, time.Second); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
