@@ -315,3 +315,27 @@ func BenchmarkCallMetrics(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMetricsHooks measures what the hot path pays per call and per
+// message received: the call's arrival time and its latency recorded on an
+// SDK provider, and the count and size of a Ping.
+func BenchmarkMetricsHooks(b *testing.B) {
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() { _ = provider.Shutdown(context.Background()) })
+	m := newRingMetrics(provider, "bench", "127.0.0.1:7000", quietLogger())
+	b.Run("call", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			from := From{arrived: time.Now(), metrics: m}
+			from.replied()
+		}
+	})
+	b.Run("received", func(b *testing.B) {
+		boundary := &boundary{stats: &Stats{}}
+		ping := &messages.Ping{Ring: "bench", From: "127.0.0.1:7001", Seq: 12345, Digest: 0xfeedface}
+		b.ReportAllocs()
+		for range b.N {
+			boundary.countReceived(ping)
+		}
+	})
+}
