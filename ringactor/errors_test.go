@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -21,10 +22,10 @@ func checkSentinelErrors(t *testing.T, client *Client, self string, remote bool)
 		err  error
 		want error
 	}{
-		"DelNode of a node not in the ring":   {client.DelNode(ghost), ErrUnknownNode},
-		"ForceDown of a node not in the ring": {client.ForceDown(ghost), ErrUnknownNode},
-		"ForceDown of itself":                 {client.ForceDown(self), ErrSelf},
-		"AddNode of a bad address":            {client.AddNode("no port"), ErrInvalidNode},
+		"DelNode of a node not in the ring":   {client.DelNode(context.Background(), ghost), ErrUnknownNode},
+		"ForceDown of a node not in the ring": {client.ForceDown(context.Background(), ghost), ErrUnknownNode},
+		"ForceDown of itself":                 {client.ForceDown(context.Background(), self), ErrSelf},
+		"AddNode of a bad address":            {client.AddNode(context.Background(), "no port"), ErrInvalidNode},
 	} {
 		require.ErrorIs(t, tc.err, tc.want, name)
 		var callErr *CallError
@@ -38,7 +39,7 @@ func checkSentinelErrors(t *testing.T, client *Client, self string, remote bool)
 	}
 
 	call := func(msg any) error {
-		_, err := client.Call(msg, 2*time.Second)
+		_, err := client.Call(within(2*time.Second), msg)
 		return err
 	}
 	if remote {

@@ -251,7 +251,7 @@ func (m *ringMetrics) synced(d time.Duration) {
 }
 
 // newFrom is the From of a call taken from the mailbox now.
-func (a *ringActor[T, P]) newFrom(ctx actor.Context, remote bool) From {
+func (a *ringActor[P]) newFrom(ctx actor.Context, remote bool) From {
 	return From{pid: ctx.Sender(), remote: remote, arrived: time.Now(), metrics: a.metrics}
 }
 

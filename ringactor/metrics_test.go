@@ -109,8 +109,8 @@ func TestMetricsOfARing(t *testing.T) {
 	a := startMember(t, ring, nil, WithMeterProvider(meter.provider))
 	b := startMember(t, ring, nil, WithMeterProvider(meter.provider))
 	c := startMember(t, ring, nil, WithMeterProvider(meter.provider))
-	require.NoError(t, a.client.AddNode(b.node))
-	require.NoError(t, a.client.AddNode(c.node))
+	require.NoError(t, a.client.AddNode(context.Background(), b.node))
+	require.NoError(t, a.client.AddNode(context.Background(), c.node))
 
 	require.Eventually(t, func() bool {
 		p := meter.collect(t)
@@ -126,7 +126,7 @@ func TestMetricsOfARing(t *testing.T) {
 	}, waitFor, tick, "every member reports three members up and answered probes")
 
 	// A call that changes the payload: its reply waits for the sync.
-	_, err := a.client.Call(incr{1}, 2*time.Second)
+	_, err := a.client.Call(within(2*time.Second), incr{1})
 	require.NoError(t, err)
 	p := meter.collect(t)
 	calls, callSeconds := p.histogram("genserverring.call.duration", a.node)
@@ -250,13 +250,13 @@ func TestStatsOfAMemberInAnotherProcess(t *testing.T) {
 	m := startSharedMember(t, ring)
 	p, failed := startPeer(t, ring)
 	require.Empty(t, failed)
-	require.NoError(t, m.client.AddNode(p.node))
-	_, err := m.client.Call(incr{3}, 2*time.Second)
+	require.NoError(t, m.client.AddNode(context.Background(), p.node))
+	_, err := m.client.Call(within(2*time.Second), incr{3})
 	require.NoError(t, err)
 
 	remote := NewClient(m.system, p.node, ring)
 	require.Eventually(t, func() bool {
-		stats, err := remote.Stats()
+		stats, err := remote.Stats(context.Background())
 		require.NoError(t, err)
 		return stats.MessagesReceived > 0 && stats.BytesReceived > 0 && stats.MessagesSent > 0 && stats.ProbeAcks > 0 && stats.StateChanges > 0
 	}, waitFor, tick, "the peer's own counters: it heard from this member and merged its increment")
@@ -274,11 +274,11 @@ func TestStatsOfAKeyedMemberInAnotherProcess(t *testing.T) {
 	p := startGuardedPeer(t, guardedSpec{Ring: ring, Key: EncodeKey(key)})
 
 	open := NewClient(sharedRemote(t), p.node, ring)
-	_, err := open.Stats()
+	_, err := open.Stats(context.Background())
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, ErrKeyRequired), "got %v", err)
 
-	stats, err := open.WithKeyring(testKeyring(t, key)).Stats()
+	stats, err := open.WithKeyring(testKeyring(t, key)).Stats(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), stats.Security.RefusedRequests, "the unsealed request")
 	assert.Equal(t, p.state(t).Stats.Security, stats.Security, "the same counters as the member reads itself")
@@ -302,13 +302,13 @@ func BenchmarkCallMetrics(b *testing.B) {
 	} {
 		b.Run(bench.name, func(b *testing.B) {
 			opts := append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(newNode())}, bench.opts...)
-			client, err := Start[crdt.PNCounter](system, "bench-metrics", &counterBehaviour{}, opts...)
+			client, err := Start[*crdt.PNCounter](system, "bench-metrics", &counterBehaviour{}, opts...)
 			require.NoError(b, err)
 			b.Cleanup(func() { _ = system.Root.StopFuture(client.PID()).Wait() })
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				if _, err := client.Call(get{}, time.Second); err != nil {
+				if _, err := client.Call(within(time.Second), get{}); err != nil {
 					b.Fatal(err)
 				}
 			}
