@@ -173,13 +173,13 @@
 // A member reports through OpenTelemetry, on the MeterProvider of
 // WithMeterProvider, else the actor system's (actor.WithMetricProviders),
 // else otel.GetMeterProvider(). Every instrument has the attributes ring
-// and node:
+// and node; the gauges and counters are observable:
 //
-//   - genserverring.members.known, genserverring.members.up: observable
-//     gauges ({member}): the node set, and the members believed up.
+//   - genserverring.members.known, genserverring.members.up: gauges
+//     ({member}): the node set, and the members believed up.
 //   - genserverring.gossip.messages ({message}) and genserverring.gossip.bytes
-//     (By): observable counters, direction in or out, of the messages
-//     between members.
+//     (By): counters, direction in or out, of the messages between
+//     members.
 //   - genserverring.merges ({merge}): states and deltas that changed the
 //     payload.
 //   - genserverring.drops ({message}): by reason (other_ring, forced_down,
