@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"log/slog"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func BenchmarkRemoteCallVsBare(b *testing.B) {
 	b.Cleanup(func() { awayRemote.Shutdown(false); away.Shutdown() })
 
 	ringCasts, bareCasts := &castCounter{}, &castCounter{}
-	_, err = Start[crdt.PNCounter](home, "echo", countingEcho{casts: ringCasts}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()))
+	_, err = Start[*crdt.PNCounter](home, "echo", countingEcho{casts: ringCasts}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()))
 	require.NoError(b, err)
 	_, err = home.Root.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
 		switch m := ctx.Message().(type) {
@@ -52,11 +53,11 @@ func BenchmarkRemoteCallVsBare(b *testing.B) {
 	}), "bare")
 	require.NoError(b, err)
 
-	ring := NewClient(away, home.Address(), "echo")
+	ring := NewClient(away, home.Address(), "echo").WithTimeout(5 * time.Second)
 	bare := actor.NewPID(home.Address(), "bare")
 	calls := map[string]func(msg *wrapperspb.Int64Value) error{
 		"ring": func(msg *wrapperspb.Int64Value) error {
-			_, err := ring.Call(msg, 5*time.Second)
+			_, err := ring.Call(context.Background(), msg)
 			return err
 		},
 		"bare": func(msg *wrapperspb.Int64Value) error {
@@ -135,8 +136,9 @@ func BenchmarkLocalCallVsBare(b *testing.B) {
 	b.Cleanup(system.Shutdown)
 	n := &localNet{system: system}
 	ringCasts, bareCasts := &castCounter{}, &castCounter{}
-	ring, err := Start[crdt.PNCounter](system, "echo", countingEcho{casts: ringCasts}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(newNode()))
+	ring, err := Start[*crdt.PNCounter](system, "echo", countingEcho{casts: ringCasts}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(newNode()))
 	require.NoError(b, err)
+	ring = ring.WithTimeout(5 * time.Second) // a context without deadline, as RequestFuture's plain timeout
 	bare, err := system.Root.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
 		switch m := ctx.Message().(type) {
 		case *wrapperspb.Int64Value:
@@ -158,7 +160,7 @@ func BenchmarkLocalCallVsBare(b *testing.B) {
 	b.Run("ring/call", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
-			if _, err := ring.Call(msg, 5*time.Second); err != nil {
+			if _, err := ring.Call(context.Background(), msg); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -134,12 +135,15 @@ func newCallSetup(c *ringCluster, rings []callRing, bare bool) (*callSetup, erro
 		if r.keyring != nil {
 			opts = append(opts, ringactor.WithKeyring(r.keyring))
 		}
-		client, err := ringactor.Start[crdt.PNCounter](s.home.system, r.name, &echoBehaviour{casts: casts}, opts...)
+		client, err := ringactor.Start[*crdt.PNCounter](s.home.system, r.name, &echoBehaviour{casts: casts}, opts...)
 		if err != nil {
 			s.close()
 			return nil, err
 		}
-		away := ringactor.NewClient(s.away.system, s.home.addr, r.name)
+		// The clients' own timeout, as the bare actor's futures: a
+		// context without deadline sets no cancellation watch.
+		client = client.WithTimeout(timeout)
+		away := ringactor.NewClient(s.away.system, s.home.addr, r.name).WithTimeout(timeout)
 		if r.keyring != nil {
 			away = away.WithKeyring(r.keyring)
 		}
@@ -149,7 +153,7 @@ func newCallSetup(c *ringCluster, rings []callRing, bare bool) (*callSetup, erro
 		}{{&s.local, client}, {&s.remote, away}} {
 			*side.targets = append(*side.targets, target{
 				system: r.system, casts: casts, cast: side.client.Cast,
-				call: func(msg any) (any, error) { return side.client.Call(msg, timeout) },
+				call: func(msg any) (any, error) { return side.client.Call(context.Background(), msg) },
 			})
 		}
 	}
