@@ -118,3 +118,12 @@ func TestWireCountsWhatIsWrittenAndKillClosesEverything(t *testing.T) {
 	_, err = w.track(other)
 	assert.ErrorIs(t, err, errKilled, "and it makes no new ones")
 }
+
+func TestTableShowsNoIdleCostOfTheRingBesideItsPayloadSizes(t *testing.T) {
+	rs := newResults()
+	rs.add("ring", 4, "steady bytes/s per member, 1 MiB payload", unitBytesPerS, 2000)
+	rs.add("ring-key", 4, idleFigure, unitBytesPerS, 1000)
+	var out bytes.Buffer
+	rs.writeTable(&out, []string{"ring", "ring-key"}, []int{4})
+	assert.Regexp(t, `1 MiB payload\s+B/s\s+2000\s+—`, out.String(), "ring-key measured no payload: nothing to compare")
+}
