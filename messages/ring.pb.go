@@ -428,10 +428,15 @@ func (x *DeltaAck) GetAckId() uint64 {
 // differs answers with its gossip (push-pull); an equal digest costs nothing
 // more.
 type Digest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ring          string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
-	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	Digest        uint64                 `protobuf:"fixed64,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Ring   string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
+	From   string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Digest uint64                 `protobuf:"fixed64,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	// replica is the sender's replica ID for this life of the process, sent
+	// with the digest so that a member learns which replica each member
+	// writes with and whether it holds the same state (pruning: a replica
+	// that is no member's current one will never write again).
+	Replica       string `protobuf:"bytes,4,opt,name=replica,proto3" json:"replica,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -487,6 +492,13 @@ func (x *Digest) GetDigest() uint64 {
 	return 0
 }
 
+func (x *Digest) GetReplica() string {
+	if x != nil {
+		return x.Replica
+	}
+	return ""
+}
+
 // Ping asks a member to prove it is alive by answering with an Ack.
 type Ping struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -496,7 +508,10 @@ type Ping struct {
 	// digest is the sender's state digest (see Digest), so that probing and
 	// anti-entropy share messages: a receiver whose digest differs answers
 	// with its gossip as well as the Ack. 0 on relayed pings.
-	Digest        uint64 `protobuf:"fixed64,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	Digest uint64 `protobuf:"fixed64,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	// replica is the sender's replica ID, as in Digest; empty on relayed
+	// pings.
+	Replica       string `protobuf:"bytes,5,opt,name=replica,proto3" json:"replica,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -557,6 +572,13 @@ func (x *Ping) GetDigest() uint64 {
 		return x.Digest
 	}
 	return 0
+}
+
+func (x *Ping) GetReplica() string {
+	if x != nil {
+		return x.Replica
+	}
+	return ""
 }
 
 // Ack answers a Ping. A member that probed on another's behalf forwards
@@ -1454,16 +1476,18 @@ const file_ring_proto_rawDesc = "" +
 	"\bDeltaAck\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x15\n" +
-	"\x06ack_id\x18\x03 \x01(\x04R\x05ackId\"H\n" +
+	"\x06ack_id\x18\x03 \x01(\x04R\x05ackId\"b\n" +
 	"\x06Digest\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x16\n" +
-	"\x06digest\x18\x03 \x01(\x06R\x06digest\"X\n" +
+	"\x06digest\x18\x03 \x01(\x06R\x06digest\x12\x18\n" +
+	"\areplica\x18\x04 \x01(\tR\areplica\"r\n" +
 	"\x04Ping\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x16\n" +
-	"\x06digest\x18\x04 \x01(\x06R\x06digest\"?\n" +
+	"\x06digest\x18\x04 \x01(\x06R\x06digest\x12\x18\n" +
+	"\areplica\x18\x05 \x01(\tR\areplica\"?\n" +
 	"\x03Ack\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +

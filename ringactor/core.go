@@ -167,6 +167,8 @@ type ringCore struct {
 	chunkedStateTo map[string]sentState
 	// probeTicks counts probe intervals: the core's only notion of time.
 	probeTicks uint64
+	// pruning is nil when pruning is off (pruning.go).
+	pruning *pruning
 }
 
 // newCore builds a member's core from its persisted ring (nil when there is
@@ -302,6 +304,7 @@ func (c *ringCore) onGossip(g *messages.Gossip) {
 		return
 	}
 	from := g.GetFrom()
+	c.noteReport(from, g.GetReplica(), g.GetDigest())
 	if md := g.GetMembershipDigest(); md != 0 {
 		if own, err := c.encodedMembership(); err == nil && own.hash == md {
 			c.mergeGossip(g, nil, nil, nil) // same membership: only the payload
