@@ -392,13 +392,26 @@ func (b *pruneBehaviour) HandleCall(ctx *Context[*crdt.PNCounter], from From, ms
 
 func startPruningMember(t *testing.T, ring string, opts ...Option) *member {
 	t.Helper()
+	return startPruningMemberOn(t, newNode(), ring, persistence.NewMemoryStore(), opts...)
+}
+
+// startPruningMemberOn starts a member of pruneBehaviour on node with store.
+func startPruningMemberOn(t *testing.T, node, ring string, store persistence.Store, opts ...Option) *member {
+	t.Helper()
 	n := netFor(t)
-	node := newNode()
 	b := &pruneBehaviour{}
-	all := append(append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), n.member(node)}, testOptions...), opts...)
+	all := append(append([]Option{WithStore(store), WithLogger(memberLogger(t, slog.LevelDebug)), n.member(node)}, testOptions...), opts...)
 	client, err := Start[crdt.PNCounter](n.system, ring, b, all...)
 	require.NoError(t, err)
-	return &member{system: n.system, client: client, behaviour: &b.counterBehaviour, node: node}
+	stop := func() { require.NoError(t, n.system.Root.StopFuture(client.PID()).Wait()) }
+	return &member{system: n.system, client: client, behaviour: &b.counterBehaviour, store: store, node: node, shutdown: stop}
+}
+
+func (m *member) replica(t *testing.T) crdt.ReplicaID {
+	t.Helper()
+	v, err := m.client.Call(replicaQuery{}, 2*time.Second)
+	require.NoError(t, err)
+	return v.(crdt.ReplicaID)
 }
 
 func (m *member) replicas(t *testing.T) []crdt.ReplicaID {
@@ -426,9 +439,7 @@ func TestDelNodedMembersSlotIsFoldedOnEveryMember(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Eventually(t, func() bool { return decider.value(t) == 6 && other.value(t) == 6 }, waitFor, tick)
-	v, err := gone.client.Call(replicaQuery{}, time.Second)
-	require.NoError(t, err)
-	goneReplica := v.(crdt.ReplicaID)
+	goneReplica := gone.replica(t)
 	require.Contains(t, decider.replicas(t), goneReplica)
 
 	require.NoError(t, other.client.DelNode(gone.node))
@@ -476,4 +487,43 @@ func TestPruningOptionsAreChecked(t *testing.T) {
 	cfg, err = buildConfig([]Option{WithoutPruning()})
 	require.NoError(t, err)
 	assert.False(t, cfg.Pruning)
+}
+
+// TestEarlierLivesOfAMemberArePruned restarts a DurabilityNone member on
+// the same node: each life takes a new replica ID, and the earlier ones
+// are folded into the lowest member's while the member is up again.
+func TestEarlierLivesOfAMemberArePruned(t *testing.T) {
+	const ring = "lives"
+	opts := []Option{WithDurability(DurabilityNone), WithPruning(100*time.Millisecond, time.Hour)}
+	var members []*member
+	for range 3 {
+		members = append(members, startPruningMember(t, ring, opts...))
+	}
+	slices.SortFunc(members, func(a, b *member) int { return strings.Compare(a.node, b.node) })
+	for _, m := range members[1:] {
+		require.NoError(t, members[0].client.AddNode(m.node))
+	}
+	all := sortedNodes(members[0].node, members[1].node, members[2].node)
+	want := int64(0)
+	for life := range 3 {
+		restarting := members[2]
+		require.Eventually(t, func() bool { return slices.Equal(restarting.up(t), all) && slices.Equal(members[0].up(t), all) }, waitFor, tick)
+		_, err := restarting.client.Call(incr{uint64(life + 1)}, time.Second)
+		require.NoError(t, err)
+		want += int64(life + 1)
+		require.Eventually(t, func() bool { return members[0].value(t) == want && members[1].value(t) == want }, waitFor, tick)
+		old := restarting.replica(t)
+		restarting.shutdown()
+		members[2] = startPruningMemberOn(t, restarting.node, ring, restarting.store, opts...)
+		require.NotEqual(t, old, members[2].replica(t), "a new replica each life")
+		for _, m := range members {
+			require.Eventually(t, func() bool { return !slices.Contains(m.replicas(t), old) && m.value(t) == want }, waitFor, tick,
+				"life %d: %s still holds the earlier life's slot, or lost its increments", life, m.node)
+		}
+	}
+	folded := []crdt.ReplicaID{members[0].replica(t)}
+	for _, m := range members {
+		assert.Equal(t, folded, m.replicas(t), "%s: only the lowest member's slot, which holds the earlier lives'", m.node)
+	}
+	assert.Equal(t, uint64(3), members[0].stats(t).Prunes)
 }
