@@ -57,6 +57,11 @@ type Gossip struct {
 	// membership it changes passes it on while hops remain.
 	MembershipOnly bool   `protobuf:"varint,11,opt,name=membership_only,json=membershipOnly,proto3" json:"membership_only,omitempty"`
 	Hops           uint32 `protobuf:"varint,12,opt,name=hops,proto3" json:"hops,omitempty"`
+	// forgotten_marks are the replicas whose prune marks the sender forgot
+	// (after their time to live, once every member held them): a receiver
+	// forgets them too, so that a mark forgotten by some members is not
+	// kept alive by another that saw it later.
+	ForgottenMarks []string `protobuf:"bytes,13,rep,name=forgotten_marks,json=forgottenMarks,proto3" json:"forgotten_marks,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -173,6 +178,13 @@ func (x *Gossip) GetHops() uint32 {
 		return x.Hops
 	}
 	return 0
+}
+
+func (x *Gossip) GetForgottenMarks() []string {
+	if x != nil {
+		return x.ForgottenMarks
+	}
+	return nil
 }
 
 // Delta carries a batch of payload changes, pushed at once (eager push) to a
@@ -1441,7 +1453,7 @@ const file_ring_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"ring.proto\x12\x16genserverring.messages\x1a\x19google/protobuf/any.proto\x1a\n" +
-	"crdt.proto\"\xa4\x03\n" +
+	"crdt.proto\"\xcd\x03\n" +
 	"\x06Gossip\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
@@ -1456,7 +1468,8 @@ const file_ring_proto_rawDesc = "" +
 	"\x11membership_digest\x18\n" +
 	" \x01(\x06R\x10membershipDigest\x12'\n" +
 	"\x0fmembership_only\x18\v \x01(\bR\x0emembershipOnly\x12\x12\n" +
-	"\x04hops\x18\f \x01(\rR\x04hops\"t\n" +
+	"\x04hops\x18\f \x01(\rR\x04hops\x12'\n" +
+	"\x0fforgotten_marks\x18\r \x03(\tR\x0eforgottenMarks\"t\n" +
 	"\x05Delta\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +

@@ -358,6 +358,7 @@ func (c *ringCore) mergeGossip(g *messages.Gossip, nodeSet, forcedDown *crdt.ORS
 			c.drop("gossip", "malformed", from, fmt.Errorf("payload: %w", err))
 			return
 		}
+		c.forgetAsTold(g.GetForgottenMarks())
 	}
 	wasMember := c.nodeSet.Contains(c.cfg.self)
 	nodeSetChanged := nodeSet != nil && c.nodeSet.Merge(nodeSet)
@@ -419,6 +420,7 @@ func (c *ringCore) sendGossip(node string, replyRequested bool) {
 		g = &messages.Gossip{
 			Ring: g.Ring, From: g.From, Replica: g.Replica, NodeSet: g.NodeSet,
 			ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, MembershipDigest: g.MembershipDigest, ReplyRequested: true,
+			ForgottenMarks: g.ForgottenMarks,
 		}
 	}
 	c.stats.GossipSent++
@@ -437,6 +439,7 @@ func (c *ringCore) sendGossipAnswer(node string) {
 	answer := &messages.Gossip{
 		Ring: g.Ring, From: g.From, Replica: g.Replica, NodeSet: g.NodeSet,
 		ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, MembershipDigest: g.MembershipDigest, NoReply: true,
+		ForgottenMarks: g.ForgottenMarks,
 	}
 	c.stats.GossipSent++
 	c.send(node, answer)
@@ -457,6 +460,7 @@ func (c *ringCore) gossipMessage() (*messages.Gossip, error) {
 	g := &messages.Gossip{
 		Ring: c.cfg.ring, From: c.cfg.self, Replica: string(c.cfg.replica),
 		NodeSet: membership.nodeSet, ForcedDown: membership.forcedDown, Payload: payload,
+		ForgottenMarks: c.forgottenMarks(),
 	}
 	digest := combineDigest(membership.hash, payload)
 	g.Digest, g.MembershipDigest = digest, membership.hash

@@ -185,10 +185,11 @@
 // from before the pruning never brings them back. Counters keep their
 // value.
 //
-// Each member forgets a mark (crdt.Prunable.ForgetPruned) after
-// PruneMarkTTL, once every member is up and holds it, and snapshots its
-// payload when its marks change, so that no log record from before a
-// pruning is replayed. After that, a state from before the pruning would
+// A member forgets a mark (crdt.Prunable.ForgetPruned) after PruneMarkTTL,
+// once every member is up and holds it, and its gossip tells the others,
+// who forget it too (a member that saw the mark late does not keep it).
+// Members snapshot their payload when their marks change, so that no log
+// record from before a pruning is replayed. After that, a state from before the pruning would
 // count the retired replica twice: a member away longer than PruneMarkTTL
 // should come back with an empty data directory.
 //

@@ -44,11 +44,15 @@ import (
 // entries in every state merged into it, so late gossip from before the
 // pruning never brings them back.
 //
-// Marks are forgotten (crdt.Prunable.ForgetPruned) by each member on its
-// own, once it has held the mark for the mark TTL and, again, every member
-// is up and sent a matched report since the mark arrived here (so every
-// member holds it). A mark that comes back from a member that has not
-// forgotten it yet is dropped at once. With durability on, a member
+// A mark is forgotten (crdt.Prunable.ForgetPruned) by a member that has
+// held it for the mark TTL once, again, every member is up and sent a
+// matched report since the mark arrived there (so every member holds it).
+// Its gossip then lists the mark as forgotten, and every member that gets
+// it forgets the mark too: a member that saw the mark late (it joined, or
+// came back, after the pruning) does not keep it, and the digests of
+// members, for ever apart, do not block the next pruning. A mark that
+// comes back from a member that has not forgotten it yet is dropped at
+// once. With durability on, a member
 // snapshots its payload when it gains or forgets a mark, so that no log
 // record from before the pruning can bring the entries back at a restart.
 //
@@ -96,6 +100,11 @@ type pruning struct {
 	// tick each forgotten mark was dropped, kept for another markTTL so
 	// that a mark coming back is dropped at once.
 	markSeen, forgotten map[crdt.ReplicaID]uint64
+	// scanned is the state digest when the payload's replicas and marks
+	// were last read, and present those replicas: a large payload is not
+	// walked again at every tick while it does not change.
+	scanned uint64
+	present []crdt.ReplicaID
 }
 
 func newPruning(payload prunablePayload, delay, markTTL uint64) *pruning {
@@ -158,24 +167,37 @@ func (c *ringCore) prunePass() {
 		}
 	}
 
+	marksChanged := false
+	if d := c.digest(); d == 0 || d != p.scanned {
+		p.present = p.payload.replicas()
+		marksChanged = c.followMarks()
+		p.scanned = d
+	}
 	c.followRetired()
-	marksChanged := c.followMarks()
+	c.expireForgotten()
+	pruned := false
 	if settled {
 		if c.forgetOldMarks() {
 			marksChanged = true
 		}
 		if members[0] == c.cfg.self {
-			c.pruneRetired(members)
+			pruned = c.pruneRetired(members)
 		}
+	}
+	if marksChanged || pruned {
+		// Read the payload again at the next pass: a state can come back
+		// to a digest of before (a forgotten mark, sent back by a member
+		// that still holds it).
+		p.scanned = 0
 	}
 	if marksChanged {
 		p.payload.marksChanged()
 	}
 }
 
-// followRetired updates the retired replicas: those with entries in the
-// payload that are no member's current replica.
-func (c *ringCore) followRetired() {
+// live returns the current replicas of the members: this one's and the
+// reported ones.
+func (c *ringCore) live() map[crdt.ReplicaID]bool {
 	p := c.pruning
 	live := map[crdt.ReplicaID]bool{c.cfg.replica: true}
 	for _, r := range p.reports {
@@ -184,8 +206,16 @@ func (c *ringCore) followRetired() {
 	for _, r := range p.matched {
 		live[r.replica] = true
 	}
+	return live
+}
+
+// followRetired updates the retired replicas: those with entries in the
+// payload that are no member's current replica.
+func (c *ringCore) followRetired() {
+	p := c.pruning
+	live := c.live()
 	present := map[crdt.ReplicaID]bool{}
-	for _, replica := range p.payload.replicas() {
+	for _, replica := range p.present {
 		present[replica] = true
 		if _, known := p.retiredSince[replica]; !known && !live[replica] {
 			p.retiredSince[replica] = p.ticks
@@ -222,12 +252,17 @@ func (c *ringCore) followMarks() (changed bool) {
 			delete(p.markSeen, removed)
 		}
 	}
+	return changed
+}
+
+// expireForgotten stops remembering the marks forgotten a mark TTL ago.
+func (c *ringCore) expireForgotten() {
+	p := c.pruning
 	for removed, tick := range p.forgotten {
 		if p.ticks-tick >= p.markTTL {
 			delete(p.forgotten, removed)
 		}
 	}
-	return changed
 }
 
 // allMatchedSince reports whether every member of the node set other than
@@ -269,7 +304,7 @@ func (c *ringCore) forgetOldMarks() (forgot bool) {
 // pruneRetired prunes, into this member's replica, the retired replicas
 // whose delay is over and whose entries every member has shown it holds no
 // more of than this member.
-func (c *ringCore) pruneRetired(members []string) {
+func (c *ringCore) pruneRetired(members []string) (pruned bool) {
 	p := c.pruning
 	for _, removed := range sortedKeys(p.retiredSince) {
 		due := p.retiredSince[removed] + p.delay
@@ -284,6 +319,58 @@ func (c *ringCore) pruneRetired(members []string) {
 		c.stats.Prunes++
 		c.payloadTouched()
 		delete(p.retiredSince, removed)
+		pruned = true
+	}
+	return pruned
+}
+
+// maxForgottenMarks bounds the forgotten marks a gossip is read for.
+const maxForgottenMarks = 4096
+
+// forgottenMarks returns the replicas whose marks this member forgot, for
+// its gossip.
+func (c *ringCore) forgottenMarks() []string {
+	if c.pruning == nil || len(c.pruning.forgotten) == 0 {
+		return nil
+	}
+	var out []string
+	for _, removed := range sortedKeys(c.pruning.forgotten) {
+		out = append(out, string(removed))
+		if len(out) == maxForgottenMarks {
+			break
+		}
+	}
+	return out
+}
+
+// forgetAsTold forgets the marks another member's gossip lists as
+// forgotten (it checked that every member held them), and remembers them
+// as forgotten here: a copy still on its way is dropped when it comes.
+func (c *ringCore) forgetAsTold(replicas []string) {
+	p := c.pruning
+	if p == nil || len(replicas) == 0 {
+		return
+	}
+	changed := false
+	for _, replica := range replicas[:min(len(replicas), maxForgottenMarks)] {
+		removed := crdt.ReplicaID(replica)
+		if replica == "" || len(replica) > crdt.MaxReplicaIDLen || removed == c.cfg.replica {
+			continue
+		}
+		if _, known := p.forgotten[removed]; known {
+			continue
+		}
+		p.forgotten[removed] = p.ticks
+		delete(p.markSeen, removed)
+		if p.payload.forgetPruned(removed) {
+			c.stats.PruneMarksForgotten++
+			changed = true
+		}
+	}
+	if changed {
+		c.payloadTouched()
+		p.scanned = 0
+		p.payload.marksChanged()
 	}
 }
 
