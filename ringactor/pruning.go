@@ -387,7 +387,7 @@ func sortedKeys[V any](m map[crdt.ReplicaID]V) []crdt.ReplicaID {
 
 // startPruning turns pruning on for core when the configuration asks for it
 // and the payload type can be pruned.
-func (a *ringActor[T, P]) startPruning(core *ringCore) {
+func (a *ringActor[P]) startPruning(core *ringCore) {
 	if !a.cfg.Pruning {
 		return
 	}
@@ -395,26 +395,26 @@ func (a *ringActor[T, P]) startPruning(core *ringCore) {
 		a.log.Debug("pruning is off: the payload type is not crdt.Prunable", slog.String("type", fmt.Sprintf("%T", a.view.payload)))
 		return
 	}
-	core.pruning = newPruning(actorPruning[T, P]{a},
+	core.pruning = newPruning(actorPruning[P]{a},
 		ticksOf(a.cfg.PruneDelay, a.cfg.GossipInterval), ticksOf(a.cfg.PruneMarkTTL, a.cfg.GossipInterval))
 }
 
 // actorPruning is the prunablePayload of a ring actor whose payload is
 // crdt.Prunable.
-type actorPruning[T any, P Payload[T, P]] struct{ a *ringActor[T, P] }
+type actorPruning[P Payload[P]] struct{ a *ringActor[P] }
 
-func (s actorPruning[T, P]) payload() crdt.Prunable[P] {
+func (s actorPruning[P]) payload() crdt.Prunable[P] {
 	return any(s.a.view.payload).(crdt.Prunable[P])
 }
 
-func (s actorPruning[T, P]) replicas() []crdt.ReplicaID { return s.payload().Replicas() }
+func (s actorPruning[P]) replicas() []crdt.ReplicaID { return s.payload().Replicas() }
 
-func (s actorPruning[T, P]) pruneMarks() []crdt.PruneMark { return s.payload().Pruned() }
+func (s actorPruning[P]) pruneMarks() []crdt.PruneMark { return s.payload().Pruned() }
 
 // prune applies the pruning, then hands its delta to the path of a change
 // (Context.Update's): it is logged with the batch and pushed. Prune changes
 // nothing when it fails, so a failure records no change.
-func (s actorPruning[T, P]) prune(removed, into crdt.ReplicaID) error {
+func (s actorPruning[P]) prune(removed, into crdt.ReplicaID) error {
 	delta, err := s.payload().Prune(removed, into)
 	if err != nil {
 		return err
@@ -423,7 +423,7 @@ func (s actorPruning[T, P]) prune(removed, into crdt.ReplicaID) error {
 	return nil
 }
 
-func (s actorPruning[T, P]) forgetPruned(removed crdt.ReplicaID) bool {
+func (s actorPruning[P]) forgetPruned(removed crdt.ReplicaID) bool {
 	return s.payload().ForgetPruned(removed)
 }
 
@@ -431,7 +431,7 @@ func (s actorPruning[T, P]) forgetPruned(removed crdt.ReplicaID) bool {
 // log from before a pruning must not be replayed at a restart once the
 // mark is forgotten, and a mark forgotten here must not come back from the
 // log.
-func (s actorPruning[T, P]) marksChanged() {
+func (s actorPruning[P]) marksChanged() {
 	if err := s.a.snapshot(); err != nil {
 		s.a.log.Error("cannot snapshot the payload after its prune marks changed", slog.Any("error", err))
 	}

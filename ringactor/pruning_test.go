@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -411,7 +412,7 @@ func startPruningMemberOn(t *testing.T, node, ring string, store persistence.Sto
 	n := netFor(t)
 	b := &pruneBehaviour{}
 	all := append(append([]Option{WithStore(store), WithLogger(memberLogger(t, slog.LevelDebug)), n.member(node)}, testOptions...), opts...)
-	client, err := Start[crdt.PNCounter](n.system, ring, b, all...)
+	client, err := Start[*crdt.PNCounter](n.system, ring, b, all...)
 	require.NoError(t, err)
 	stop := func() { require.NoError(t, n.system.Root.StopFuture(client.PID()).Wait()) }
 	return &member{system: n.system, client: client, behaviour: &b.counterBehaviour, store: store, node: node, shutdown: stop}
@@ -419,14 +420,14 @@ func startPruningMemberOn(t *testing.T, node, ring string, store persistence.Sto
 
 func (m *member) replica(t *testing.T) crdt.ReplicaID {
 	t.Helper()
-	v, err := m.client.Call(replicaQuery{}, 2*time.Second)
+	v, err := m.client.Call(within(2*time.Second), replicaQuery{})
 	require.NoError(t, err)
 	return v.(crdt.ReplicaID)
 }
 
 func (m *member) replicas(t *testing.T) []crdt.ReplicaID {
 	t.Helper()
-	v, err := m.client.Call(replicasQuery{}, 2*time.Second)
+	v, err := m.client.Call(within(2*time.Second), replicasQuery{})
 	require.NoError(t, err)
 	return v.([]crdt.ReplicaID)
 }
@@ -440,19 +441,19 @@ func TestDelNodedMembersSlotIsFoldedOnEveryMember(t *testing.T) {
 	slices.SortFunc(members, func(a, b *member) int { return strings.Compare(a.node, b.node) })
 	decider, other, gone := members[0], members[1], members[2]
 	for _, m := range []*member{other, gone} {
-		require.NoError(t, decider.client.AddNode(m.node))
+		require.NoError(t, decider.client.AddNode(context.Background(), m.node))
 	}
 	all := sortedNodes(decider.node, other.node, gone.node)
 	require.Eventually(t, func() bool { return slices.Equal(gone.up(t), all) && slices.Equal(other.up(t), all) }, waitFor, tick)
 	for i, m := range members {
-		_, err := m.client.Call(incr{uint64(i + 1)}, time.Second)
+		_, err := m.client.Call(within(time.Second), incr{uint64(i + 1)})
 		require.NoError(t, err)
 	}
 	require.Eventually(t, func() bool { return decider.value(t) == 6 && other.value(t) == 6 }, waitFor, tick)
 	goneReplica := gone.replica(t)
 	require.Contains(t, decider.replicas(t), goneReplica)
 
-	require.NoError(t, other.client.DelNode(gone.node))
+	require.NoError(t, other.client.DelNode(context.Background(), gone.node))
 	require.Eventually(t, func() bool { return errors.Is(gone.behaviour.terminatedWith(), ErrRemoved) }, waitFor, tick)
 	for _, m := range []*member{decider, other} {
 		require.Eventually(t, func() bool { return !slices.Contains(m.replicas(t), goneReplica) }, waitFor, tick,
@@ -465,13 +466,13 @@ func TestDelNodedMembersSlotIsFoldedOnEveryMember(t *testing.T) {
 }
 
 func TestPruningIsOffForAPayloadThatIsNotPrunable(t *testing.T) {
-	a := &ringActor[crdt.LWWRegister[string], *crdt.LWWRegister[string]]{cfg: DefaultConfig(), log: quietLogger()}
+	a := &ringActor[*crdt.LWWRegister[string]]{cfg: DefaultConfig(), log: quietLogger()}
 	a.view.payload = &crdt.LWWRegister[string]{}
 	core := &ringCore{}
 	a.startPruning(core)
 	assert.Nil(t, core.pruning)
 
-	b := &ringActor[crdt.PNCounter, *crdt.PNCounter]{cfg: DefaultConfig(), log: quietLogger()}
+	b := &ringActor[*crdt.PNCounter]{cfg: DefaultConfig(), log: quietLogger()}
 	b.view.payload = &crdt.PNCounter{}
 	b.startPruning(core)
 	require.NotNil(t, core.pruning, "on by default")
@@ -511,14 +512,14 @@ func TestEarlierLivesOfAMemberArePruned(t *testing.T) {
 	}
 	slices.SortFunc(members, func(a, b *member) int { return strings.Compare(a.node, b.node) })
 	for _, m := range members[1:] {
-		require.NoError(t, members[0].client.AddNode(m.node))
+		require.NoError(t, members[0].client.AddNode(context.Background(), m.node))
 	}
 	all := sortedNodes(members[0].node, members[1].node, members[2].node)
 	want := int64(0)
 	for life := range 3 {
 		restarting := members[2]
 		require.Eventually(t, func() bool { return slices.Equal(restarting.up(t), all) && slices.Equal(members[0].up(t), all) }, waitFor, tick)
-		_, err := restarting.client.Call(incr{uint64(life + 1)}, time.Second)
+		_, err := restarting.client.Call(within(time.Second), incr{uint64(life + 1)})
 		require.NoError(t, err)
 		want += int64(life + 1)
 		require.Eventually(t, func() bool { return members[0].value(t) == want && members[1].value(t) == want }, waitFor, tick)
