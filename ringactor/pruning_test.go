@@ -538,3 +538,61 @@ func TestEarlierLivesOfAMemberArePruned(t *testing.T) {
 	}
 	assert.Equal(t, uint64(3), members[0].stats(t).Prunes)
 }
+
+func TestSimRemovedDeciderIsPrunedByTheNextLowest(t *testing.T) {
+	net, all := bootstrap(t, 3, 25)
+	for _, node := range all {
+		withPruning(net.members[node], 1, 1000)
+	}
+	net.roundsUntil(30, "membership", func() bool {
+		return net.allLive(func(m *simMember) bool { return slices.Equal(m.core.upNodes(), all) })
+	})
+	first, next, last := net.members[all[0]], net.members[all[1]], net.members[all[2]]
+	for i, m := range []*simMember{first, next, last} {
+		net.increment(m, uint64(i+1))
+	}
+	net.roundsUntil(30, "converged", func() bool {
+		return net.allLive(func(m *simMember) bool { return m.payload.Value() == 6 })
+	})
+	require.NoError(t, last.core.delNode(first.node))
+	net.collect(last)
+	net.deliver()
+	require.True(t, first.removed)
+	net.roundsUntil(30, "pruned", func() bool { return net.prunedEverywhere(first.core.cfg.replica) })
+	net.requireNoLiveReplicaPruned()
+	net.each(func(m *simMember) {
+		assert.Equal(t, int64(6), m.payload.Value(), "%s", m.node)
+		assert.Equal(t, []crdt.PruneMark{{Removed: first.core.cfg.replica, Into: next.core.cfg.replica}}, m.payload.Pruned())
+	})
+	assert.Equal(t, uint64(1), next.core.stats.Prunes, "the lowest remaining member decides")
+	assert.Zero(t, last.core.stats.Prunes)
+}
+
+func TestSimNoPruningWhileAMemberIsForcedDown(t *testing.T) {
+	net, all := bootstrap(t, 4, 26)
+	for _, node := range all {
+		withPruning(net.members[node], 1, 1000)
+	}
+	net.roundsUntil(30, "membership", func() bool {
+		return net.allLive(func(m *simMember) bool { return slices.Equal(m.core.upNodes(), all) })
+	})
+	decider, ignored, gone := net.members[all[0]], net.members[all[1]], net.members[all[3]]
+	net.increment(gone, 3)
+	net.roundsUntil(30, "converged", func() bool {
+		return net.allLive(func(m *simMember) bool { return m.payload.Value() == 3 })
+	})
+	require.NoError(t, decider.core.forceDown(ignored.node))
+	net.collect(decider)
+	require.NoError(t, decider.core.delNode(gone.node))
+	net.collect(decider)
+	net.deliver()
+	for range 20 {
+		net.round()
+	}
+	require.Zero(t, decider.core.stats.Prunes, "pruned while a member was forced down")
+
+	require.NoError(t, decider.core.unforceDown(ignored.node))
+	net.collect(decider)
+	net.roundsUntil(30, "pruned", func() bool { return net.prunedEverywhere(gone.core.cfg.replica) })
+	net.each(func(m *simMember) { assert.Equal(t, int64(3), m.payload.Value(), "%s", m.node) })
+}
