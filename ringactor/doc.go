@@ -195,9 +195,9 @@
 // once every member is up and holds it, and its gossip tells the others,
 // who forget it too (a member that saw the mark late does not keep it).
 // Members snapshot their payload when their marks change, so that no log
-// record from before a pruning is replayed. After that, a state from before the pruning would
-// count the retired replica twice: a member away longer than PruneMarkTTL
-// should come back with an empty data directory.
+// record from before a pruning is replayed. After that, a state from
+// before the pruning would count the retired replica twice: a member away
+// longer than PruneMarkTTL should come back with an empty data directory.
 //
 // Pruning needs a quiet moment: it waits while a member is down or forced
 // down, and while writes keep members' digests apart. A member that writes
@@ -205,6 +205,37 @@
 // PruneDelay) loses those writes. A payload type that is not crdt.Prunable
 // (crdt.LWWRegister, or a type of your own) is never pruned: it holds a
 // bounded number of replica IDs, or it is its own business.
+//
+// # Metrics
+//
+// A member reports through OpenTelemetry, on the MeterProvider of
+// WithMeterProvider, else the actor system's (actor.WithMetricProviders),
+// else otel.GetMeterProvider(). Every instrument has the attributes ring
+// and node; the gauges and counters are observable:
+//
+//   - genserverring.members.known, genserverring.members.up: gauges
+//     ({member}): the node set, and the members believed up.
+//   - genserverring.gossip.messages ({message}) and genserverring.gossip.bytes
+//     (By): counters, direction in or out, of the messages between
+//     members.
+//   - genserverring.merges ({merge}): states and deltas that changed the
+//     payload.
+//   - genserverring.drops ({message}): by reason (other_ring, forced_down,
+//     malformed, unsealed, bad_seal, replayed, forged_from,
+//     refused_request, too_large, oversized_send).
+//   - genserverring.probes ({probe}): by outcome (ok, suspect, down).
+//   - genserverring.persistence.errors ({error}): by op (sync, ring_file).
+//   - genserverring.detection.time (s): histogram, from a member's last
+//     answer to a probe to seeing it down.
+//   - genserverring.persistence.sync.duration (s): histogram of the group
+//     commit's sync.
+//   - genserverring.call.duration (s): histogram, from a call's arrival at
+//     the ring actor to its reply, the wait for durability included.
+//
+// The counters are those of Stats, copied to the metrics at every probe
+// and gossip tick and up-set change, so they lag by at most one interval
+// and cost the hot path nothing. Client.Stats reads all of Stats from a
+// member in this process or another.
 //
 // # Configuration
 //
