@@ -155,8 +155,10 @@ func (c *ringCore) prunePass() {
 		}
 	}
 	// Every member up: the up set is the whole node set (nobody down or
-	// forced down).
-	settled := slices.Equal(c.up, members)
+	// forced down). A member that no one added yet (not in its own node
+	// set) may hold what it merged from a ring it has not joined: it never
+	// decides anything.
+	settled := c.nodeSet.Contains(c.cfg.self) && slices.Equal(c.up, members)
 	if !settled {
 		// A member that was down may come back with another state: only
 		// reports after its return count.

@@ -596,3 +596,21 @@ func TestSimNoPruningWhileAMemberIsForcedDown(t *testing.T) {
 	net.roundsUntil(30, "pruned", func() bool { return net.prunedEverywhere(gone.core.cfg.replica) })
 	net.each(func(m *simMember) { assert.Equal(t, int64(3), m.payload.Value(), "%s", m.node) })
 }
+
+func TestSimMemberNotYetAddedNeverPrunes(t *testing.T) {
+	net := newSimNet(t, 27)
+	lone := withPruning(net.add(simNode(0), nil), 1, 1000)
+	// A delta of a ring it has not joined reaches it (a member of that ring
+	// still believes this address up, from an earlier life of it).
+	delta := (&crdt.PNCounter{}).Increment("10.0.9.9:4000#1", 3)
+	data, err := delta.MarshalBinary()
+	require.NoError(t, err)
+	require.True(t, lone.core.step(&messages.Delta{Ring: "sim", From: "10.0.9.9:4000", Payload: data}))
+	net.collect(lone)
+	for range 10 {
+		net.round()
+	}
+	assert.Zero(t, lone.core.stats.Prunes)
+	assert.Equal(t, int64(3), lone.payload.Value())
+	assert.Empty(t, lone.payload.Pruned())
+}
