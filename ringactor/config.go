@@ -95,14 +95,16 @@ type Config struct {
 
 	// PruneMarkTTL is how long a member keeps the mark of a pruning (a
 	// few dozen bytes in the payload) before it forgets it, once every
-	// member holds it. While a member holds the mark, a state from before
-	// the pruning cannot bring the retired replica's entries back; after,
-	// one can, and they are then counted twice: a member that was away
-	// (partitioned, or down with its data) for longer than this, or a
-	// member removed while it was down that comes back with its old data.
-	// Longer is safer; the cost is the marks of the replicas retired
-	// within it (about 60 bytes each in every state). Default 6 h, as
-	// Akka Distributed Data's pruning-marker-time-to-live.
+	// member is up and holds it. While a member holds the mark, a state
+	// from before the pruning cannot bring the retired replica's entries
+	// back; after, one can, and they are then counted twice. Members that
+	// are down hold forgetting back, so what remains is a state older than
+	// the TTL from elsewhere: a member removed while it was down that comes
+	// back with its old data, a data directory restored from a backup taken
+	// before the pruning, or a message delayed that long. Longer is safer;
+	// the cost is the marks of the replicas retired within it (about 60
+	// bytes each in every state). Default 6 h, as Akka Distributed Data's
+	// pruning-marker-time-to-live.
 	PruneMarkTTL time.Duration
 
 	// ProbeInterval is how often the member probes other members to find

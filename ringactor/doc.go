@@ -196,8 +196,11 @@
 // who forget it too (a member that saw the mark late does not keep it).
 // Members snapshot their payload when their marks change, so that no log
 // record from before a pruning is replayed. After that, a state from
-// before the pruning would count the retired replica twice: a member away
-// longer than PruneMarkTTL should come back with an empty data directory.
+// before the pruning would count the retired replica twice: do not restore
+// a data directory from a backup older than PruneMarkTTL, and start a
+// member removed while it was down for longer with an empty one (its
+// gossip, merged before it learns it was removed, would bring its old
+// state back).
 //
 // Pruning needs a quiet moment: it waits while a member is down or forced
 // down, and while writes keep members' digests apart. A member that writes
