@@ -58,10 +58,11 @@ func Start[T any, P Payload[T, P]](system *actor.ActorSystem, name string, behav
 }
 
 // NewClient returns a Client for the ring member named ring on node (a
-// host:port address; this process's own address for the local member).
+// host:port address, normalized as NormalizeNode does; this process's own
+// address, in any spelling, for the local member).
 // Requests other than Call time out after 5 s (see WithTimeout).
 func NewClient(system *actor.ActorSystem, node, ring string) *Client {
-	return &Client{system: system, pid: actor.NewPID(node, ring), ring: ring, timeout: DefaultConfig().RequestTimeout}
+	return &Client{system: system, pid: actor.NewPID(clientNode(system, node), ring), ring: ring, timeout: DefaultConfig().RequestTimeout}
 }
 
 // WithTimeout returns a copy of the client whose requests (other than Call)
