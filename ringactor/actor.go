@@ -34,7 +34,7 @@ type (
 // Props returns the Props of a ring actor named name, to spawn with
 // SpawnNamed(props, name) under the same name on every member. The payload
 // type P is inferred from behaviour. Start is the shorter way.
-func Props[T any, P Payload[T, P]](name string, behaviour Behaviour[P], opts ...Option) (*actor.Props, error) {
+func Props[P Payload[P]](name string, behaviour Behaviour[P], opts ...Option) (*actor.Props, error) {
 	if err := validateRingName(name); err != nil {
 		return nil, err
 	}
@@ -45,20 +45,20 @@ func Props[T any, P Payload[T, P]](name string, behaviour Behaviour[P], opts ...
 	if err != nil {
 		return nil, err
 	}
-	return newProps[T, P](name, behaviour, cfg, nil), nil
+	return newProps[P](name, behaviour, cfg, nil), nil
 }
 
 // newProps builds the Props; started, if not nil, gets the outcome of each
 // start of the actor (nil, or why it failed).
-func newProps[T any, P Payload[T, P]](name string, behaviour Behaviour[P], cfg Config, started func(error)) *actor.Props {
+func newProps[P Payload[P]](name string, behaviour Behaviour[P], cfg Config, started func(error)) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &ringActor[T, P]{name: name, behaviour: behaviour, cfg: cfg, started: started}
+		return &ringActor[P]{name: name, behaviour: behaviour, cfg: cfg, started: started}
 	})
 }
 
 // ringActor is the shell around ringCore: it turns messages into core calls
 // and the core's effects into sends, watches, disk writes and callbacks.
-type ringActor[T any, P Payload[T, P]] struct {
+type ringActor[P Payload[P]] struct {
 	name      string
 	behaviour Behaviour[P]
 	cfg       Config
@@ -94,7 +94,7 @@ type ringActor[T any, P Payload[T, P]] struct {
 }
 
 // Receive implements actor.Actor.
-func (a *ringActor[T, P]) Receive(ctx actor.Context) {
+func (a *ringActor[P]) Receive(ctx actor.Context) {
 	if a.ctx != nil {
 		a.ctx.actorContext = ctx
 	}
@@ -152,7 +152,7 @@ func (a *ringActor[T, P]) Receive(ctx actor.Context) {
 	a.handle(ctx, message)
 }
 
-func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
+func (a *ringActor[P]) handle(ctx actor.Context, message any) {
 	c := a.core
 	switch msg := message.(type) {
 	// The ring protocol.
@@ -258,7 +258,7 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 	a.apply(ctx)
 }
 
-func (a *ringActor[T, P]) info(ctx actor.Context, msg any) {
+func (a *ringActor[P]) info(ctx actor.Context, msg any) {
 	if _, system := msg.(actor.SystemMessage); system {
 		return
 	}
@@ -266,7 +266,7 @@ func (a *ringActor[T, P]) info(ctx actor.Context, msg any) {
 	a.apply(ctx)
 }
 
-func (a *ringActor[T, P]) call(ctx actor.Context, from From, msg any) {
+func (a *ringActor[P]) call(ctx actor.Context, from From, msg any) {
 	var result CallResult
 	if panicked := a.callback(ctx, "HandleCall", func() { result = a.behaviour.HandleCall(a.ctx, from, msg) }); panicked != nil {
 		result = ReplyWithError(panicked)
@@ -284,7 +284,7 @@ func (a *ringActor[T, P]) call(ctx actor.Context, from From, msg any) {
 
 // callback runs a behaviour callback, recovering a panic: it is logged with
 // its stack and counted, and returned as an error wrapping ErrCallbackPanic.
-func (a *ringActor[T, P]) callback(ctx actor.Context, name string, f func()) (panicked error) {
+func (a *ringActor[P]) callback(ctx actor.Context, name string, f func()) (panicked error) {
 	a.ctx.actorContext = ctx
 	defer func() {
 		if r := recover(); r != nil {
@@ -302,7 +302,7 @@ func (a *ringActor[T, P]) callback(ctx actor.Context, name string, f func()) (pa
 	return nil
 }
 
-func (a *ringActor[T, P]) start(ctx actor.Context) error {
+func (a *ringActor[P]) start(ctx actor.Context) error {
 	a.transport = newTransport(ctx.ActorSystem(), a.name, a.cfg)
 	self := a.transport.self()
 	a.log = a.cfg.Logger
@@ -354,8 +354,8 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	if initErr != nil {
 		return fmt.Errorf("ringactor: Init: %w", initErr)
 	}
-	if payload == nil {
-		payload = P(new(T))
+	if isNilPayload(payload) {
+		payload = newPayload[P]()
 	}
 	if err := a.recoverPayload(payload); err != nil {
 		return err
@@ -366,7 +366,7 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 		ring: a.name, self: self, replica: a.view.replica, indirectChecks: a.cfg.IndirectChecks,
 		pushFanout: a.cfg.PushFanout, pushHops: uint32(a.cfg.PushHops),
 		chunkBytes: a.cfg.ChunkBytes, maxStateBytes: a.cfg.MaxStateBytes,
-		payloadType: payloadTypeName[T](payload),
+		payloadType: payloadTypeName(payload),
 	}
 	core, err := newCore(cfg, persisted, a, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), a.log)
 	if err != nil {
@@ -395,7 +395,7 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 }
 
 // apply carries out the core's effects.
-func (a *ringActor[T, P]) apply(ctx actor.Context) {
+func (a *ringActor[P]) apply(ctx actor.Context) {
 	for {
 		eff := a.core.takeEffects()
 		if eff.persist && !eff.removed {
@@ -466,7 +466,7 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 	}
 }
 
-func (a *ringActor[T, P]) respondOp(ctx actor.Context, err error) {
+func (a *ringActor[P]) respondOp(ctx actor.Context, err error) {
 	a.apply(ctx)
 	if err == nil && a.pending.ringDirty {
 		// The change is applied here but the ring file could not be
@@ -478,7 +478,7 @@ func (a *ringActor[T, P]) respondOp(ctx actor.Context, err error) {
 
 // respondStopped answers a request to a ring actor that is stopping with
 // err (ErrStopped when nil).
-func (a *ringActor[T, P]) respondStopped(ctx actor.Context, err error) {
+func (a *ringActor[P]) respondStopped(ctx actor.Context, err error) {
 	if err == nil {
 		err = ErrStopped
 	}
@@ -494,14 +494,14 @@ func (a *ringActor[T, P]) respondStopped(ctx actor.Context, err error) {
 }
 
 // stop stops this member's ring actor; Terminate gets reason.
-func (a *ringActor[T, P]) stop(ctx actor.Context, reason error) {
+func (a *ringActor[P]) stop(ctx actor.Context, reason error) {
 	if a.stopReason == nil {
 		a.stopReason = reason
 	}
 	ctx.Stop(ctx.Self())
 }
 
-func (a *ringActor[T, P]) cancelTimers() {
+func (a *ringActor[P]) cancelTimers() {
 	if a.timers != nil {
 		a.timers.stop()
 	}
@@ -511,7 +511,7 @@ func (a *ringActor[T, P]) cancelTimers() {
 	a.stopSeeds()
 }
 
-func (a *ringActor[T, P]) terminate(ctx actor.Context) {
+func (a *ringActor[P]) terminate(ctx actor.Context) {
 	a.cancelTimers()
 	defer a.closeStore()
 	if a.terminated || a.core == nil {
@@ -536,7 +536,7 @@ func (a *ringActor[T, P]) terminate(ctx actor.Context) {
 
 // closeStore closes a store this actor opened (releasing the data
 // directory's lock); a store passed with WithStore is the caller's.
-func (a *ringActor[T, P]) closeStore() {
+func (a *ringActor[P]) closeStore() {
 	if !a.ownsStore || a.store == nil {
 		return
 	}
@@ -549,8 +549,8 @@ func (a *ringActor[T, P]) closeStore() {
 }
 
 // mergeEncoded and encode make the actor the core's payloadState.
-func (a *ringActor[T, P]) mergeEncoded(data []byte) (bool, error) {
-	remote := P(new(T))
+func (a *ringActor[P]) mergeEncoded(data []byte) (bool, error) {
+	remote := newPayload[P]()
 	if err := remote.UnmarshalBinary(data); err != nil {
 		return false, err
 	}
@@ -560,7 +560,7 @@ func (a *ringActor[T, P]) mergeEncoded(data []byte) (bool, error) {
 	return a.view.payload.Merge(remote), nil
 }
 
-func (a *ringActor[T, P]) encode() ([]byte, error) { return a.view.payload.MarshalBinary() }
+func (a *ringActor[P]) encode() ([]byte, error) { return a.view.payload.MarshalBinary() }
 
 func respond(ctx actor.Context, msg any) {
 	if ctx.Sender() != nil {

@@ -16,17 +16,23 @@
 // and returns a Client:
 //
 //	system, _, err := ringactor.StartActorSystem(ringactor.RemoteOptions{Host: "127.0.0.1", Port: 7001})
-//	ring, err := ringactor.Start[crdt.PNCounter](system, "counter", &Counter{},
+//	ring, err := ringactor.Start[*crdt.PNCounter](system, "counter", &Counter{},
 //		ringactor.WithDataDir("data/counter"))
-//	err = ring.AddNode("127.0.0.1:7002") // join another member
+//	err = ring.AddNode(ctx, "127.0.0.1:7002") // join another member
+//	v, err := ring.Call(ctx, "inc")
+//
+// Every Client method that waits takes a context.Context first and honours
+// its deadline and cancellation; the client's own timeout (WithTimeout,
+// 5 s by default) bounds a request under a context with no deadline, so a
+// call to a hung member cannot wait for good by mistake.
 //
 // Inside an application that spawns its own actors, use Props with
 // SpawnNamed(props, ringName) instead.
 //
 // # Callbacks
 //
-// A Behaviour[P] implements the callbacks for a payload type P, a pointer
-// to a CRDT such as *crdt.PNCounter; embed DefaultBehaviour[P] and write only
+// A Behaviour[P] implements the callbacks for a payload type P, a CRDT
+// such as *crdt.PNCounter; embed DefaultBehaviour[P] and write only
 // what you need. Every callback runs on the ring actor's goroutine, one at
 // a time: the behaviour's own fields and the payload need no locks. A
 // callback must not block, because while it runs the member neither

@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"errors"
 	"net"
 	"slices"
@@ -58,23 +59,23 @@ func TestAddressSpellingsAreOneMember(t *testing.T) {
 	n.alias("member-b.ring.test:"+port, b.node)
 	n.alias("self-a.ring.test:7000", a.node)
 
-	require.NoError(t, a.client.AddNode(b.node))
-	require.NoError(t, a.client.AddNode(mapped))
-	require.NoError(t, a.client.AddNode("Member-B.Ring.Test.:"+port))
-	require.NoError(t, a.client.AddNode("self-a.ring.test:7000"), "this member under another name: nothing to add")
+	require.NoError(t, a.client.AddNode(context.Background(), b.node))
+	require.NoError(t, a.client.AddNode(context.Background(), mapped))
+	require.NoError(t, a.client.AddNode(context.Background(), "Member-B.Ring.Test.:"+port))
+	require.NoError(t, a.client.AddNode(context.Background(), "self-a.ring.test:7000"), "this member under another name: nothing to add")
 	all := sortedNodes(a.node, b.node)
-	all0, err := a.client.All()
+	all0, err := a.client.All(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, all, all0)
 	require.Eventually(t, func() bool { return slices.Equal(b.up(t), all) }, waitFor, tick)
 
-	require.NoError(t, a.client.ForceDown(mapped))
+	require.NoError(t, a.client.ForceDown(context.Background(), mapped))
 	require.Eventually(t, func() bool { return slices.Equal(a.up(t), []string{a.node}) }, waitFor, tick)
-	require.NoError(t, a.client.UnforceDown(mapped))
+	require.NoError(t, a.client.UnforceDown(context.Background(), mapped))
 	require.Eventually(t, func() bool { return slices.Equal(a.up(t), all) }, waitFor, tick)
-	require.NoError(t, a.client.DelNode(mapped))
+	require.NoError(t, a.client.DelNode(context.Background(), mapped))
 	require.Eventually(t, func() bool { return errors.Is(b.behaviour.terminatedWith(), ErrRemoved) }, waitFor, tick, "b learnt it was removed")
-	all1, err := a.client.All()
+	all1, err := a.client.All(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, []string{a.node}, all1)
 }

@@ -45,14 +45,20 @@ type PayloadMismatch struct {
 // mismatched: the names come from the network.
 const maxMismatched = 1024
 
-// payloadTypeName returns the name of payload type T for the type check.
-func payloadTypeName[T any](payload any) string {
-	if named, ok := payload.(PayloadTyper); ok {
+// payloadTypeName returns the name of payload's type for the type check:
+// the type a pointer payload points to ("crdt.PNCounter" for a
+// *crdt.PNCounter).
+func payloadTypeName[P any](payload P) string {
+	if named, ok := any(payload).(PayloadTyper); ok {
 		if name := named.PayloadType(); name != "" {
 			return name
 		}
 	}
-	return reflect.TypeFor[T]().String()
+	typ := reflect.TypeFor[P]()
+	if typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
+	}
+	return typ.String()
 }
 
 // samePayloadType reports whether a message from member from that says its

@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"slices"
@@ -60,16 +61,16 @@ func startSetMember(t *testing.T, ring string) (*Client, *setBehaviour, string) 
 	node := newNode()
 	b := &setBehaviour{}
 	opts := append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), n.member(node)}, testOptions...)
-	client, err := Start[crdt.ORSet[string]](n.system, ring, b, opts...)
+	client, err := Start[*crdt.ORSet[string]](n.system, ring, b, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = n.system.Root.StopFuture(client.PID()).Wait() })
 	return client, b, node
 }
 
 func TestPayloadTypeName(t *testing.T) {
-	assert.Equal(t, "crdt.PNCounter", payloadTypeName[crdt.PNCounter](&crdt.PNCounter{}))
-	assert.Equal(t, "crdt.ORSet[string]", payloadTypeName[crdt.ORSet[string]](&crdt.ORSet[string]{}))
-	assert.Equal(t, "counter/v2", payloadTypeName[namedPayload](&namedPayload{}), "a PayloadTyper names itself")
+	assert.Equal(t, "crdt.PNCounter", payloadTypeName(&crdt.PNCounter{}))
+	assert.Equal(t, "crdt.ORSet[string]", payloadTypeName(&crdt.ORSet[string]{}))
+	assert.Equal(t, "counter/v2", payloadTypeName(&namedPayload{}), "a PayloadTyper names itself")
 }
 
 type namedPayload struct{ crdt.GCounter }
@@ -82,10 +83,10 @@ func TestAddNodeOfAnotherPayloadTypeFails(t *testing.T) {
 	counter := startMember(t, "mixed", nil)
 	set, setB, setNode := startSetMember(t, "mixed")
 
-	err := counter.client.AddNode(setNode)
+	err := counter.client.AddNode(context.Background(), setNode)
 	require.ErrorIs(t, err, ErrPayloadMismatch)
 	assert.ErrorContains(t, err, "crdt.ORSet[string]")
-	all, err := counter.client.All()
+	all, err := counter.client.All(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, []string{counter.node}, all, "nothing was added")
 	want := PayloadMismatch{Node: setNode, Type: "crdt.ORSet[string]", Want: "crdt.PNCounter"}
@@ -94,14 +95,14 @@ func TestAddNodeOfAnotherPayloadTypeFails(t *testing.T) {
 
 	require.Eventually(t, func() bool { return len(setB.mismatches()) == 1 }, waitFor, tick, "the other side is told too")
 	assert.Equal(t, PayloadMismatch{Node: counter.node, Type: "crdt.PNCounter", Want: "crdt.ORSet[string]"}, setB.mismatches()[0])
-	setStats, err := set.Stats()
+	setStats, err := set.Stats(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), setStats.PayloadMismatches)
 
 	// The other way round, and again: an error each time, one notice.
-	err = set.AddNode(counter.node)
+	err = set.AddNode(context.Background(), counter.node)
 	require.ErrorIs(t, err, ErrPayloadMismatch)
-	require.ErrorIs(t, counter.client.AddNode(setNode), ErrPayloadMismatch)
+	require.ErrorIs(t, counter.client.AddNode(context.Background(), setNode), ErrPayloadMismatch)
 	assert.Len(t, counter.behaviour.mismatches(), 1, "one notice per member and type")
 	assert.Len(t, setB.mismatches(), 1)
 }
@@ -113,10 +114,10 @@ func TestStateOfAnotherPayloadTypeIsDropped(t *testing.T) {
 	a := startMember(t, "mixed-state", nil)
 	b := startMember(t, "mixed-state", nil)
 	require.Eventually(t, func() bool { return a.behaviour.hasChange(ReasonInit, nil) }, waitFor, tick)
-	require.NoError(t, a.client.AddNode(b.node))
+	require.NoError(t, a.client.AddNode(context.Background(), b.node))
 	both := sortedNodes(a.node, b.node)
 	require.Eventually(t, func() bool { return slices.Equal(a.up(t), both) }, waitFor, tick)
-	_, err := b.client.Call(incr{3}, time.Second)
+	_, err := b.client.Call(within(time.Second), incr{3})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return a.value(t) == 3 }, waitFor, tick)
 
@@ -140,7 +141,7 @@ func TestStateOfAnotherPayloadTypeIsDropped(t *testing.T) {
 	}), "b left a's up set")
 
 	// b's own gossip (the ring's type) brings it back.
-	_, err = b.client.Call(incr{1}, time.Second)
+	_, err = b.client.Call(within(time.Second), incr{1})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return slices.Equal(a.up(t), both) && a.value(t) == 4 }, waitFor, tick)
 }

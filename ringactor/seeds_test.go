@@ -48,7 +48,7 @@ func TestSeedsJoinMembersThatStartLater(t *testing.T) {
 		require.Eventually(t, func() bool { return slices.Equal(m.up(t), all) }, waitFor, tick)
 	}
 	require.Eventually(t, func() bool { return logFor(t).count("seeds are no longer tried") == 2 }, waitFor, tick)
-	allC, err := c.client.All()
+	allC, err := c.client.All(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, all, allC, "a joined under its own name")
 }
@@ -127,7 +127,7 @@ func TestSeedOfAnotherPayloadTypeIsNotJoined(t *testing.T) {
 	a := startMember(t, "seeded-mixed", nil, fastSeeds, WithSeeds(setNode))
 	require.Eventually(t, func() bool { return len(a.behaviour.mismatches()) == 1 && len(setB.mismatches()) == 1 }, waitFor, tick)
 	require.Eventually(t, func() bool { return a.stats(t).PayloadMismatches >= 2 }, waitFor, tick, "tried again")
-	all, err := a.client.All()
+	all, err := a.client.All(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, []string{a.node}, all)
 }
@@ -155,7 +155,7 @@ func TestBadSeedsAreRefusedAtStart(t *testing.T) {
 		if name == "retry" {
 			opts = append(opts, WithSeeds("127.0.0.1:7001"))
 		}
-		_, err := Start[crdt.PNCounter](system, "bad-seeds", &counterBehaviour{}, opts...)
+		_, err := Start[*crdt.PNCounter](system, "bad-seeds", &counterBehaviour{}, opts...)
 		assert.Error(t, err, name)
 		if name != "retry" {
 			assert.ErrorIs(t, err, ErrInvalidNode, name)

@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"net"
 	"regexp"
 	"strconv"
@@ -41,7 +42,7 @@ var backoffLine = regexp.MustCompile(`^time=(\S+) .*msg="connecting to the node 
 func TestFailedConnectsBackOff(t *testing.T) {
 	m := startSharedMember(t, uniqueRing("backoff"))
 	bad := acceptAndClose(t)
-	require.NoError(t, m.client.AddNode(bad))
+	require.NoError(t, m.client.AddNode(context.Background(), bad))
 
 	type failure struct {
 		at    time.Time
