@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/genserverring/genserverring-go/persistence"
 )
 
@@ -139,6 +141,12 @@ type Config struct {
 	// each later one waits twice as long as the one before, up to
 	// SeedRetryMax. Defaults 1 s and 30 s.
 	SeedRetry, SeedRetryMax time.Duration
+
+	// MeterProvider receives the member's OpenTelemetry instruments (see
+	// the package documentation, Metrics). Default the actor system's
+	// (actor.WithMetricProviders) when one was set there, otherwise
+	// otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
 
 	// Security is the member's boundary: ring key, replay window, input
 	// bounds. Default: no key (the ring warns that it is open).
