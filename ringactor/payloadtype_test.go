@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/genserverring/genserverring-go/crdt"
 	"github.com/genserverring/genserverring-go/messages"
@@ -163,4 +164,15 @@ func TestStateWithoutPayloadTypeIsMerged(t *testing.T) {
 func TestPayloadMismatchMatchesAcrossTheWire(t *testing.T) {
 	err := answerError("x", codesOf(errors.Join(errors.New("x"), ErrPayloadMismatch)))
 	assert.ErrorIs(t, err, ErrPayloadMismatch)
+}
+
+// The metrics count state of another payload type among the drops.
+func TestPayloadMismatchesAreADropReason(t *testing.T) {
+	meter := newTestMeter(t)
+	a := startMember(t, "mixed-metrics", nil, WithMeterProvider(meter.provider))
+	a.client.Send(&messages.Delta{Ring: "mixed-metrics", From: newNode(), Payload: []byte{1}, PayloadType: "crdt.ORSet[string]"})
+	require.Eventually(t, func() bool {
+		drops, _ := meter.collect(t).value("genserverring.drops", a.node, attribute.String("reason", "payload_mismatch"))
+		return drops == 1
+	}, waitFor, tick)
 }
