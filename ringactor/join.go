@@ -194,7 +194,7 @@ func (w *joinWaiters) answer(ctx actor.Context, waiter uint64, err error) {
 
 // addNode handles an AddNode request: its answer leaves when the join
 // handshake ends.
-func (a *ringActor[T, P]) addNode(ctx actor.Context, node string) {
+func (a *ringActor[P]) addNode(ctx actor.Context, node string) {
 	waiter := a.joinWaiters.add(ctx.Sender())
 	if err := a.core.join(node, waiter, true); err != nil {
 		a.joinWaiters.answer(ctx, waiter, err)
@@ -204,7 +204,7 @@ func (a *ringActor[T, P]) addNode(ctx actor.Context, node string) {
 
 // answerJoins answers the requests whose joins ended; a change the ring
 // file could not take is not done (see respondOp).
-func (a *ringActor[T, P]) answerJoins(ctx actor.Context, answers []joinAnswer) {
+func (a *ringActor[P]) answerJoins(ctx actor.Context, answers []joinAnswer) {
 	for _, answer := range answers {
 		err := answer.err
 		if err == nil && a.pending.ringDirty {

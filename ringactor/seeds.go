@@ -153,7 +153,7 @@ func (s *seeder) lookup(root *actor.RootContext, self *actor.PID) {
 }
 
 // startSeeds makes the first round of a member with seeds.
-func (a *ringActor[T, P]) startSeeds(ctx actor.Context) {
+func (a *ringActor[P]) startSeeds(ctx actor.Context) {
 	if a.seeds = newSeeder(a.cfg); a.seeds != nil {
 		a.seedRound(ctx)
 	}
@@ -161,7 +161,7 @@ func (a *ringActor[T, P]) startSeeds(ctx actor.Context) {
 
 // seedRound tries the seeds that are not members yet, and plans the next
 // round, unless the member has joined.
-func (a *ringActor[T, P]) seedRound(ctx actor.Context) {
+func (a *ringActor[P]) seedRound(ctx actor.Context) {
 	s := a.seeds
 	if s == nil {
 		return
@@ -182,7 +182,7 @@ func (a *ringActor[T, P]) seedRound(ctx actor.Context) {
 }
 
 // seedsFound tries the addresses a DNS lookup found.
-func (a *ringActor[T, P]) seedsFound(ctx actor.Context, found *seedsResolved) {
+func (a *ringActor[P]) seedsFound(ctx actor.Context, found *seedsResolved) {
 	s := a.seeds
 	if s == nil {
 		return
@@ -198,7 +198,7 @@ func (a *ringActor[T, P]) seedsFound(ctx actor.Context, found *seedsResolved) {
 }
 
 // stopSeeds ends joining by seeds; it may be called more than once.
-func (a *ringActor[T, P]) stopSeeds() {
+func (a *ringActor[P]) stopSeeds() {
 	if a.seeds != nil {
 		a.seeds.cancel()
 		a.seeds = nil
