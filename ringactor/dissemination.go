@@ -99,6 +99,7 @@ func combineDigest(membershipHash uint64, payload []byte) uint64 {
 // unless a probe carried one since the last tick (probes and anti-entropy
 // share messages: with probing on, a ring sends no digest of its own).
 func (c *ringCore) onGossipTick() {
+	c.prunePass()
 	if c.digestRodeProbe {
 		c.digestRodeProbe = false
 		return
@@ -113,7 +114,7 @@ func (c *ringCore) onGossipTick() {
 		return
 	}
 	c.stats.DigestsSent++
-	c.send(target, &messages.Digest{Ring: c.cfg.ring, From: c.cfg.self, Digest: d})
+	c.send(target, &messages.Digest{Ring: c.cfg.ring, From: c.cfg.self, Digest: d, Replica: string(c.cfg.replica)})
 }
 
 // onDigest answers another member's digest with this member's state when
@@ -125,6 +126,7 @@ func (c *ringCore) onDigest(d *messages.Digest) {
 		return
 	}
 	from := d.GetFrom()
+	c.noteReport(from, d.GetReplica(), d.GetDigest())
 	firstContact := !c.alive[from]
 	c.heardFrom(from)
 	if firstContact || !c.nodeSet.Contains(from) || c.lastingMismatch(from, d.GetDigest()) {
@@ -179,7 +181,7 @@ func (c *ringCore) forwardMembership(hops uint32, except string) {
 		c.send(node, &messages.Gossip{
 			Ring: c.cfg.ring, From: c.cfg.self, Replica: string(c.cfg.replica),
 			NodeSet: membership.nodeSet, ForcedDown: membership.forcedDown, MembershipDigest: membership.hash,
-			MembershipOnly: true, NoReply: true, Hops: hops,
+			MembershipOnly: true, NoReply: true, Hops: hops, PayloadType: c.cfg.payloadType,
 		})
 	}
 }
@@ -194,7 +196,7 @@ func (c *ringCore) forwardDelta(delta []byte, hops uint32, except string) {
 	targets := c.randomUpOthers(c.cfg.pushFanout, except)
 	for _, node := range targets {
 		c.stats.DeltasSent++
-		c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: hops})
+		c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: hops, PayloadType: c.cfg.payloadType})
 	}
 }
 
@@ -207,7 +209,7 @@ func (c *ringCore) pushDeltaAcked(delta []byte, id uint64) int {
 		if node != c.cfg.self {
 			asked++
 			c.stats.DeltasSent++
-			c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: c.cfg.pushHops, AckId: id})
+			c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: c.cfg.pushHops, AckId: id, PayloadType: c.cfg.payloadType})
 		}
 	}
 	return asked
@@ -230,6 +232,10 @@ func (c *ringCore) onDeltaAck(a *messages.DeltaAck) {
 func (c *ringCore) onDelta(d *messages.Delta) {
 	c.stats.DeltasReceived++
 	if !c.acceptFrom("delta", d.GetRing(), d.GetFrom()) {
+		return
+	}
+	if !c.samePayloadType("delta", d.GetFrom(), d.GetPayloadType()) {
+		c.stats.Dropped++
 		return
 	}
 	from := d.GetFrom()

@@ -107,7 +107,7 @@ func (c *ringCore) probe(target string, kind probeKind) {
 	c.stats.ProbesSent++
 	c.stats.DigestsSent++
 	c.digestRodeProbe = true
-	c.send(target, &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self, Seq: seq, Digest: c.digest()})
+	c.send(target, &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self, Seq: seq, Digest: c.digest(), Replica: string(c.cfg.replica)})
 	switch kind {
 	case probeCheck:
 		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseIndirect}, probeTimer{seq, phaseFinal})
@@ -240,9 +240,14 @@ func (c *ringCore) onNodeDown(n *messages.NodeDown) {
 
 // onPing answers a probe. A ping also shows that its sender is alive.
 func (c *ringCore) onPing(p *messages.Ping) {
+	if p.GetPayloadType() != "" {
+		c.onJoinPing(p) // a join handshake (join.go)
+		return
+	}
 	if !c.acceptFrom("ping", p.GetRing(), p.GetFrom()) {
 		return
 	}
+	c.noteReport(p.GetFrom(), p.GetReplica(), p.GetDigest())
 	c.send(p.GetFrom(), &messages.Ack{Ring: c.cfg.ring, From: c.cfg.self, Seq: p.GetSeq()})
 	c.heardFrom(p.GetFrom())
 	if d := p.GetDigest(); d != 0 {
@@ -272,6 +277,10 @@ func (c *ringCore) onPingRequest(r *messages.PingRequest) {
 // answers no ping in flight (late, or to a ping forgotten when the node was
 // seen down) proves nothing.
 func (c *ringCore) onAck(a *messages.Ack) {
+	if a.GetSeq()&joinSeqBit != 0 {
+		c.onJoinAck(a) // a join handshake (join.go)
+		return
+	}
 	if !c.acceptFrom("ack", a.GetRing(), a.GetFrom()) {
 		return
 	}

@@ -39,6 +39,9 @@ type Stats struct {
 	// RingChanges and StateChanges count HandleRingChange and
 	// HandleStateChange notices.
 	RingChanges, StateChanges uint64
+	// PayloadMismatches counts gossip, deltas and join handshakes from
+	// members whose payload is of another type (see PayloadMismatch).
+	PayloadMismatches uint64
 	// CallbackPanics counts behaviour callbacks that panicked.
 	CallbackPanics uint64
 	// PersistErrors counts failed writes of the ring file.
@@ -71,6 +74,9 @@ type Stats struct {
 	// failed): a peer must never see a dot this member could reissue
 	// after a crash.
 	StateSendsHeld uint64
+	// Prunes counts retired replicas this member folded into its own
+	// (pruning.go); PruneMarksForgotten the prune marks it forgot.
+	Prunes, PruneMarksForgotten uint64
 }
 
 // counters returns every counter of s by its field name, "Security.BadSeal"
