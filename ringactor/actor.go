@@ -51,10 +51,9 @@ func Props[P Payload[P]](name string, behaviour Behaviour[P], opts ...Option) (*
 // newProps builds the Props; started, if not nil, gets the outcome of each
 // start of the actor (nil, or why it failed).
 func newProps[P Payload[P]](name string, behaviour Behaviour[P], cfg Config, started func(error)) *actor.Props {
-	dispatcher := newWarmDispatcher()
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &ringActor[P]{name: name, behaviour: behaviour, cfg: cfg, started: started, dispatcher: dispatcher}
-	}, actor.WithDispatcher(dispatcher))
+		return &ringActor[P]{name: name, behaviour: behaviour, cfg: cfg, started: started}
+	})
 }
 
 // ringActor is the shell around ringCore: it turns messages into core calls
@@ -78,8 +77,6 @@ type ringActor[P Payload[P]] struct {
 	// (boundary.go).
 	boundary *boundary
 	metrics  *ringMetrics // metrics.go
-	// dispatcher runs the mailbox (dispatcher.go); stopped with the actor.
-	dispatcher *warmDispatcher
 
 	transport transport
 
@@ -129,7 +126,6 @@ func (a *ringActor[P]) Receive(ctx actor.Context) {
 		a.closeStore()
 		return
 	case *actor.Stopped:
-		a.dispatcher.stop()
 		return
 	}
 	if a.core == nil {
