@@ -76,6 +76,7 @@ type ringActor[P Payload[P]] struct {
 	// boundary seals what the member sends and admits what it receives
 	// (boundary.go).
 	boundary *boundary
+	metrics  *ringMetrics // metrics.go
 
 	transport transport
 
@@ -145,6 +146,7 @@ func (a *ringActor[P]) handle(ctx actor.Context, message any) {
 	switch msg := message.(type) {
 	// The ring protocol.
 	case *messages.Gossip, *messages.Digest, *messages.Delta, *messages.DeltaAck, *messages.StateChunk, *messages.Ping, *messages.Ack, *messages.PingRequest, *messages.NodeDown:
+		a.metrics.heard(c, msg)
 		c.step(msg)
 	case *actor.Terminated:
 		node, member := a.transport.nodeOf(msg.GetWho())
@@ -164,10 +166,12 @@ func (a *ringActor[P]) handle(ctx actor.Context, message any) {
 			a.commit(ctx) // retry a commit that failed
 		}
 		c.onGossipTick()
+		a.metrics.publish(c)
 	case *rejoinTick:
 		c.onRejoinTick()
 	case *probeTick:
 		c.onProbeTick()
+		a.metrics.publish(c)
 	case *probeDeadline:
 		c.onProbeTimer(msg.seq, msg.phase)
 	case *initDeadline:
@@ -192,6 +196,8 @@ func (a *ringActor[P]) handle(ctx actor.Context, message any) {
 		respond(ctx, &messages.Nodes{Nodes: c.upNodes()})
 	case *statsRequest:
 		respond(ctx, c.stats)
+	case *messages.GetStats:
+		respond(ctx, &messages.StatsReply{Counters: c.stats.counters()})
 	case *messages.StopRing:
 		for _, node := range c.upNodes() {
 			if node != a.view.self {
@@ -212,9 +218,9 @@ func (a *ringActor[P]) handle(ctx actor.Context, message any) {
 
 	// The behaviour's messages.
 	case *callEnvelope:
-		a.call(ctx, From{pid: ctx.Sender()}, msg.msg)
+		a.call(ctx, a.newFrom(ctx, false), msg.msg)
 	case *messages.CallRequest:
-		from := From{pid: ctx.Sender(), remote: true}
+		from := a.newFrom(ctx, true)
 		body, err := unpackBody(msg.GetBody())
 		if err != nil {
 			a.log.Warn("dropped call", slog.Any("error", err))
@@ -362,8 +368,10 @@ func (a *ringActor[P]) start(ctx actor.Context) error {
 	a.view.core = core
 	a.boundary = newBoundary(a.name, self, a.cfg.Security, ctx.ActorSystem(), &core.stats, a.log)
 	a.timers = newTimers(ctx.ActorSystem().Root, ctx.Self())
+	a.metrics = newRingMetrics(meterProvider(a.cfg, ctx.ActorSystem()), a.name, self, a.log)
 	core.start()
 	a.apply(ctx)
+	a.metrics.publish(core)
 
 	a.timers.every(a.cfg.GossipInterval, &gossipTick{})
 	a.timers.every(a.cfg.ProbeInterval, &probeTick{})
@@ -416,6 +424,7 @@ func (a *ringActor[P]) apply(ctx actor.Context) {
 			a.callback(ctx, "HandleStateChange", func() { a.behaviour.HandleStateChange(a.ctx, a.view.payload) })
 		}
 		for _, change := range eff.ringChanges {
+			a.metrics.ringChanged(a.core, change)
 			a.callback(ctx, "HandleRingChange", func() { a.behaviour.HandleRingChange(a.ctx, change) })
 		}
 		if eff.removed {
@@ -477,6 +486,7 @@ func (a *ringActor[P]) cancelTimers() {
 	if a.transport != nil {
 		a.transport.stop()
 	}
+	a.metrics.stop()
 }
 
 func (a *ringActor[P]) terminate(ctx actor.Context) {

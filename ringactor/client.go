@@ -219,20 +219,34 @@ func (c *Client) Owner(ctx context.Context, key string) (string, error) {
 	return owner, nil
 }
 
-// Stats returns the member's counters; only for a member in this process.
+// Stats returns the member's counters, in this process or another (a
+// GetStats request, sealed like the others when the client holds a
+// keyring). A member of an older version leaves the counters it lacks at
+// zero.
 func (c *Client) Stats(ctx context.Context) (Stats, error) {
-	if !c.local() {
-		return Stats{}, errors.New("ringactor: Stats is only for the member in this process")
+	if c.local() {
+		res, err := c.request(ctx, &statsRequest{})
+		if err != nil {
+			return Stats{}, err
+		}
+		if stats, ok := res.(Stats); ok {
+			return stats, nil
+		}
+		return Stats{}, fmt.Errorf("ringactor: unexpected answer %T", res)
 	}
-	res, err := c.request(ctx, &statsRequest{})
+	res, err := c.request(ctx, &messages.GetStats{})
 	if err != nil {
 		return Stats{}, err
 	}
-	stats, ok := res.(Stats)
-	if !ok {
-		return Stats{}, fmt.Errorf("ringactor: unexpected answer %T", res)
+	switch r := res.(type) {
+	case *messages.StatsReply:
+		return statsFromCounters(r.GetCounters()), nil
+	case *messages.OpReply:
+		if err := answerError(r.GetError(), r.GetErrorCodes()); err != nil {
+			return Stats{}, err
+		}
 	}
-	return stats, nil
+	return Stats{}, fmt.Errorf("ringactor: unexpected answer %T", res)
 }
 
 func (c *Client) op(ctx context.Context, msg proto.Message) error {
@@ -280,13 +294,18 @@ func (c *Client) request(ctx context.Context, msg any) (any, error) {
 	}
 	future := c.system.Root.RequestFuture(c.pid, out, wait)
 	// Cancellation completes the future at once (with no answer), so the
-	// caller returns and the future's process goes away. Background and
-	// TODO contexts are never done: AfterFunc then costs nothing.
+	// caller returns and the future's process goes away. A context that is
+	// never done (Background, TODO) needs no watch.
+	var res any
 	cancelled := false
-	stop := context.AfterFunc(ctx, func() { c.abandon(future) })
-	res, err := future.Result()
-	if !stop() {
-		cancelled = res == nil && err == nil
+	if ctx.Done() == nil {
+		res, err = future.Result()
+	} else {
+		stop := context.AfterFunc(ctx, func() { c.abandon(future) })
+		res, err = future.Result()
+		if !stop() {
+			cancelled = res == nil && err == nil
+		}
 	}
 	if err != nil {
 		err = explainUnreachable(c.system, c.pid.GetAddress(), err)

@@ -168,6 +168,37 @@
 // anti-entropy brings it what changed while it was away. A ring file made
 // by hand that does not list the member seeds a ring it joins.
 //
+// # Metrics
+//
+// A member reports through OpenTelemetry, on the MeterProvider of
+// WithMeterProvider, else the actor system's (actor.WithMetricProviders),
+// else otel.GetMeterProvider(). Every instrument has the attributes ring
+// and node; the gauges and counters are observable:
+//
+//   - genserverring.members.known, genserverring.members.up: gauges
+//     ({member}): the node set, and the members believed up.
+//   - genserverring.gossip.messages ({message}) and genserverring.gossip.bytes
+//     (By): counters, direction in or out, of the messages between
+//     members.
+//   - genserverring.merges ({merge}): states and deltas that changed the
+//     payload.
+//   - genserverring.drops ({message}): by reason (other_ring, forced_down,
+//     malformed, unsealed, bad_seal, replayed, forged_from,
+//     refused_request, too_large, oversized_send).
+//   - genserverring.probes ({probe}): by outcome (ok, suspect, down).
+//   - genserverring.persistence.errors ({error}): by op (sync, ring_file).
+//   - genserverring.detection.time (s): histogram, from a member's last
+//     answer to a probe to seeing it down.
+//   - genserverring.persistence.sync.duration (s): histogram of the group
+//     commit's sync.
+//   - genserverring.call.duration (s): histogram, from a call's arrival at
+//     the ring actor to its reply, the wait for durability included.
+//
+// The counters are those of Stats, copied to the metrics at every probe
+// and gossip tick and up-set change, so they lag by at most one interval
+// and cost the hot path nothing. Client.Stats reads all of Stats from a
+// member in this process or another.
+//
 // # Configuration
 //
 // Config lists every setting with its default; DefaultConfig returns them

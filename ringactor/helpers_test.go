@@ -330,11 +330,12 @@ func (b *counterBehaviour) pendingCount() int {
 }
 
 // within returns a context whose deadline is d from now, for a request
-// that a test bounds as the old timeout argument did; the context's timer
-// is released when the deadline passes.
+// that a test bounds by a time. A timeout context on Background holds only
+// its timer, released at the deadline: there is nothing for a caller to
+// cancel earlier, so cancel runs once the context is done.
 func within(d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
-	time.AfterFunc(d, cancel)
+	context.AfterFunc(ctx, cancel)
 	return ctx
 }
 
