@@ -192,7 +192,14 @@ type Delta struct {
 	// ack_id, when not 0, asks the receiver to answer with a DeltaAck once it
 	// has merged the delta (and, with durability on, logged it): the sender
 	// waits for a number of them before it answers its caller.
-	AckId         uint64 `protobuf:"varint,5,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	AckId uint64 `protobuf:"varint,5,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	// id names a large delta, which travels by lazy push (Plumtree's IHAVE
+	// and IWANT): a Delta with an id and no payload announces that its
+	// sender holds the delta and may be asked for it; want set asks the
+	// receiver for the delta of that id; a Delta with an id and a payload is
+	// the delta itself. Small deltas carry no id and are pushed whole.
+	Id            uint64 `protobuf:"fixed64,6,opt,name=id,proto3" json:"id,omitempty"`
+	Want          bool   `protobuf:"varint,7,opt,name=want,proto3" json:"want,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -260,6 +267,20 @@ func (x *Delta) GetAckId() uint64 {
 		return x.AckId
 	}
 	return 0
+}
+
+func (x *Delta) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Delta) GetWant() bool {
+	if x != nil {
+		return x.Want
+	}
+	return false
 }
 
 // StateChunk is one part of a ring message too big for one transport
@@ -1434,13 +1455,15 @@ const file_ring_proto_rawDesc = "" +
 	"\x11membership_digest\x18\n" +
 	" \x01(\x06R\x10membershipDigest\x12'\n" +
 	"\x0fmembership_only\x18\v \x01(\bR\x0emembershipOnly\x12\x12\n" +
-	"\x04hops\x18\f \x01(\rR\x04hops\"t\n" +
+	"\x04hops\x18\f \x01(\rR\x04hops\"\x98\x01\n" +
 	"\x05Delta\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x12\x12\n" +
 	"\x04hops\x18\x04 \x01(\rR\x04hops\x12\x15\n" +
-	"\x06ack_id\x18\x05 \x01(\x04R\x05ackId\"\xa9\x01\n" +
+	"\x06ack_id\x18\x05 \x01(\x04R\x05ackId\x12\x0e\n" +
+	"\x02id\x18\x06 \x01(\x06R\x02id\x12\x12\n" +
+	"\x04want\x18\a \x01(\bR\x04want\"\xa9\x01\n" +
 	"\n" +
 	"StateChunk\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
