@@ -57,8 +57,13 @@ type Gossip struct {
 	// membership it changes passes it on while hops remain.
 	MembershipOnly bool   `protobuf:"varint,11,opt,name=membership_only,json=membershipOnly,proto3" json:"membership_only,omitempty"`
 	Hops           uint32 `protobuf:"varint,12,opt,name=hops,proto3" json:"hops,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// payload_type names the type of the sender's payload (see
+	// ringactor.PayloadTypeName): a receiver whose payload is of another
+	// type drops the gossip and reports the mismatch. Empty: not said (a
+	// member of an older build), taken as the receiver's own.
+	PayloadType   string `protobuf:"bytes,13,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Gossip) Reset() {
@@ -175,6 +180,13 @@ func (x *Gossip) GetHops() uint32 {
 	return 0
 }
 
+func (x *Gossip) GetPayloadType() string {
+	if x != nil {
+		return x.PayloadType
+	}
+	return ""
+}
+
 // Delta carries a batch of payload changes, pushed at once (eager push) to a
 // few random up members, who merge it and pass it on while it changes their
 // state and hops is not spent. Anti-entropy (Digest) repairs what a push
@@ -193,13 +205,15 @@ type Delta struct {
 	// has merged the delta (and, with durability on, logged it): the sender
 	// waits for a number of them before it answers its caller.
 	AckId uint64 `protobuf:"varint,5,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	// payload_type names the type of the delta's payload, as in Gossip.
+	PayloadType string `protobuf:"bytes,6,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
 	// id names a large delta, which travels by lazy push (Plumtree's IHAVE
 	// and IWANT): a Delta with an id and no payload announces that its
 	// sender holds the delta and may be asked for it; want set asks the
 	// receiver for the delta of that id; a Delta with an id and a payload is
 	// the delta itself. Small deltas carry no id and are pushed whole.
-	Id            uint64 `protobuf:"fixed64,6,opt,name=id,proto3" json:"id,omitempty"`
-	Want          bool   `protobuf:"varint,7,opt,name=want,proto3" json:"want,omitempty"`
+	Id            uint64 `protobuf:"fixed64,7,opt,name=id,proto3" json:"id,omitempty"`
+	Want          bool   `protobuf:"varint,8,opt,name=want,proto3" json:"want,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -267,6 +281,13 @@ func (x *Delta) GetAckId() uint64 {
 		return x.AckId
 	}
 	return 0
+}
+
+func (x *Delta) GetPayloadType() string {
+	if x != nil {
+		return x.PayloadType
+	}
+	return ""
 }
 
 func (x *Delta) GetId() uint64 {
@@ -517,7 +538,11 @@ type Ping struct {
 	// digest is the sender's state digest (see Digest), so that probing and
 	// anti-entropy share messages: a receiver whose digest differs answers
 	// with its gossip as well as the Ack. 0 on relayed pings.
-	Digest        uint64 `protobuf:"fixed64,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	Digest uint64 `protobuf:"fixed64,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	// payload_type, set, makes this ping a join handshake (AddNode, seeds):
+	// it names the sender's payload type, and the Ack that answers it names
+	// the receiver's. Regular probes leave it empty.
+	PayloadType   string `protobuf:"bytes,5,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -580,14 +605,25 @@ func (x *Ping) GetDigest() uint64 {
 	return 0
 }
 
+func (x *Ping) GetPayloadType() string {
+	if x != nil {
+		return x.PayloadType
+	}
+	return ""
+}
+
 // Ack answers a Ping. A member that probed on another's behalf forwards
 // the Ack to it with the requester's seq.
 type Ack struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Ring  string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
 	// from is the node that was probed.
-	From          string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	Seq           uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	From string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Seq  uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	// payload_type answers a join handshake's Ping: the probed member's
+	// payload type. Its from is the member's own name for itself, which the
+	// joiner adds, whatever address it dialled.
+	PayloadType   string `protobuf:"bytes,4,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -641,6 +677,13 @@ func (x *Ack) GetSeq() uint64 {
 		return x.Seq
 	}
 	return 0
+}
+
+func (x *Ack) GetPayloadType() string {
+	if x != nil {
+		return x.PayloadType
+	}
+	return ""
 }
 
 // PingRequest asks a member to probe target on the sender's behalf (the
@@ -1029,6 +1072,44 @@ func (*GetUp) Descriptor() ([]byte, []int) {
 	return file_ring_proto_rawDescGZIP(), []int{14}
 }
 
+// GetStats asks for the member's counters (ringactor.Stats). Answered by
+// StatsReply.
+type GetStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStats) Reset() {
+	*x = GetStats{}
+	mi := &file_ring_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStats) ProtoMessage() {}
+
+func (x *GetStats) ProtoReflect() protoreflect.Message {
+	mi := &file_ring_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStats.ProtoReflect.Descriptor instead.
+func (*GetStats) Descriptor() ([]byte, []int) {
+	return file_ring_proto_rawDescGZIP(), []int{15}
+}
+
 // StopRing stops the ring on every up member. Answered by OpReply.
 type StopRing struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1039,7 +1120,7 @@ type StopRing struct {
 
 func (x *StopRing) Reset() {
 	*x = StopRing{}
-	mi := &file_ring_proto_msgTypes[15]
+	mi := &file_ring_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1051,7 +1132,7 @@ func (x *StopRing) String() string {
 func (*StopRing) ProtoMessage() {}
 
 func (x *StopRing) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[15]
+	mi := &file_ring_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1064,7 +1145,7 @@ func (x *StopRing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRing.ProtoReflect.Descriptor instead.
 func (*StopRing) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{15}
+	return file_ring_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StopRing) GetReason() string {
@@ -1084,7 +1165,7 @@ type LocalStop struct {
 
 func (x *LocalStop) Reset() {
 	*x = LocalStop{}
-	mi := &file_ring_proto_msgTypes[16]
+	mi := &file_ring_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1177,7 @@ func (x *LocalStop) String() string {
 func (*LocalStop) ProtoMessage() {}
 
 func (x *LocalStop) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[16]
+	mi := &file_ring_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1190,7 @@ func (x *LocalStop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalStop.ProtoReflect.Descriptor instead.
 func (*LocalStop) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{16}
+	return file_ring_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LocalStop) GetReason() string {
@@ -1131,7 +1212,7 @@ type StopMember struct {
 
 func (x *StopMember) Reset() {
 	*x = StopMember{}
-	mi := &file_ring_proto_msgTypes[17]
+	mi := &file_ring_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1224,7 @@ func (x *StopMember) String() string {
 func (*StopMember) ProtoMessage() {}
 
 func (x *StopMember) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[17]
+	mi := &file_ring_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1237,7 @@ func (x *StopMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopMember.ProtoReflect.Descriptor instead.
 func (*StopMember) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{17}
+	return file_ring_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StopMember) GetRing() string {
@@ -1193,7 +1274,7 @@ type OpReply struct {
 
 func (x *OpReply) Reset() {
 	*x = OpReply{}
-	mi := &file_ring_proto_msgTypes[18]
+	mi := &file_ring_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1205,7 +1286,7 @@ func (x *OpReply) String() string {
 func (*OpReply) ProtoMessage() {}
 
 func (x *OpReply) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[18]
+	mi := &file_ring_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1218,7 +1299,7 @@ func (x *OpReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpReply.ProtoReflect.Descriptor instead.
 func (*OpReply) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{18}
+	return file_ring_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *OpReply) GetError() string {
@@ -1245,7 +1326,7 @@ type Nodes struct {
 
 func (x *Nodes) Reset() {
 	*x = Nodes{}
-	mi := &file_ring_proto_msgTypes[19]
+	mi := &file_ring_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1257,7 +1338,7 @@ func (x *Nodes) String() string {
 func (*Nodes) ProtoMessage() {}
 
 func (x *Nodes) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[19]
+	mi := &file_ring_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1270,12 +1351,61 @@ func (x *Nodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nodes.ProtoReflect.Descriptor instead.
 func (*Nodes) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{19}
+	return file_ring_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Nodes) GetNodes() []string {
 	if x != nil {
 		return x.Nodes
+	}
+	return nil
+}
+
+// StatsReply answers GetStats: each counter of the member's ringactor.Stats
+// by its field name ("GossipSent"; "Security.BadSeal" for a nested one).
+// Names rather than field numbers let members of different versions read
+// each other's counters: a name the reader does not know is skipped, one
+// the member does not send reads as zero.
+type StatsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Counters      map[string]uint64      `protobuf:"bytes,1,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsReply) Reset() {
+	*x = StatsReply{}
+	mi := &file_ring_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsReply) ProtoMessage() {}
+
+func (x *StatsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_ring_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsReply.ProtoReflect.Descriptor instead.
+func (*StatsReply) Descriptor() ([]byte, []int) {
+	return file_ring_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *StatsReply) GetCounters() map[string]uint64 {
+	if x != nil {
+		return x.Counters
 	}
 	return nil
 }
@@ -1290,7 +1420,7 @@ type CallRequest struct {
 
 func (x *CallRequest) Reset() {
 	*x = CallRequest{}
-	mi := &file_ring_proto_msgTypes[20]
+	mi := &file_ring_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1302,7 +1432,7 @@ func (x *CallRequest) String() string {
 func (*CallRequest) ProtoMessage() {}
 
 func (x *CallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[20]
+	mi := &file_ring_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1315,7 +1445,7 @@ func (x *CallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallRequest.ProtoReflect.Descriptor instead.
 func (*CallRequest) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{20}
+	return file_ring_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CallRequest) GetBody() *anypb.Any {
@@ -1340,7 +1470,7 @@ type CallReply struct {
 
 func (x *CallReply) Reset() {
 	*x = CallReply{}
-	mi := &file_ring_proto_msgTypes[21]
+	mi := &file_ring_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1482,7 @@ func (x *CallReply) String() string {
 func (*CallReply) ProtoMessage() {}
 
 func (x *CallReply) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[21]
+	mi := &file_ring_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1495,7 @@ func (x *CallReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallReply.ProtoReflect.Descriptor instead.
 func (*CallReply) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{21}
+	return file_ring_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CallReply) GetBody() *anypb.Any {
@@ -1399,7 +1529,7 @@ type CastRequest struct {
 
 func (x *CastRequest) Reset() {
 	*x = CastRequest{}
-	mi := &file_ring_proto_msgTypes[22]
+	mi := &file_ring_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1541,7 @@ func (x *CastRequest) String() string {
 func (*CastRequest) ProtoMessage() {}
 
 func (x *CastRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[22]
+	mi := &file_ring_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1554,7 @@ func (x *CastRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastRequest.ProtoReflect.Descriptor instead.
 func (*CastRequest) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{22}
+	return file_ring_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CastRequest) GetBody() *anypb.Any {
@@ -1440,7 +1570,7 @@ const file_ring_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"ring.proto\x12\x16genserverring.messages\x1a\x19google/protobuf/any.proto\x1a\n" +
-	"crdt.proto\"\xa4\x03\n" +
+	"crdt.proto\"\xc7\x03\n" +
 	"\x06Gossip\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
@@ -1455,15 +1585,17 @@ const file_ring_proto_rawDesc = "" +
 	"\x11membership_digest\x18\n" +
 	" \x01(\x06R\x10membershipDigest\x12'\n" +
 	"\x0fmembership_only\x18\v \x01(\bR\x0emembershipOnly\x12\x12\n" +
-	"\x04hops\x18\f \x01(\rR\x04hops\"\x98\x01\n" +
+	"\x04hops\x18\f \x01(\rR\x04hops\x12!\n" +
+	"\fpayload_type\x18\r \x01(\tR\vpayloadType\"\xbb\x01\n" +
 	"\x05Delta\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x12\x12\n" +
 	"\x04hops\x18\x04 \x01(\rR\x04hops\x12\x15\n" +
-	"\x06ack_id\x18\x05 \x01(\x04R\x05ackId\x12\x0e\n" +
-	"\x02id\x18\x06 \x01(\x06R\x02id\x12\x12\n" +
-	"\x04want\x18\a \x01(\bR\x04want\"\xa9\x01\n" +
+	"\x06ack_id\x18\x05 \x01(\x04R\x05ackId\x12!\n" +
+	"\fpayload_type\x18\x06 \x01(\tR\vpayloadType\x12\x0e\n" +
+	"\x02id\x18\a \x01(\x06R\x02id\x12\x12\n" +
+	"\x04want\x18\b \x01(\bR\x04want\"\xa9\x01\n" +
 	"\n" +
 	"StateChunk\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
@@ -1481,16 +1613,18 @@ const file_ring_proto_rawDesc = "" +
 	"\x06Digest\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x16\n" +
-	"\x06digest\x18\x03 \x01(\x06R\x06digest\"X\n" +
+	"\x06digest\x18\x03 \x01(\x06R\x06digest\"{\n" +
 	"\x04Ping\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x16\n" +
-	"\x06digest\x18\x04 \x01(\x06R\x06digest\"?\n" +
+	"\x06digest\x18\x04 \x01(\x06R\x06digest\x12!\n" +
+	"\fpayload_type\x18\x05 \x01(\tR\vpayloadType\"b\n" +
 	"\x03Ack\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +
-	"\x03seq\x18\x03 \x01(\x04R\x03seq\"_\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12!\n" +
+	"\fpayload_type\x18\x04 \x01(\tR\vpayloadType\"_\n" +
 	"\vPingRequest\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +
@@ -1509,7 +1643,9 @@ const file_ring_proto_rawDesc = "" +
 	"\vUnforceDown\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\"\b\n" +
 	"\x06GetAll\"\a\n" +
-	"\x05GetUp\"\"\n" +
+	"\x05GetUp\"\n" +
+	"\n" +
+	"\bGetStats\"\"\n" +
 	"\bStopRing\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"#\n" +
 	"\tLocalStop\x12\x16\n" +
@@ -1524,7 +1660,13 @@ const file_ring_proto_rawDesc = "" +
 	"\verror_codes\x18\x03 \x03(\tR\n" +
 	"errorCodes\"\x1d\n" +
 	"\x05Nodes\x12\x14\n" +
-	"\x05nodes\x18\x01 \x03(\tR\x05nodes\"7\n" +
+	"\x05nodes\x18\x01 \x03(\tR\x05nodes\"\x97\x01\n" +
+	"\n" +
+	"StatsReply\x12L\n" +
+	"\bcounters\x18\x01 \x03(\v20.genserverring.messages.StatsReply.CountersEntryR\bcounters\x1a;\n" +
+	"\rCountersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"7\n" +
 	"\vCallRequest\x12(\n" +
 	"\x04body\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x04body\"l\n" +
 	"\tCallReply\x12(\n" +
@@ -1547,7 +1689,7 @@ func file_ring_proto_rawDescGZIP() []byte {
 	return file_ring_proto_rawDescData
 }
 
-var file_ring_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_ring_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_ring_proto_goTypes = []any{
 	(*Gossip)(nil),      // 0: genserverring.messages.Gossip
 	(*Delta)(nil),       // 1: genserverring.messages.Delta
@@ -1564,28 +1706,32 @@ var file_ring_proto_goTypes = []any{
 	(*UnforceDown)(nil), // 12: genserverring.messages.UnforceDown
 	(*GetAll)(nil),      // 13: genserverring.messages.GetAll
 	(*GetUp)(nil),       // 14: genserverring.messages.GetUp
-	(*StopRing)(nil),    // 15: genserverring.messages.StopRing
-	(*LocalStop)(nil),   // 16: genserverring.messages.LocalStop
-	(*StopMember)(nil),  // 17: genserverring.messages.StopMember
-	(*OpReply)(nil),     // 18: genserverring.messages.OpReply
-	(*Nodes)(nil),       // 19: genserverring.messages.Nodes
-	(*CallRequest)(nil), // 20: genserverring.messages.CallRequest
-	(*CallReply)(nil),   // 21: genserverring.messages.CallReply
-	(*CastRequest)(nil), // 22: genserverring.messages.CastRequest
-	(*ORSet)(nil),       // 23: genserverring.messages.ORSet
-	(*anypb.Any)(nil),   // 24: google.protobuf.Any
+	(*GetStats)(nil),    // 15: genserverring.messages.GetStats
+	(*StopRing)(nil),    // 16: genserverring.messages.StopRing
+	(*LocalStop)(nil),   // 17: genserverring.messages.LocalStop
+	(*StopMember)(nil),  // 18: genserverring.messages.StopMember
+	(*OpReply)(nil),     // 19: genserverring.messages.OpReply
+	(*Nodes)(nil),       // 20: genserverring.messages.Nodes
+	(*StatsReply)(nil),  // 21: genserverring.messages.StatsReply
+	(*CallRequest)(nil), // 22: genserverring.messages.CallRequest
+	(*CallReply)(nil),   // 23: genserverring.messages.CallReply
+	(*CastRequest)(nil), // 24: genserverring.messages.CastRequest
+	nil,                 // 25: genserverring.messages.StatsReply.CountersEntry
+	(*ORSet)(nil),       // 26: genserverring.messages.ORSet
+	(*anypb.Any)(nil),   // 27: google.protobuf.Any
 }
 var file_ring_proto_depIdxs = []int32{
-	23, // 0: genserverring.messages.Gossip.node_set:type_name -> genserverring.messages.ORSet
-	23, // 1: genserverring.messages.Gossip.forced_down:type_name -> genserverring.messages.ORSet
-	24, // 2: genserverring.messages.CallRequest.body:type_name -> google.protobuf.Any
-	24, // 3: genserverring.messages.CallReply.body:type_name -> google.protobuf.Any
-	24, // 4: genserverring.messages.CastRequest.body:type_name -> google.protobuf.Any
-	5,  // [5:5] is the sub-list for method output_type
-	5,  // [5:5] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	26, // 0: genserverring.messages.Gossip.node_set:type_name -> genserverring.messages.ORSet
+	26, // 1: genserverring.messages.Gossip.forced_down:type_name -> genserverring.messages.ORSet
+	25, // 2: genserverring.messages.StatsReply.counters:type_name -> genserverring.messages.StatsReply.CountersEntry
+	27, // 3: genserverring.messages.CallRequest.body:type_name -> google.protobuf.Any
+	27, // 4: genserverring.messages.CallReply.body:type_name -> google.protobuf.Any
+	27, // 5: genserverring.messages.CastRequest.body:type_name -> google.protobuf.Any
+	6,  // [6:6] is the sub-list for method output_type
+	6,  // [6:6] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_ring_proto_init() }
@@ -1600,7 +1746,7 @@ func file_ring_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ring_proto_rawDesc), len(file_ring_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -64,7 +64,7 @@ func BenchmarkCall(b *testing.B) {
 	b.Run("local", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
-			if _, err := local.Call(get{}, time.Second); err != nil {
+			if _, err := local.Call(within(time.Second), get{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -76,7 +76,7 @@ func BenchmarkCall(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {
-			if _, err := remote.Call(wrapperspb.Int64(0), time.Second); err != nil {
+			if _, err := remote.Call(within(time.Second), wrapperspb.Int64(0)); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"testing"
@@ -32,7 +33,7 @@ func TestDeferredReply(t *testing.T) {
 	m := startMember(t, "deferred", nil)
 	answer := make(chan any, 1)
 	go func() {
-		v, err := m.client.Call(later{}, 5*time.Second)
+		v, err := m.client.Call(within(5*time.Second), later{})
 		if err != nil {
 			v = err
 		}
@@ -45,20 +46,22 @@ func TestDeferredReply(t *testing.T) {
 
 func TestStopWithRepliesThenStops(t *testing.T) {
 	m := startMember(t, "stopwith", nil)
-	v, err := m.client.Call(stopWith{}, time.Second)
+	v, err := m.client.Call(within(time.Second), stopWith{})
 	require.NoError(t, err)
 	assert.Equal(t, "bye", v)
 	require.Eventually(t, func() bool { return errors.Is(m.behaviour.terminatedWith(), ErrStopped) }, waitFor, tick)
-	_, err = m.client.Call(get{}, time.Second)
+	awaitStopped(t, m.client)
+	_, err = m.client.Call(within(time.Second), get{})
 	require.ErrorIs(t, err, ErrMemberGone)
 }
 
 func TestStopStopsEveryUpMember(t *testing.T) {
 	members, _ := startRing(t, "stop-all", 3)
-	require.NoError(t, members[1].client.Stop())
+	require.NoError(t, members[1].client.Stop(context.Background()))
 	for _, m := range members {
 		require.Eventually(t, func() bool { return errors.Is(m.behaviour.terminatedWith(), ErrStopped) }, waitFor, tick, m.node)
-		_, err := m.client.Call(get{}, time.Second)
+		awaitStopped(t, m.client)
+		_, err := m.client.Call(within(time.Second), get{})
 		require.ErrorIs(t, err, ErrMemberGone)
 	}
 }

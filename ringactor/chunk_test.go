@@ -2,6 +2,7 @@ package ringactor
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"testing"
@@ -106,17 +107,17 @@ func shareBlob(t *testing.T, limit, size int, opts ...Option) Stats {
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, sharedRemote(t).Root.StopFuture(client.PID()).Wait()) })
 	clients := []*Client{client, NewClient(sharedRemote(t), p.node, ring)}
-	require.NoError(t, clients[0].AddNode(p.node))
-	_, err = clients[0].Call(setBlob{data: bytes.Repeat([]byte("x"), size)}, time.Minute)
+	require.NoError(t, clients[0].AddNode(context.Background(), p.node))
+	_, err = clients[0].Call(within(time.Minute), setBlob{data: bytes.Repeat([]byte("x"), size)})
 	require.NoError(t, err)
 	// Under the race detector a large state takes seconds to encode and
 	// decode: wait in proportion to its size.
 	wait := waitFor + time.Duration(size>>20)*time.Second
 	require.Eventually(t, func() bool {
-		n, err := clients[1].Call(wrapperspb.String("len"), 5*time.Second)
+		n, err := clients[1].Call(within(5*time.Second), wrapperspb.String("len"))
 		return err == nil && n.(*wrapperspb.Int64Value).GetValue() == int64(size)
 	}, wait, 50*time.Millisecond, "a payload of %d bytes reaches the other member, whose transport takes %d", size, limit)
-	stats, err := clients[0].Stats()
+	stats, err := clients[0].Stats(context.Background())
 	require.NoError(t, err)
 	return stats
 }
@@ -131,8 +132,8 @@ func TestStateFromTheFutureIsRefused(t *testing.T) {
 		require.NoError(t, err)
 		clients = append(clients, client)
 	}
-	require.NoError(t, clients[0].AddNode(nodes[1]))
-	require.Eventually(t, func() bool { up, _ := clients[1].Up(); return len(up) == 2 }, waitFor, tick)
+	require.NoError(t, clients[0].AddNode(context.Background(), nodes[1]))
+	require.Eventually(t, func() bool { up, _ := clients[1].Up(context.Background()); return len(up) == 2 }, waitFor, tick)
 
 	// A gossip whose register is stamped a day ahead, as from the member.
 	var future crdt.LWWRegister[[]byte]
@@ -141,10 +142,10 @@ func TestStateFromTheFutureIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	clients[0].Send(&messages.Delta{Ring: "future", From: nodes[1], Payload: data})
 	require.Eventually(t, func() bool {
-		stats, err := clients[0].Stats()
+		stats, err := clients[0].Stats(context.Background())
 		return err == nil && stats.DroppedMalformed > 0
 	}, waitFor, tick)
-	n, err := clients[0].Call(get{}, time.Second)
+	n, err := clients[0].Call(within(time.Second), get{})
 	require.NoError(t, err)
 	assert.Equal(t, 0, n, "the register from the future did not win")
 }

@@ -333,6 +333,7 @@ func (a *ringActor[P]) writePending() error {
 	a.core.stats.Syncs++
 	a.core.stats.SyncedDeltas += uint64(len(p.deltas))
 	a.lastSync = time.Since(start)
+	a.metrics.synced(a.lastSync)
 	p.deltas = p.deltas[:0]
 	if size := a.payloadStore.LogSize(); size > a.cfg.SnapshotBytes && size > 2*a.snapshotSize {
 		if err := a.snapshot(); err != nil {

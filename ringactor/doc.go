@@ -18,15 +18,21 @@
 //	system, _, err := ringactor.StartActorSystem(ringactor.RemoteOptions{Host: "127.0.0.1", Port: 7001})
 //	ring, err := ringactor.Start[*crdt.PNCounter](system, "counter", &Counter{},
 //		ringactor.WithDataDir("data/counter"))
-//	err = ring.AddNode("127.0.0.1:7002") // join another member
+//	err = ring.AddNode(ctx, "127.0.0.1:7002") // join another member
+//	v, err := ring.Call(ctx, "inc")
+//
+// Every Client method that waits takes a context.Context first and honours
+// its deadline and cancellation; the client's own timeout (WithTimeout,
+// 5 s by default) bounds a request under a context with no deadline, so a
+// call to a hung member cannot wait for good by mistake.
 //
 // Inside an application that spawns its own actors, use Props with
 // SpawnNamed(props, ringName) instead.
 //
 // # Callbacks
 //
-// A Behaviour[P] implements the callbacks for a payload type P, a pointer
-// to a CRDT such as *crdt.PNCounter; embed DefaultBehaviour[P] and write only
+// A Behaviour[P] implements the callbacks for a payload type P, a CRDT
+// such as *crdt.PNCounter; embed DefaultBehaviour[P] and write only
 // what you need. Every callback runs on the ring actor's goroutine, one at
 // a time: the behaviour's own fields and the payload need no locks. A
 // callback must not block, because while it runs the member neither
@@ -118,7 +124,18 @@
 // # Membership
 //
 // AddNode adds a node to the node set (and this member too, if no one had
-// added it yet: a lone member is a ring of one). A member first heard of
+// added it yet: a lone member is a ring of one). It first asks the node,
+// with a join handshake, for its payload type and its own name: a node
+// whose payload is of another type is refused with ErrPayloadMismatch
+// (gossip of another type is dropped too, counted in
+// Stats.PayloadMismatches and reported to HandleInfo as a
+// PayloadMismatch), and a node is added under the name it gives itself,
+// so that two spellings of one address are one member (addresses given
+// by the user are normalized as NormalizeNode says). A node that does not
+// answer in time is added as given, and is up once it answers. With
+// Config.Seeds or Config.SeedDNS (a Kubernetes headless service) a member
+// joins by itself, at start and, with backoff, as seeds come up, until
+// another member is up for it. A member first heard of
 // through gossip is presumed up and watched. DelNode removes a node; the
 // removed member, told at once, deletes its ring file, calls
 // HandleRingChange with ReasonRemoved and Terminate with ErrRemoved, and
@@ -161,6 +178,37 @@
 // ring; those that answer within InitTimeout are up in the init notice, and
 // anti-entropy brings it what changed while it was away. A ring file made
 // by hand that does not list the member seeds a ring it joins.
+//
+// # Metrics
+//
+// A member reports through OpenTelemetry, on the MeterProvider of
+// WithMeterProvider, else the actor system's (actor.WithMetricProviders),
+// else otel.GetMeterProvider(). Every instrument has the attributes ring
+// and node; the gauges and counters are observable:
+//
+//   - genserverring.members.known, genserverring.members.up: gauges
+//     ({member}): the node set, and the members believed up.
+//   - genserverring.gossip.messages ({message}) and genserverring.gossip.bytes
+//     (By): counters, direction in or out, of the messages between
+//     members.
+//   - genserverring.merges ({merge}): states and deltas that changed the
+//     payload.
+//   - genserverring.drops ({message}): by reason (other_ring, forced_down,
+//     malformed, unsealed, bad_seal, replayed, forged_from,
+//     refused_request, too_large, oversized_send).
+//   - genserverring.probes ({probe}): by outcome (ok, suspect, down).
+//   - genserverring.persistence.errors ({error}): by op (sync, ring_file).
+//   - genserverring.detection.time (s): histogram, from a member's last
+//     answer to a probe to seeing it down.
+//   - genserverring.persistence.sync.duration (s): histogram of the group
+//     commit's sync.
+//   - genserverring.call.duration (s): histogram, from a call's arrival at
+//     the ring actor to its reply, the wait for durability included.
+//
+// The counters are those of Stats, copied to the metrics at every probe
+// and gossip tick and up-set change, so they lag by at most one interval
+// and cost the hot path nothing. Client.Stats reads all of Stats from a
+// member in this process or another.
 //
 // # Configuration
 //

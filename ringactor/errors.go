@@ -71,9 +71,17 @@ var (
 	// certificate, a certificate that does not name the address, no
 	// certificate at all).
 	ErrHandshake = errors.New("ringactor: TLS handshake failed")
+
+	// ErrPayloadMismatch is returned by AddNode for a member whose payload
+	// is of another type than this member's (one ring name used for two
+	// rings); see PayloadMismatch.
+	ErrPayloadMismatch = errors.New("ringactor: member has a payload of another type")
 )
 
 // errorCodes names every sentinel a member's answer can wrap, on the wire.
+// A sentinel's code is its name in snake case (ErrNotDurable is
+// "not_durable"): TestEverySentinelHasAWireCode holds every sentinel of
+// this file to it.
 // A code is never reused for another error; a code this binary does not
 // know (from a newer member) is ignored, and the error's text remains.
 var errorCodes = []struct {
@@ -94,6 +102,8 @@ var errorCodes = []struct {
 	{"not_durable", ErrNotDurable},
 	{"not_replicated", ErrNotReplicated},
 	{"key_required", ErrKeyRequired},
+	{"handshake", ErrHandshake},
+	{"payload_mismatch", ErrPayloadMismatch},
 	// A ring actor whose ring file failed to load answers with that error
 	// while it stops.
 	{"persistence.not_found", persistence.ErrNotFound},

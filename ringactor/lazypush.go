@@ -84,7 +84,7 @@ func (c *ringCore) pushLarge(delta []byte) {
 	c.sawDelta(id)
 	for _, node := range c.randomUpOthers(c.cfg.pushFanout, "") {
 		c.stats.DeltasSent++
-		c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: c.cfg.pushHops, Id: id})
+		c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: c.cfg.pushHops, Id: id, PayloadType: c.cfg.payloadType})
 	}
 }
 
@@ -98,7 +98,7 @@ func (c *ringCore) announceDelta(id uint64, delta []byte, hops uint32, except st
 	c.holdDelta(id, delta, hops)
 	for _, node := range c.randomUpOthers(c.cfg.pushFanout, except) {
 		c.stats.DeltaAnnouncementsSent++
-		c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Id: id})
+		c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Id: id, PayloadType: c.cfg.payloadType})
 	}
 }
 
@@ -150,7 +150,7 @@ func (c *ringCore) onLazyDelta(d *messages.Delta) {
 			return // no longer held: anti-entropy repairs
 		}
 		c.stats.DeltasSent++
-		c.send(from, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: h.data, Hops: h.hops, Id: id})
+		c.send(from, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: h.data, Hops: h.hops, Id: id, PayloadType: c.cfg.payloadType})
 		return
 	}
 	if _, seen := l.seen[id]; seen {
@@ -167,7 +167,7 @@ func (c *ringCore) onLazyDelta(d *messages.Delta) {
 	}
 	l.pulls[id] = pendingPull{from: from, tick: c.probeTicks}
 	c.stats.DeltaPullsSent++
-	c.send(from, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Id: id, Want: true})
+	c.send(from, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Id: id, Want: true, PayloadType: c.cfg.payloadType})
 }
 
 // pulling reports whether a pull of this member is in flight.

@@ -165,11 +165,18 @@ var shared struct {
 // it runs until the process ends.
 func sharedRemote(t testing.TB) *actor.ActorSystem {
 	t.Helper()
+	system, err := sharedSystem()
+	require.NoError(t, err)
+	return system
+}
+
+// sharedSystem starts the test process's one actor system with a remote,
+// once, on a free port of 127.0.0.1.
+func sharedSystem() (*actor.ActorSystem, error) {
 	shared.once.Do(func() {
 		shared.system, _, shared.err = StartActorSystem(RemoteOptions{Logger: quietLogger()})
 	})
-	require.NoError(t, shared.err)
-	return shared.system
+	return shared.system, shared.err
 }
 
 var ringCount atomic.Uint32

@@ -179,6 +179,7 @@ func (c *ringCore) onProbeTimer(seq uint64, phase probePhase) {
 	}
 	switch {
 	case probe.kind == probeCheck && phase == phaseIndirect:
+		c.stats.ProbeSuspects++
 		c.askIndirect(seq, probe.target)
 	case probe.kind == probeCheck:
 		delete(c.probes.pending, seq)
@@ -244,6 +245,10 @@ func (c *ringCore) onNodeDown(n *messages.NodeDown) {
 
 // onPing answers a probe. A ping also shows that its sender is alive.
 func (c *ringCore) onPing(p *messages.Ping) {
+	if p.GetPayloadType() != "" {
+		c.onJoinPing(p) // a join handshake (join.go)
+		return
+	}
 	if !c.acceptFrom("ping", p.GetRing(), p.GetFrom()) {
 		return
 	}
@@ -276,6 +281,10 @@ func (c *ringCore) onPingRequest(r *messages.PingRequest) {
 // answers no ping in flight (late, or to a ping forgotten when the node was
 // seen down) proves nothing.
 func (c *ringCore) onAck(a *messages.Ack) {
+	if a.GetSeq()&joinSeqBit != 0 {
+		c.onJoinAck(a) // a join handshake (join.go)
+		return
+	}
 	if !c.acceptFrom("ack", a.GetRing(), a.GetFrom()) {
 		return
 	}
@@ -288,6 +297,7 @@ func (c *ringCore) onAck(a *messages.Ack) {
 		c.send(probe.relayFor, &messages.Ack{Ring: c.cfg.ring, From: a.GetFrom(), Seq: probe.relaySeq})
 		return
 	}
+	c.stats.ProbeAcks++
 	if !c.alive[a.GetFrom()] {
 		c.log.Debug("member up", slog.String("member", a.GetFrom()), slog.String("why", "answered a ping"))
 		c.alive[a.GetFrom()] = true

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -94,7 +95,8 @@ func newCallSetup(c *ringCluster) (*callSetup, error) {
 	}
 	timeout := c.cfg.deadline
 	ringTarget := func(client *ringactor.Client) target {
-		return target{call: func(msg any) (any, error) { return client.Call(msg, timeout) }, cast: client.Cast}
+		client = client.WithTimeout(timeout) // as the bare actor's futures
+		return target{call: func(msg any) (any, error) { return client.Call(context.Background(), msg) }, cast: client.Cast}
 	}
 	bareTarget := func(root *actor.RootContext, pid *actor.PID) target {
 		return target{

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"syscall"
 	"time"
@@ -201,7 +202,7 @@ func measureCalls(cfg config, rs *results) error {
 func awaitSamePayload(c *ringCluster) error {
 	var last string
 	size := func(m *ringMember) (int, error) {
-		got, err := m.client.Call(addElements{}, c.cfg.deadline)
+		got, err := m.client.Call(context.Background(), addElements{})
 		if err != nil {
 			return 0, err
 		}

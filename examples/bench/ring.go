@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -175,7 +176,7 @@ func (c *ringCluster) startMember(port int, dir string, store persistence.Store)
 		m.kill()
 		return nil, err
 	}
-	m.client = client
+	m.client = client.WithTimeout(c.cfg.deadline)
 	return m, nil
 }
 
@@ -211,7 +212,7 @@ func (c *ringCluster) start(n int) error {
 		c.members = append(c.members, m)
 	}
 	for _, m := range c.members[1:] {
-		if err := c.members[0].client.AddNode(m.addr); err != nil {
+		if err := c.members[0].client.AddNode(context.Background(), m.addr); err != nil {
 			return err
 		}
 	}
@@ -248,12 +249,12 @@ func (c *ringCluster) awaitEveryMember(what string, cond func(up, all []string) 
 	var last string
 	err := await(what, c.cfg.deadline, func() bool {
 		for _, m := range c.members {
-			up, err := m.client.Up()
+			up, err := m.client.Up(context.Background())
 			if err != nil {
 				last = fmt.Sprintf("%s: %v", m.addr, err)
 				return false
 			}
-			all, err := m.client.All()
+			all, err := m.client.All(context.Background())
 			if err != nil {
 				last = fmt.Sprintf("%s: %v", m.addr, err)
 				return false
@@ -280,7 +281,7 @@ func (c *ringCluster) disseminate(element string) (time.Duration, error) {
 		m.mu.Unlock()
 	}
 	start := time.Now()
-	if _, err := c.members[0].client.Call(addElements{elements: []string{element}}, c.cfg.deadline); err != nil {
+	if _, err := c.members[0].client.Call(context.Background(), addElements{elements: []string{element}}); err != nil {
 		return 0, err
 	}
 	var last time.Time
@@ -372,7 +373,7 @@ func (c *ringCluster) join() (time.Duration, error) {
 	defer newcomer.kill()
 	marks := c.marks()
 	start := time.Now()
-	if err := c.members[0].client.AddNode(newcomer.addr); err != nil {
+	if err := c.members[0].client.AddNode(context.Background(), newcomer.addr); err != nil {
 		return 0, err
 	}
 	_, last, err := c.awaitEvents("join", c.others(-1), marks, start, func(e ringEvent) bool {
@@ -381,7 +382,7 @@ func (c *ringCluster) join() (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := c.members[0].client.DelNode(newcomer.addr); err != nil {
+	if err := c.members[0].client.DelNode(context.Background(), newcomer.addr); err != nil {
 		return 0, err
 	}
 	return last, c.awaitEveryMember("removal of the joined member", func(up, all []string) bool {
@@ -442,7 +443,7 @@ func downMatch(addr string) func(ringEvent) bool {
 // returns the encoded size.
 func (c *ringCluster) grow(size int, tag string) (int, error) {
 	const elementSize = 1000
-	current, err := c.members[0].client.Call(addElements{}, c.cfg.deadline)
+	current, err := c.members[0].client.Call(context.Background(), addElements{})
 	if err != nil {
 		return 0, err
 	}
@@ -453,7 +454,7 @@ func (c *ringCluster) grow(size int, tag string) (int, error) {
 		for i := range elements {
 			elements[i] = fmt.Sprintf("%s-%d-%d-%s", tag, k, i, strings.Repeat("x", elementSize))
 		}
-		got, err := c.members[0].client.Call(addElements{elements: elements}, c.cfg.deadline)
+		got, err := c.members[0].client.Call(context.Background(), addElements{elements: elements})
 		if err != nil {
 			return 0, err
 		}

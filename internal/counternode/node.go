@@ -48,6 +48,13 @@ type Config struct {
 	DataDir string
 	// Peers are added to the ring when the member starts.
 	Peers []string
+	// Seeds are members the ring joins by itself, at start and later
+	// until it has joined (ringactor.Config.Seeds): members may start in
+	// any order. SeedDNS are DNS names with a port whose A and AAAA
+	// records are members (ringactor.Config.SeedDNS): a Kubernetes
+	// headless service.
+	Seeds   []string
+	SeedDNS []string
 
 	// GossipInterval, ProbeInterval, ProbeTimeout, RejoinInterval and
 	// InitTimeout set the ring's options of the same names.
@@ -221,6 +228,18 @@ func start(cfg Config, out *lineWriter) (*node, error) {
 		}
 		opts = append(opts, ringactor.WithProbe(interval, timeout))
 	}
+	if len(cfg.Seeds) > 0 {
+		opts = append(opts, ringactor.WithSeeds(cfg.Seeds...))
+	}
+	for _, name := range cfg.SeedDNS {
+		host, port, err := net.SplitHostPort(name)
+		number, convErr := strconv.Atoi(port)
+		if err != nil || convErr != nil {
+			n.closeSystem()
+			return nil, fmt.Errorf("seed DNS name %q: want name:port", name)
+		}
+		opts = append(opts, ringactor.WithSeedDNS(host, number))
+	}
 	if cfg.KeyFile != "" {
 		keyring, err := ringactor.LoadKeyringFile(cfg.KeyFile)
 		if err != nil {
@@ -236,7 +255,7 @@ func start(cfg Config, out *lineWriter) (*node, error) {
 	}
 	n.client = client
 	for _, peer := range cfg.Peers {
-		if err := client.AddNode(peer); err != nil {
+		if err := client.AddNode(context.Background(), peer); err != nil {
 			n.shutdown()
 			return nil, fmt.Errorf("add peer %s: %w", peer, err)
 		}
@@ -296,7 +315,7 @@ func (n *node) execute(line string) (result string, quit bool) {
 		} else if len(args) != 0 {
 			return usage("get"), false
 		}
-		reply, err := n.client.Call(msg, n.cfg.CommandTimeout)
+		reply, err := n.client.Call(context.Background(), msg) // bounded by the client's timeout, CommandTimeout
 		if err != nil {
 			return fail(err), false
 		}
@@ -314,7 +333,7 @@ func (n *node) execute(line string) (result string, quit bool) {
 		if command == "up" {
 			get = n.client.Up
 		}
-		nodes, err := get()
+		nodes, err := get(context.Background())
 		if err != nil {
 			return fail(err), false
 		}
@@ -324,11 +343,11 @@ func (n *node) execute(line string) (result string, quit bool) {
 		if len(args) != 1 {
 			return usage(command + " ADDR"), false
 		}
-		op := map[string]func(string) error{
+		op := map[string]func(context.Context, string) error{
 			"add": n.client.AddNode, "del": n.client.DelNode,
 			"down": n.client.ForceDown, "undown": n.client.UnforceDown,
 		}[command]
-		if err := op(args[0]); err != nil {
+		if err := op(context.Background(), args[0]); err != nil {
 			return fail(err), false
 		}
 		return KindOK, false
@@ -361,7 +380,7 @@ func (n *node) stopRing() {
 		return
 	default:
 	}
-	if err := n.client.LocalStop(); err != nil {
+	if err := n.client.LocalStop(context.Background()); err != nil {
 		n.log.Warn("cannot stop the ring", slog.Any("error", err))
 	}
 	select {
