@@ -141,7 +141,6 @@ func TestSimPullIsNotRepeatedWhileOnItsWay(t *testing.T) {
 	announce(b)
 	assert.Equal(t, 1, pulls(), "a pull unanswered for long: the next announcer is asked")
 
-	require.NoError(t, nil)
 	c.core.onDelta(&messages.Delta{Ring: "sim", From: b.node, Id: id, Payload: data})
 	c.core.takeEffects()
 	announce(a)
@@ -174,8 +173,8 @@ func largeRing(t *testing.T, size int, seed uint64) (*simNet, []string) {
 	return net, all
 }
 
-// payloadBytesSent returns the bytes of payload in the messages a member
-// sent since the last call.
+// payloadBytesSent returns the bytes of payload in the messages queued on
+// the network.
 func payloadBytesSent(net *simNet) (n int) {
 	for _, env := range net.queue {
 		switch m := env.msg.(type) {
