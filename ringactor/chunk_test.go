@@ -108,7 +108,8 @@ func shareBlob(t *testing.T, limit, size int, opts ...Option) Stats {
 	t.Cleanup(func() { require.NoError(t, sharedRemote(t).Root.StopFuture(client.PID()).Wait()) })
 	clients := []*Client{client, NewClient(sharedRemote(t), p.node, ring)}
 	require.NoError(t, clients[0].AddNode(context.Background(), p.node))
-	_, err = clients[0].Call(within(time.Minute), setBlob{data: bytes.Repeat([]byte("x"), size)})
+	// The call makes a change of size bytes durable before it answers.
+	_, err = clients[0].WithTimeout(time.Minute).Call(context.Background(), setBlob{data: bytes.Repeat([]byte("x"), size)})
 	require.NoError(t, err)
 	// Under the race detector a large state takes seconds to encode and
 	// decode: wait in proportion to its size.
