@@ -102,6 +102,7 @@ func (c *ringCore) onGossipTick() {
 	if c.payloadMaybeTouched {
 		c.payloadMaybeTouched, c.gossipCache = false, nil
 	}
+	c.prunePass()
 	if c.digestRodeProbe {
 		c.digestRodeProbe = false
 		return
@@ -116,7 +117,7 @@ func (c *ringCore) onGossipTick() {
 		return
 	}
 	c.stats.DigestsSent++
-	c.send(target, &messages.Digest{Ring: c.cfg.ring, From: c.cfg.self, Digest: d})
+	c.send(target, &messages.Digest{Ring: c.cfg.ring, From: c.cfg.self, Digest: d, Replica: string(c.cfg.replica)})
 }
 
 // onDigest answers another member's digest with this member's state when
@@ -128,6 +129,7 @@ func (c *ringCore) onDigest(d *messages.Digest) {
 		return
 	}
 	from := d.GetFrom()
+	c.noteReport(from, d.GetReplica(), d.GetDigest())
 	firstContact := !c.alive[from]
 	c.heardFrom(from)
 	switch {

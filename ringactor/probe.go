@@ -111,7 +111,7 @@ func (c *ringCore) probe(target string, kind probeKind) {
 	if !c.receiving() { // else no member should start another transfer here
 		digest = c.digest()
 	}
-	c.send(target, &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self, Seq: seq, Digest: digest})
+	c.send(target, &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self, Seq: seq, Digest: digest, Replica: string(c.cfg.replica)})
 	switch kind {
 	case probeCheck:
 		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseIndirect}, probeTimer{seq, phaseFinal})
@@ -252,6 +252,7 @@ func (c *ringCore) onPing(p *messages.Ping) {
 	if !c.acceptFrom("ping", p.GetRing(), p.GetFrom()) {
 		return
 	}
+	c.noteReport(p.GetFrom(), p.GetReplica(), p.GetDigest())
 	c.send(p.GetFrom(), &messages.Ack{Ring: c.cfg.ring, From: c.cfg.self, Seq: p.GetSeq()})
 	c.heardFrom(p.GetFrom())
 	if d := p.GetDigest(); d != 0 {
