@@ -301,7 +301,7 @@ func (a *ringActor[P]) callback(ctx actor.Context, name string, f func()) (panic
 			a.log.Error("callback panicked", slog.String("callback", name), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
 		}
 		if a.core != nil {
-			a.core.payloadTouched()
+			a.core.callbackRan()
 		}
 	}()
 	f()

@@ -57,6 +57,10 @@ type Stats struct {
 	// DeltasSent and DeltasReceived count pushed deltas (eager push and
 	// its forwarding).
 	DeltasSent, DeltasReceived uint64
+	// DeltaAnnouncementsSent counts announcements of large deltas (lazy
+	// push), DeltaPullsSent the requests for one this member lacked, and
+	// DeltaPullsUnserved the requests it got for one it no longer held.
+	DeltaAnnouncementsSent, DeltaPullsSent, DeltaPullsUnserved uint64
 	// Syncs counts the group commits that made payload changes durable;
 	// SyncedDeltas the deltas they carried (SyncedDeltas / Syncs is the
 	// mean batch size). SyncErrors counts group commits that failed.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"syscall"
 	"time"
@@ -86,6 +87,9 @@ func measureRing(cfg config, rs *results, n, rep int) error {
 		encoded, err := c.grow(size, fmt.Sprintf("g%d", size))
 		if err != nil {
 			return fmt.Errorf("grow the payload to %d bytes: %w", size, err)
+		}
+		if err := awaitSamePayload(c); err != nil {
+			return err
 		}
 		name := sizeName(size)
 		b, cpu := steady(cfg.window, n, c.sent)
@@ -187,6 +191,39 @@ func measureCalls(cfg config, rs *results) error {
 			}
 			rs.add(who.system, 0, "casts per second, "+where.name, unitPerSecond, ct)
 		}
+	}
+	return nil
+}
+
+// awaitSamePayload waits until every member's payload encodes to as many
+// bytes as member 0's: the steady window must not count the tail of the
+// growth (grow awaits the arrival of its last, small element, which eager
+// push can bring before the large ones).
+func awaitSamePayload(c *ringCluster) error {
+	var last string
+	size := func(m *ringMember) (int, error) {
+		got, err := m.client.Call(context.Background(), addElements{})
+		if err != nil {
+			return 0, err
+		}
+		return got.(int), nil
+	}
+	err := await("every member's payload as large as member 0's", c.cfg.deadline, func() bool {
+		want, err := size(c.members[0])
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		for _, m := range c.members[1:] {
+			if got, err := size(m); err != nil || got != want {
+				last = fmt.Sprintf("%s: %d bytes of %d (%v)", m.addr, got, want, err)
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("%w (last seen: %s)", err, last)
 	}
 	return nil
 }
