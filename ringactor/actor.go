@@ -53,7 +53,7 @@ func Props[T any, P Payload[T, P]](name string, behaviour Behaviour[P], opts ...
 func newProps[T any, P Payload[T, P]](name string, behaviour Behaviour[P], cfg Config, started func(error)) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &ringActor[T, P]{name: name, behaviour: behaviour, cfg: cfg, started: started}
-	})
+	}, ringMailbox(name))
 }
 
 // ringActor is the shell around ringCore: it turns messages into core calls
@@ -187,11 +187,11 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 		a.respondOp(ctx, c.unforceDown(msg.GetNode()))
 		return
 	case *messages.GetAll:
-		respond(ctx, &messages.Nodes{Nodes: c.all()})
+		a.boundary.respond(ctx, &messages.Nodes{Nodes: c.all()})
 	case *messages.GetUp:
-		respond(ctx, &messages.Nodes{Nodes: c.upNodes()})
+		a.boundary.respond(ctx, &messages.Nodes{Nodes: c.upNodes()})
 	case *statsRequest:
-		respond(ctx, c.stats)
+		respond(ctx, a.boundary.withGuardCounts(c.stats))
 	case *messages.StopRing:
 		for _, node := range c.upNodes() {
 			if node != a.view.self {
@@ -200,21 +200,21 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 				}
 			}
 		}
-		respond(ctx, &messages.OpReply{})
+		a.boundary.respond(ctx, &messages.OpReply{})
 		a.stop(ctx, stopReason(msg.GetReason()))
 	case *messages.StopMember:
 		if msg.GetRing() == a.name {
 			a.stop(ctx, stopReason(msg.GetReason()))
 		}
 	case *messages.LocalStop:
-		respond(ctx, &messages.OpReply{})
+		a.boundary.respond(ctx, &messages.OpReply{})
 		a.stop(ctx, stopReason(msg.GetReason()))
 
 	// The behaviour's messages.
 	case *callEnvelope:
 		a.call(ctx, From{pid: ctx.Sender()}, msg.msg)
 	case *messages.CallRequest:
-		from := From{pid: ctx.Sender(), remote: true}
+		from := From{pid: ctx.Sender(), remote: true, seal: a.boundary.replySeal()}
 		body, err := unpackBody(msg.GetBody())
 		if err != nil {
 			a.log.Warn("dropped call", slog.Any("error", err))
@@ -444,7 +444,7 @@ func (a *ringActor[T, P]) respondOp(ctx actor.Context, err error) {
 		// written: the caller must not read it as done.
 		err = fmt.Errorf("%w: the ring file of %s could not be written", ErrNotDurable, a.store)
 	}
-	respond(ctx, opReply(err))
+	a.boundary.respond(ctx, opReply(err))
 }
 
 func (a *ringActor[T, P]) respondStopped(ctx actor.Context) {

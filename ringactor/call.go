@@ -30,6 +30,9 @@ type callReply struct {
 type From struct {
 	pid    *actor.PID
 	remote bool
+	// seal seals the reply for the sealed request it answers (nil: the
+	// request came unsealed).
+	seal func(proto.Message) proto.Message
 }
 
 // Reply answers a call that HandleCall left unanswered (NoReply), from any
@@ -49,7 +52,11 @@ func reply(sender actor.SenderContext, from From, value any, callErr error) erro
 		return nil
 	}
 	out, err := encodeCallReply(value, callErr)
-	sender.Send(from.pid, out)
+	if from.seal == nil {
+		sender.Send(from.pid, out)
+	} else if sealed := from.seal(out); sealed != nil {
+		sender.Send(from.pid, sealed)
+	}
 	return err
 }
 

@@ -134,7 +134,7 @@ func (c *Client) Cast(msg any) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := c.sealRequest(&messages.CastRequest{Body: body})
+	sealed, _, err := c.sealRequest(&messages.CastRequest{Body: body})
 	if err != nil {
 		return err
 	}
@@ -243,11 +243,14 @@ func (c *Client) nodes(msg proto.Message) ([]string, error) {
 }
 
 func (c *Client) request(msg any, timeout time.Duration) (any, error) {
-	out, err := c.sealRequest(msg)
+	out, nonce, err := c.sealRequest(msg)
 	if err != nil {
 		return nil, err
 	}
 	res, err := c.system.Root.RequestFuture(c.pid, out, timeout).Result()
+	if err == nil {
+		res, err = c.openAnswer(res, nonce)
+	}
 	if err != nil {
 		err = explainUnreachable(c.system, c.pid.GetAddress(), err)
 	}

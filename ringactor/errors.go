@@ -71,6 +71,17 @@ var (
 	// certificate, a certificate that does not name the address, no
 	// certificate at all).
 	ErrHandshake = errors.New("ringactor: TLS handshake failed")
+
+	// ErrBusy is the answer to a request from another process that the
+	// member refused because its mailbox was full (Security.MaxQueued):
+	// nothing was done; try again later.
+	ErrBusy = errors.New("ringactor: member busy, request not queued")
+
+	// ErrPayloadTooLarge is wrapped by the error of a call whose change
+	// would make the payload larger than the ring can carry
+	// (Config.MaxStateBytes, encoded). The change was refused: the payload
+	// is as it was before the call, and nothing of it was logged or sent.
+	ErrPayloadTooLarge = errors.New("ringactor: change refused: payload too large")
 )
 
 // errorCodes names every sentinel a member's answer can wrap, on the wire.
@@ -94,6 +105,8 @@ var errorCodes = []struct {
 	{"not_durable", ErrNotDurable},
 	{"not_replicated", ErrNotReplicated},
 	{"key_required", ErrKeyRequired},
+	{"busy", ErrBusy},
+	{"payload_too_large", ErrPayloadTooLarge},
 	// A ring actor whose ring file failed to load answers with that error
 	// while it stops.
 	{"persistence.not_found", persistence.ErrNotFound},

@@ -14,6 +14,10 @@ type Stats struct {
 	DroppedForcedDown uint64
 	// DroppedMalformed counts messages that failed to decode or validate.
 	DroppedMalformed uint64
+	// DroppedBusy counts messages from other processes refused because
+	// the ring actor's mailbox was full (Security.MaxQueued), since this
+	// process started a ring actor of this name.
+	DroppedBusy uint64
 	// Security counts what the boundary refused (keys, replays, forged
 	// senders, requests without a key, oversized gossip).
 	Security SecurityStats
