@@ -52,7 +52,7 @@ func Props[T any, P Payload[T, P]](name string, behaviour Behaviour[P], opts ...
 // start of the actor (nil, or why it failed).
 func newProps[T any, P Payload[T, P]](name string, behaviour Behaviour[P], cfg Config, started func(error)) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &ringActor[T, P]{name: name, behaviour: behaviour, cfg: cfg, started: started}
+		return &ringActor[T, P]{name: name, behaviour: behaviour, cfg: cfg, started: started, size: payloadSize{exact: -1}}
 	}, ringMailbox(name))
 }
 
@@ -76,6 +76,8 @@ type ringActor[T any, P Payload[T, P]] struct {
 	// boundary seals what the member sends and admits what it receives
 	// (boundary.go).
 	boundary *boundary
+	// size estimates the encoded payload (payload_size.go).
+	size payloadSize
 
 	transport transport
 
@@ -93,7 +95,7 @@ func (a *ringActor[T, P]) Receive(ctx actor.Context) {
 		a.ctx.actorContext = ctx
 	}
 	a.actorCtx = ctx
-	a.pending.changedNow, a.pending.callAcksSet = false, false
+	a.pending.changedNow, a.pending.callAcksSet, a.pending.refusedNow = false, false, nil
 	switch ctx.Message().(type) {
 	case *actor.Started:
 		err := a.start(ctx)
@@ -522,10 +524,20 @@ func (a *ringActor[T, P]) mergeEncoded(data []byte) (bool, error) {
 	if err := checkClock(remote, time.Now(), a.cfg.MaxClockSkew); err != nil {
 		return false, err
 	}
-	return a.view.payload.Merge(remote), nil
+	changed := a.view.payload.Merge(remote)
+	if changed {
+		a.size.growth += len(data) // at most what the merge added
+	}
+	return changed, nil
 }
 
-func (a *ringActor[T, P]) encode() ([]byte, error) { return a.view.payload.MarshalBinary() }
+func (a *ringActor[T, P]) encode() ([]byte, error) {
+	data, err := a.view.payload.MarshalBinary()
+	if err == nil {
+		a.size.measured(len(data))
+	}
+	return data, err
+}
 
 func respond(ctx actor.Context, msg any) {
 	if ctx.Sender() != nil {

@@ -54,6 +54,9 @@ type Stats struct {
 	ChunkedResendsSkipped uint64
 	// Snapshots counts compactions of the payload log into a snapshot.
 	Snapshots uint64
+	// RefusedTooLarge counts payload changes refused because they made the
+	// payload larger than Config.MaxStateBytes (ErrPayloadTooLarge).
+	RefusedTooLarge uint64
 	// StateSendsHeld counts messages carrying state that were not sent
 	// because a change of this member was not yet durable (its disk
 	// failed): a peer must never see a dot this member could reissue
