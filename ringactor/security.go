@@ -142,6 +142,8 @@ func explainUnreachable(system *actor.ActorSystem, address string, err error) er
 		if hs := files.(*tlsFiles).diagnose(address); hs != nil {
 			return hs
 		}
+	} else if hs := speaksTLS(address); hs != nil {
+		return hs
 	}
 	return err
 }
