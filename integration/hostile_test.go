@@ -219,7 +219,10 @@ func boundRows() []hostileRow {
 			o.send(t, ringPID(h.a), g)
 			return 2
 		}},
-		{name: "300 fake nodes in one gossip", openRefuses: true, attack: func(t *testing.T, h *hostileRing) int64 {
+		// 300 is below Security.MaxNodes (1024, a ring may have that
+		// many members): only authentication tells fake nodes from real
+		// ones.
+		{name: "300 fake nodes in one gossip", attack: func(t *testing.T, h *hostileRing) int64 {
 			g := forgedGossip(h.b.Node)
 			g.NodeSet = fakeNodeSet(300, fakeAddresses(300)...)
 			h.dial(t, h.a.Node, h.b.Node).send(t, ringPID(h.a), g)
@@ -528,7 +531,7 @@ func TestHostileTableOpenRing(t *testing.T) {
 			for _, m := range h.members() {
 				nodes, err := m.Nodes("all", commandTimeout)
 				changed := !bytes.Equal(files[m.name], ringFileOrNil(m))
-				t.Logf("OPEN RING: %s: %s has node set %v (err %v), ring file changed: %v", row.name, m.name, nodes, err, changed)
+				t.Logf("OPEN RING: %s: %s has %d nodes in its node set (error: %v), ring file changed: %v", row.name, m.name, len(nodes), err, changed)
 			}
 		})
 	}
