@@ -254,6 +254,10 @@ func (c *CausalContext) Equal(other *CausalContext) bool {
 	return c.clock.Equal(&other.clock) && dotsEqual(c.cloud, other.cloud)
 }
 
+// New returns a new empty CausalContext; it reads nothing of its receiver, so
+// it may be called on a nil *CausalContext (the ring makes payloads so).
+func (*CausalContext) New() *CausalContext { return new(CausalContext) }
+
 // Clone returns a copy that shares nothing with c.
 func (c *CausalContext) Clone() *CausalContext {
 	clone := &CausalContext{}

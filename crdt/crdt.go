@@ -36,6 +36,11 @@ func NewReplicaID(node string) ReplicaID {
 // Implementations must make Merge commutative, associative and idempotent up
 // to Equal.
 type CRDT[P any] interface {
+	// New returns a new empty state of the same type. It must not read its
+	// receiver, so that it can be called on a nil P: the ring makes its
+	// payloads (the empty initial state, states decoded from gossip) from
+	// P's zero value, as riak_dt's behaviour has new().
+	New() P
 	// Merge folds other into the receiver, leaving other unchanged, and
 	// reports whether the receiver's state changed.
 	Merge(other P) (changed bool)

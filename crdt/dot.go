@@ -304,6 +304,10 @@ func (v *VClock) Equal(other *VClock) bool {
 	return dotsEqual(a, b) && slices.Equal(ma, mb)
 }
 
+// New returns a new empty VClock; it reads nothing of its receiver, so
+// it may be called on a nil *VClock (the ring makes payloads so).
+func (*VClock) New() *VClock { return new(VClock) }
+
 // Clone returns a copy that shares nothing mutable with v.
 func (v *VClock) Clone() *VClock {
 	if v == nil {

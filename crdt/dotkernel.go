@@ -245,6 +245,10 @@ func (k *DotKernel[K]) Equal(other *DotKernel[K]) bool {
 	return true
 }
 
+// New returns a new empty DotKernel; it reads nothing of its receiver, so
+// it may be called on a nil *DotKernel (the ring makes payloads so).
+func (*DotKernel[K]) New() *DotKernel[K] { return new(DotKernel[K]) }
+
 // Clone returns a copy that shares nothing mutable with k.
 func (k *DotKernel[K]) Clone() *DotKernel[K] {
 	clone := &DotKernel[K]{}

@@ -160,6 +160,10 @@ func (f *EWFlag) Equal(other *EWFlag) bool {
 	return f.flag.equal(&other.flag)
 }
 
+// New returns a new empty EWFlag; it reads nothing of its receiver, so
+// it may be called on a nil *EWFlag (the ring makes payloads so).
+func (*EWFlag) New() *EWFlag { return new(EWFlag) }
+
 // Clone returns a copy that shares nothing with f.
 func (f *EWFlag) Clone() *EWFlag {
 	return &EWFlag{flag: f.flag.clone()}
@@ -264,6 +268,10 @@ func (f *DWFlag) Merge(other *DWFlag) bool {
 func (f *DWFlag) Equal(other *DWFlag) bool {
 	return f.flag.equal(&other.flag)
 }
+
+// New returns a new empty DWFlag; it reads nothing of its receiver, so
+// it may be called on a nil *DWFlag (the ring makes payloads so).
+func (*DWFlag) New() *DWFlag { return new(DWFlag) }
 
 // Clone returns a copy that shares nothing with f.
 func (f *DWFlag) Clone() *DWFlag {

@@ -208,6 +208,10 @@ func (c *GCounter) isEmpty() bool {
 	return c == nil || len(c.slots) == 0 && len(c.pruned) == 0
 }
 
+// New returns a new empty GCounter; it reads nothing of its receiver, so
+// it may be called on a nil *GCounter (the ring makes payloads so).
+func (*GCounter) New() *GCounter { return new(GCounter) }
+
 // Clone returns a deep copy.
 func (c *GCounter) Clone() *GCounter {
 	return &GCounter{slots: slices.Clone(c.slots), pruned: c.pruned}

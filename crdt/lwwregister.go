@@ -129,6 +129,10 @@ func (r *LWWRegister[V]) Equal(other *LWWRegister[V]) bool {
 	return r.compare(other) == 0
 }
 
+// New returns a new empty LWWRegister; it reads nothing of its receiver, so
+// it may be called on a nil *LWWRegister (the ring makes payloads so).
+func (*LWWRegister[V]) New() *LWWRegister[V] { return new(LWWRegister[V]) }
+
 // Clone returns a deep copy: the value is decoded afresh from its encoding,
 // so that a []byte or a marshalable type shares no memory with the
 // receiver. A value without an encoding is copied as is.

@@ -412,6 +412,10 @@ func (m *Map) isEmpty() bool {
 	return m == nil || len(m.fields) == 0 && m.ctx.IsEmpty()
 }
 
+// New returns a new empty Map; it reads nothing of its receiver, so
+// it may be called on a nil *Map (the ring makes payloads so).
+func (*Map) New() *Map { return new(Map) }
+
 // Clone returns a deep copy.
 func (m *Map) Clone() *Map {
 	clone := &Map{}

@@ -203,6 +203,10 @@ func valuesEqual[V any](a, b V) bool {
 	return bytes.Equal(ea, eb)
 }
 
+// New returns a new empty MVRegister; it reads nothing of its receiver, so
+// it may be called on a nil *MVRegister (the ring makes payloads so).
+func (*MVRegister[V]) New() *MVRegister[V] { return new(MVRegister[V]) }
+
 // Clone returns a copy of r (see MVRegister for what is copied).
 func (r *MVRegister[V]) Clone() *MVRegister[V] {
 	clone := &MVRegister[V]{}

@@ -94,6 +94,10 @@ func (s *ORSet[E]) Equal(other *ORSet[E]) bool {
 	return s.kernel.Equal(&other.kernel)
 }
 
+// New returns a new empty ORSet; it reads nothing of its receiver, so
+// it may be called on a nil *ORSet (the ring makes payloads so).
+func (*ORSet[E]) New() *ORSet[E] { return new(ORSet[E]) }
+
 // Clone returns a copy that shares nothing mutable with s.
 func (s *ORSet[E]) Clone() *ORSet[E] {
 	clone := &ORSet[E]{}

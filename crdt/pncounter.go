@@ -117,6 +117,10 @@ func (c *PNCounter) Replicas() []ReplicaID {
 	return slices.Compact(replicas)
 }
 
+// New returns a new empty PNCounter; it reads nothing of its receiver, so
+// it may be called on a nil *PNCounter (the ring makes payloads so).
+func (*PNCounter) New() *PNCounter { return new(PNCounter) }
+
 // Clone returns a deep copy.
 func (c *PNCounter) Clone() *PNCounter {
 	return &PNCounter{inc: *c.inc.Clone(), dec: *c.dec.Clone()}

@@ -6,7 +6,7 @@
 // TestMain builds examples/cluster once (with -race when the tests run
 // with -race); every test starts its members from that binary, each with
 // its own data directory, and drives them through the line protocol of
-// examples/counternode. The partition and chaos tests put members in
+// internal/counternode. The partition and chaos tests put members in
 // network namespaces they create and remove, so they need root and
 // iproute2 (ip, and tc for the chaos test's packet loss).
 //

@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/genserverring/genserverring-go/examples/counternode"
+	"github.com/genserverring/genserverring-go/internal/counternode"
 )
 
 // The rings' timing: short, to keep the tests fast, with a probe timeout

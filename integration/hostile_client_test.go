@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,24 +84,26 @@ func TestHostileClientProcess(t *testing.T) {
 		client = client.WithKeyring(keyring)
 	}
 	for _, op := range spec.Ops {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		verb, arg, _ := strings.Cut(op, " ")
 		var err error
 		switch verb {
 		case "add":
-			err = client.AddNode(arg)
+			err = client.AddNode(ctx, arg)
 		case "del":
-			err = client.DelNode(arg)
+			err = client.DelNode(ctx, arg)
 		case "down":
-			err = client.ForceDown(arg)
+			err = client.ForceDown(ctx, arg)
 		case "stop":
-			err = client.Stop()
+			err = client.Stop(ctx)
 		case "all":
-			_, err = client.All()
+			_, err = client.All(ctx)
 		case "call":
-			_, err = client.Call(wrapperspb.Int64(1), 5*time.Second)
+			_, err = client.Call(ctx, wrapperspb.Int64(1))
 		default:
 			err = fmt.Errorf("unknown op %q", op)
 		}
+		cancel()
 		fmt.Println(hostileClientPrefix + outcome(err))
 	}
 }

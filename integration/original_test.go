@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/genserverring/genserverring-go/examples/counternode"
+	"github.com/genserverring/genserverring-go/internal/counternode"
 )
 
 // TestOriginalScenario is the scenario of GenServerring's own test suite,

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/genserverring/genserverring-go/examples/counternode"
+	"github.com/genserverring/genserverring-go/internal/counternode"
 )
 
 // TestRestartedMemberSeesLivePeersAtInit restarts a killed member while the

@@ -150,13 +150,13 @@ func TestHostileOutsidersSecuredRing(t *testing.T) {
 	require.NoError(t, err)
 	for _, client := range []*ringactor.Client{noKey, noKey.WithKeyring(wrongRing)} {
 		for name, attempt := range map[string]func() error{
-			"add":    func() error { return client.AddNode("10.1.2.3:4") },
-			"del":    func() error { return client.DelNode(b.Node) },
-			"down":   func() error { return client.ForceDown(b.Node) },
-			"undown": func() error { return client.UnforceDown(b.Node) },
-			"stop":   func() error { return client.Stop() },
-			"all":    func() error { _, err := client.All(); return err },
-			"call":   func() error { _, err := client.Call(wrapperspb.Int64(1), 5*time.Second); return err },
+			"add":    func() error { return client.AddNode(context.Background(), "10.1.2.3:4") },
+			"del":    func() error { return client.DelNode(context.Background(), b.Node) },
+			"down":   func() error { return client.ForceDown(context.Background(), b.Node) },
+			"undown": func() error { return client.UnforceDown(context.Background(), b.Node) },
+			"stop":   func() error { return client.Stop(context.Background()) },
+			"all":    func() error { _, err := client.All(context.Background()); return err },
+			"call":   func() error { _, err := client.Call(t.Context(), wrapperspb.Int64(1)); return err },
 		} {
 			assert.ErrorIs(t, attempt(), ringactor.ErrKeyRequired, name)
 		}
@@ -198,7 +198,7 @@ func TestHostileOutsidersSecuredRing(t *testing.T) {
 	// The members serve a holder of the key.
 	keyring, err := ringactor.NewKeyring(key)
 	require.NoError(t, err)
-	all, err := noKey.WithKeyring(keyring).All()
+	all, err := noKey.WithKeyring(keyring).All(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, addrs(members...), all)
 }

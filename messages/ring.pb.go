@@ -1008,6 +1008,44 @@ func (*GetUp) Descriptor() ([]byte, []int) {
 	return file_ring_proto_rawDescGZIP(), []int{14}
 }
 
+// GetStats asks for the member's counters (ringactor.Stats). Answered by
+// StatsReply.
+type GetStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStats) Reset() {
+	*x = GetStats{}
+	mi := &file_ring_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStats) ProtoMessage() {}
+
+func (x *GetStats) ProtoReflect() protoreflect.Message {
+	mi := &file_ring_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStats.ProtoReflect.Descriptor instead.
+func (*GetStats) Descriptor() ([]byte, []int) {
+	return file_ring_proto_rawDescGZIP(), []int{15}
+}
+
 // StopRing stops the ring on every up member. Answered by OpReply.
 type StopRing struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1018,7 +1056,7 @@ type StopRing struct {
 
 func (x *StopRing) Reset() {
 	*x = StopRing{}
-	mi := &file_ring_proto_msgTypes[15]
+	mi := &file_ring_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1068,7 @@ func (x *StopRing) String() string {
 func (*StopRing) ProtoMessage() {}
 
 func (x *StopRing) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[15]
+	mi := &file_ring_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1081,7 @@ func (x *StopRing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRing.ProtoReflect.Descriptor instead.
 func (*StopRing) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{15}
+	return file_ring_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StopRing) GetReason() string {
@@ -1063,7 +1101,7 @@ type LocalStop struct {
 
 func (x *LocalStop) Reset() {
 	*x = LocalStop{}
-	mi := &file_ring_proto_msgTypes[16]
+	mi := &file_ring_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1113,7 @@ func (x *LocalStop) String() string {
 func (*LocalStop) ProtoMessage() {}
 
 func (x *LocalStop) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[16]
+	mi := &file_ring_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1126,7 @@ func (x *LocalStop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalStop.ProtoReflect.Descriptor instead.
 func (*LocalStop) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{16}
+	return file_ring_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LocalStop) GetReason() string {
@@ -1110,7 +1148,7 @@ type StopMember struct {
 
 func (x *StopMember) Reset() {
 	*x = StopMember{}
-	mi := &file_ring_proto_msgTypes[17]
+	mi := &file_ring_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1160,7 @@ func (x *StopMember) String() string {
 func (*StopMember) ProtoMessage() {}
 
 func (x *StopMember) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[17]
+	mi := &file_ring_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1173,7 @@ func (x *StopMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopMember.ProtoReflect.Descriptor instead.
 func (*StopMember) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{17}
+	return file_ring_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StopMember) GetRing() string {
@@ -1172,7 +1210,7 @@ type OpReply struct {
 
 func (x *OpReply) Reset() {
 	*x = OpReply{}
-	mi := &file_ring_proto_msgTypes[18]
+	mi := &file_ring_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1222,7 @@ func (x *OpReply) String() string {
 func (*OpReply) ProtoMessage() {}
 
 func (x *OpReply) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[18]
+	mi := &file_ring_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1235,7 @@ func (x *OpReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpReply.ProtoReflect.Descriptor instead.
 func (*OpReply) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{18}
+	return file_ring_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *OpReply) GetError() string {
@@ -1224,7 +1262,7 @@ type Nodes struct {
 
 func (x *Nodes) Reset() {
 	*x = Nodes{}
-	mi := &file_ring_proto_msgTypes[19]
+	mi := &file_ring_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1236,7 +1274,7 @@ func (x *Nodes) String() string {
 func (*Nodes) ProtoMessage() {}
 
 func (x *Nodes) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[19]
+	mi := &file_ring_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1249,12 +1287,61 @@ func (x *Nodes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nodes.ProtoReflect.Descriptor instead.
 func (*Nodes) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{19}
+	return file_ring_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Nodes) GetNodes() []string {
 	if x != nil {
 		return x.Nodes
+	}
+	return nil
+}
+
+// StatsReply answers GetStats: each counter of the member's ringactor.Stats
+// by its field name ("GossipSent"; "Security.BadSeal" for a nested one).
+// Names rather than field numbers let members of different versions read
+// each other's counters: a name the reader does not know is skipped, one
+// the member does not send reads as zero.
+type StatsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Counters      map[string]uint64      `protobuf:"bytes,1,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsReply) Reset() {
+	*x = StatsReply{}
+	mi := &file_ring_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsReply) ProtoMessage() {}
+
+func (x *StatsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_ring_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsReply.ProtoReflect.Descriptor instead.
+func (*StatsReply) Descriptor() ([]byte, []int) {
+	return file_ring_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *StatsReply) GetCounters() map[string]uint64 {
+	if x != nil {
+		return x.Counters
 	}
 	return nil
 }
@@ -1269,7 +1356,7 @@ type CallRequest struct {
 
 func (x *CallRequest) Reset() {
 	*x = CallRequest{}
-	mi := &file_ring_proto_msgTypes[20]
+	mi := &file_ring_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1281,7 +1368,7 @@ func (x *CallRequest) String() string {
 func (*CallRequest) ProtoMessage() {}
 
 func (x *CallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[20]
+	mi := &file_ring_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1294,7 +1381,7 @@ func (x *CallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallRequest.ProtoReflect.Descriptor instead.
 func (*CallRequest) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{20}
+	return file_ring_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CallRequest) GetBody() *anypb.Any {
@@ -1319,7 +1406,7 @@ type CallReply struct {
 
 func (x *CallReply) Reset() {
 	*x = CallReply{}
-	mi := &file_ring_proto_msgTypes[21]
+	mi := &file_ring_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1418,7 @@ func (x *CallReply) String() string {
 func (*CallReply) ProtoMessage() {}
 
 func (x *CallReply) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[21]
+	mi := &file_ring_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1431,7 @@ func (x *CallReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallReply.ProtoReflect.Descriptor instead.
 func (*CallReply) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{21}
+	return file_ring_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CallReply) GetBody() *anypb.Any {
@@ -1378,7 +1465,7 @@ type CastRequest struct {
 
 func (x *CastRequest) Reset() {
 	*x = CastRequest{}
-	mi := &file_ring_proto_msgTypes[22]
+	mi := &file_ring_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1477,7 @@ func (x *CastRequest) String() string {
 func (*CastRequest) ProtoMessage() {}
 
 func (x *CastRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ring_proto_msgTypes[22]
+	mi := &file_ring_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1490,7 @@ func (x *CastRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CastRequest.ProtoReflect.Descriptor instead.
 func (*CastRequest) Descriptor() ([]byte, []int) {
-	return file_ring_proto_rawDescGZIP(), []int{22}
+	return file_ring_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CastRequest) GetBody() *anypb.Any {
@@ -1486,7 +1573,9 @@ const file_ring_proto_rawDesc = "" +
 	"\vUnforceDown\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\"\b\n" +
 	"\x06GetAll\"\a\n" +
-	"\x05GetUp\"\"\n" +
+	"\x05GetUp\"\n" +
+	"\n" +
+	"\bGetStats\"\"\n" +
 	"\bStopRing\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"#\n" +
 	"\tLocalStop\x12\x16\n" +
@@ -1501,7 +1590,13 @@ const file_ring_proto_rawDesc = "" +
 	"\verror_codes\x18\x03 \x03(\tR\n" +
 	"errorCodes\"\x1d\n" +
 	"\x05Nodes\x12\x14\n" +
-	"\x05nodes\x18\x01 \x03(\tR\x05nodes\"7\n" +
+	"\x05nodes\x18\x01 \x03(\tR\x05nodes\"\x97\x01\n" +
+	"\n" +
+	"StatsReply\x12L\n" +
+	"\bcounters\x18\x01 \x03(\v20.genserverring.messages.StatsReply.CountersEntryR\bcounters\x1a;\n" +
+	"\rCountersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"7\n" +
 	"\vCallRequest\x12(\n" +
 	"\x04body\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x04body\"l\n" +
 	"\tCallReply\x12(\n" +
@@ -1524,7 +1619,7 @@ func file_ring_proto_rawDescGZIP() []byte {
 	return file_ring_proto_rawDescData
 }
 
-var file_ring_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_ring_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_ring_proto_goTypes = []any{
 	(*Gossip)(nil),      // 0: genserverring.messages.Gossip
 	(*Delta)(nil),       // 1: genserverring.messages.Delta
@@ -1541,28 +1636,32 @@ var file_ring_proto_goTypes = []any{
 	(*UnforceDown)(nil), // 12: genserverring.messages.UnforceDown
 	(*GetAll)(nil),      // 13: genserverring.messages.GetAll
 	(*GetUp)(nil),       // 14: genserverring.messages.GetUp
-	(*StopRing)(nil),    // 15: genserverring.messages.StopRing
-	(*LocalStop)(nil),   // 16: genserverring.messages.LocalStop
-	(*StopMember)(nil),  // 17: genserverring.messages.StopMember
-	(*OpReply)(nil),     // 18: genserverring.messages.OpReply
-	(*Nodes)(nil),       // 19: genserverring.messages.Nodes
-	(*CallRequest)(nil), // 20: genserverring.messages.CallRequest
-	(*CallReply)(nil),   // 21: genserverring.messages.CallReply
-	(*CastRequest)(nil), // 22: genserverring.messages.CastRequest
-	(*ORSet)(nil),       // 23: genserverring.messages.ORSet
-	(*anypb.Any)(nil),   // 24: google.protobuf.Any
+	(*GetStats)(nil),    // 15: genserverring.messages.GetStats
+	(*StopRing)(nil),    // 16: genserverring.messages.StopRing
+	(*LocalStop)(nil),   // 17: genserverring.messages.LocalStop
+	(*StopMember)(nil),  // 18: genserverring.messages.StopMember
+	(*OpReply)(nil),     // 19: genserverring.messages.OpReply
+	(*Nodes)(nil),       // 20: genserverring.messages.Nodes
+	(*StatsReply)(nil),  // 21: genserverring.messages.StatsReply
+	(*CallRequest)(nil), // 22: genserverring.messages.CallRequest
+	(*CallReply)(nil),   // 23: genserverring.messages.CallReply
+	(*CastRequest)(nil), // 24: genserverring.messages.CastRequest
+	nil,                 // 25: genserverring.messages.StatsReply.CountersEntry
+	(*ORSet)(nil),       // 26: genserverring.messages.ORSet
+	(*anypb.Any)(nil),   // 27: google.protobuf.Any
 }
 var file_ring_proto_depIdxs = []int32{
-	23, // 0: genserverring.messages.Gossip.node_set:type_name -> genserverring.messages.ORSet
-	23, // 1: genserverring.messages.Gossip.forced_down:type_name -> genserverring.messages.ORSet
-	24, // 2: genserverring.messages.CallRequest.body:type_name -> google.protobuf.Any
-	24, // 3: genserverring.messages.CallReply.body:type_name -> google.protobuf.Any
-	24, // 4: genserverring.messages.CastRequest.body:type_name -> google.protobuf.Any
-	5,  // [5:5] is the sub-list for method output_type
-	5,  // [5:5] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	26, // 0: genserverring.messages.Gossip.node_set:type_name -> genserverring.messages.ORSet
+	26, // 1: genserverring.messages.Gossip.forced_down:type_name -> genserverring.messages.ORSet
+	25, // 2: genserverring.messages.StatsReply.counters:type_name -> genserverring.messages.StatsReply.CountersEntry
+	27, // 3: genserverring.messages.CallRequest.body:type_name -> google.protobuf.Any
+	27, // 4: genserverring.messages.CallReply.body:type_name -> google.protobuf.Any
+	27, // 5: genserverring.messages.CastRequest.body:type_name -> google.protobuf.Any
+	6,  // [6:6] is the sub-list for method output_type
+	6,  // [6:6] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_ring_proto_init() }
@@ -1577,7 +1676,7 @@ func file_ring_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ring_proto_rawDesc), len(file_ring_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

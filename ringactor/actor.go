@@ -34,7 +34,7 @@ type (
 // Props returns the Props of a ring actor named name, to spawn with
 // SpawnNamed(props, name) under the same name on every member. The payload
 // type P is inferred from behaviour. Start is the shorter way.
-func Props[T any, P Payload[T, P]](name string, behaviour Behaviour[P], opts ...Option) (*actor.Props, error) {
+func Props[P Payload[P]](name string, behaviour Behaviour[P], opts ...Option) (*actor.Props, error) {
 	if err := validateRingName(name); err != nil {
 		return nil, err
 	}
@@ -45,20 +45,20 @@ func Props[T any, P Payload[T, P]](name string, behaviour Behaviour[P], opts ...
 	if err != nil {
 		return nil, err
 	}
-	return newProps[T, P](name, behaviour, cfg, nil), nil
+	return newProps[P](name, behaviour, cfg, nil), nil
 }
 
 // newProps builds the Props; started, if not nil, gets the outcome of each
 // start of the actor (nil, or why it failed).
-func newProps[T any, P Payload[T, P]](name string, behaviour Behaviour[P], cfg Config, started func(error)) *actor.Props {
+func newProps[P Payload[P]](name string, behaviour Behaviour[P], cfg Config, started func(error)) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &ringActor[T, P]{name: name, behaviour: behaviour, cfg: cfg, started: started, size: payloadSize{exact: -1}}
+		return &ringActor[P]{name: name, behaviour: behaviour, cfg: cfg, started: started, size: payloadSize{exact: -1}}
 	}, ringMailbox(name))
 }
 
 // ringActor is the shell around ringCore: it turns messages into core calls
 // and the core's effects into sends, watches, disk writes and callbacks.
-type ringActor[T any, P Payload[T, P]] struct {
+type ringActor[P Payload[P]] struct {
 	name      string
 	behaviour Behaviour[P]
 	cfg       Config
@@ -76,6 +76,7 @@ type ringActor[T any, P Payload[T, P]] struct {
 	// boundary seals what the member sends and admits what it receives
 	// (boundary.go).
 	boundary *boundary
+	metrics  *ringMetrics // metrics.go
 	// size estimates the encoded payload (payload_size.go).
 	size payloadSize
 
@@ -90,7 +91,7 @@ type ringActor[T any, P Payload[T, P]] struct {
 }
 
 // Receive implements actor.Actor.
-func (a *ringActor[T, P]) Receive(ctx actor.Context) {
+func (a *ringActor[P]) Receive(ctx actor.Context) {
 	if a.ctx != nil {
 		a.ctx.actorContext = ctx
 	}
@@ -142,11 +143,12 @@ func (a *ringActor[T, P]) Receive(ctx actor.Context) {
 	a.handle(ctx, message)
 }
 
-func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
+func (a *ringActor[P]) handle(ctx actor.Context, message any) {
 	c := a.core
 	switch msg := message.(type) {
 	// The ring protocol.
 	case *messages.Gossip, *messages.Digest, *messages.Delta, *messages.DeltaAck, *messages.StateChunk, *messages.Ping, *messages.Ack, *messages.PingRequest, *messages.NodeDown:
+		a.metrics.heard(c, msg)
 		c.step(msg)
 	case *actor.Terminated:
 		node, member := a.transport.nodeOf(msg.GetWho())
@@ -166,10 +168,12 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 			a.commit(ctx) // retry a commit that failed
 		}
 		c.onGossipTick()
+		a.metrics.publish(c)
 	case *rejoinTick:
 		c.onRejoinTick()
 	case *probeTick:
 		c.onProbeTick()
+		a.metrics.publish(c)
 	case *probeDeadline:
 		c.onProbeTimer(msg.seq, msg.phase)
 	case *initDeadline:
@@ -194,6 +198,8 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 		a.boundary.respond(ctx, &messages.Nodes{Nodes: c.upNodes()})
 	case *statsRequest:
 		respond(ctx, a.boundary.withGuardCounts(c.stats))
+	case *messages.GetStats:
+		a.boundary.respond(ctx, &messages.StatsReply{Counters: a.boundary.withGuardCounts(c.stats).counters()})
 	case *messages.StopRing:
 		for _, node := range c.upNodes() {
 			if node != a.view.self {
@@ -214,9 +220,10 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 
 	// The behaviour's messages.
 	case *callEnvelope:
-		a.call(ctx, From{pid: ctx.Sender()}, msg.msg)
+		a.call(ctx, a.newFrom(ctx, false), msg.msg)
 	case *messages.CallRequest:
-		from := From{pid: ctx.Sender(), remote: true, seal: a.boundary.replySeal()}
+		from := a.newFrom(ctx, true)
+		from.seal = a.boundary.replySeal()
 		body, err := unpackBody(msg.GetBody())
 		if err != nil {
 			a.log.Warn("dropped call", slog.Any("error", err))
@@ -240,7 +247,7 @@ func (a *ringActor[T, P]) handle(ctx actor.Context, message any) {
 	a.apply(ctx)
 }
 
-func (a *ringActor[T, P]) info(ctx actor.Context, msg any) {
+func (a *ringActor[P]) info(ctx actor.Context, msg any) {
 	if _, system := msg.(actor.SystemMessage); system {
 		return
 	}
@@ -248,7 +255,7 @@ func (a *ringActor[T, P]) info(ctx actor.Context, msg any) {
 	a.apply(ctx)
 }
 
-func (a *ringActor[T, P]) call(ctx actor.Context, from From, msg any) {
+func (a *ringActor[P]) call(ctx actor.Context, from From, msg any) {
 	var result CallResult
 	if panicked := a.callback(ctx, "HandleCall", func() { result = a.behaviour.HandleCall(a.ctx, from, msg) }); panicked != nil {
 		result = ReplyWithError(panicked)
@@ -266,7 +273,7 @@ func (a *ringActor[T, P]) call(ctx actor.Context, from From, msg any) {
 
 // callback runs a behaviour callback, recovering a panic: it is logged with
 // its stack and counted, and returned as an error wrapping ErrCallbackPanic.
-func (a *ringActor[T, P]) callback(ctx actor.Context, name string, f func()) (panicked error) {
+func (a *ringActor[P]) callback(ctx actor.Context, name string, f func()) (panicked error) {
 	a.ctx.actorContext = ctx
 	defer func() {
 		if r := recover(); r != nil {
@@ -284,7 +291,7 @@ func (a *ringActor[T, P]) callback(ctx actor.Context, name string, f func()) (pa
 	return nil
 }
 
-func (a *ringActor[T, P]) start(ctx actor.Context) error {
+func (a *ringActor[P]) start(ctx actor.Context) error {
 	a.transport = newTransport(ctx.ActorSystem(), a.name, a.cfg)
 	self := a.transport.self()
 	a.log = a.cfg.Logger
@@ -336,8 +343,8 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	if initErr != nil {
 		return fmt.Errorf("ringactor: Init: %w", initErr)
 	}
-	if payload == nil {
-		payload = P(new(T))
+	if isNilPayload(payload) {
+		payload = newPayload[P]()
 	}
 	if err := a.recoverPayload(payload); err != nil {
 		return err
@@ -364,8 +371,10 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 	a.view.core = core
 	a.boundary = newBoundary(a.name, self, a.cfg.Security, ctx.ActorSystem(), &core.stats, a.log)
 	a.timers = newTimers(ctx.ActorSystem().Root, ctx.Self())
+	a.metrics = newRingMetrics(meterProvider(a.cfg, ctx.ActorSystem()), a.name, self, a.log)
 	core.start()
 	a.apply(ctx)
+	a.metrics.publish(core)
 
 	a.timers.every(a.cfg.GossipInterval, &gossipTick{})
 	a.timers.every(a.cfg.ProbeInterval, &probeTick{})
@@ -375,7 +384,7 @@ func (a *ringActor[T, P]) start(ctx actor.Context) error {
 }
 
 // apply carries out the core's effects.
-func (a *ringActor[T, P]) apply(ctx actor.Context) {
+func (a *ringActor[P]) apply(ctx actor.Context) {
 	for {
 		eff := a.core.takeEffects()
 		if eff.persist && !eff.removed {
@@ -418,6 +427,7 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 			a.callback(ctx, "HandleStateChange", func() { a.behaviour.HandleStateChange(a.ctx, a.view.payload) })
 		}
 		for _, change := range eff.ringChanges {
+			a.metrics.ringChanged(a.core, change)
 			a.callback(ctx, "HandleRingChange", func() { a.behaviour.HandleRingChange(a.ctx, change) })
 		}
 		if eff.removed {
@@ -439,7 +449,7 @@ func (a *ringActor[T, P]) apply(ctx actor.Context) {
 	}
 }
 
-func (a *ringActor[T, P]) respondOp(ctx actor.Context, err error) {
+func (a *ringActor[P]) respondOp(ctx actor.Context, err error) {
 	a.apply(ctx)
 	if err == nil && a.pending.ringDirty {
 		// The change is applied here but the ring file could not be
@@ -449,7 +459,7 @@ func (a *ringActor[T, P]) respondOp(ctx actor.Context, err error) {
 	a.boundary.respond(ctx, opReply(err))
 }
 
-func (a *ringActor[T, P]) respondStopped(ctx actor.Context) {
+func (a *ringActor[P]) respondStopped(ctx actor.Context) {
 	err := a.initErr
 	if err == nil {
 		err = ErrStopped
@@ -465,23 +475,24 @@ func (a *ringActor[T, P]) respondStopped(ctx actor.Context) {
 }
 
 // stop stops this member's ring actor; Terminate gets reason.
-func (a *ringActor[T, P]) stop(ctx actor.Context, reason error) {
+func (a *ringActor[P]) stop(ctx actor.Context, reason error) {
 	if a.stopReason == nil {
 		a.stopReason = reason
 	}
 	ctx.Stop(ctx.Self())
 }
 
-func (a *ringActor[T, P]) cancelTimers() {
+func (a *ringActor[P]) cancelTimers() {
 	if a.timers != nil {
 		a.timers.stop()
 	}
 	if a.transport != nil {
 		a.transport.stop()
 	}
+	a.metrics.stop()
 }
 
-func (a *ringActor[T, P]) terminate(ctx actor.Context) {
+func (a *ringActor[P]) terminate(ctx actor.Context) {
 	a.cancelTimers()
 	defer a.closeStore()
 	if a.terminated || a.core == nil {
@@ -503,7 +514,7 @@ func (a *ringActor[T, P]) terminate(ctx actor.Context) {
 
 // closeStore closes a store this actor opened (releasing the data
 // directory's lock); a store passed with WithStore is the caller's.
-func (a *ringActor[T, P]) closeStore() {
+func (a *ringActor[P]) closeStore() {
 	if !a.ownsStore || a.store == nil {
 		return
 	}
@@ -516,8 +527,8 @@ func (a *ringActor[T, P]) closeStore() {
 }
 
 // mergeEncoded and encode make the actor the core's payloadState.
-func (a *ringActor[T, P]) mergeEncoded(data []byte) (bool, error) {
-	remote := P(new(T))
+func (a *ringActor[P]) mergeEncoded(data []byte) (bool, error) {
+	remote := newPayload[P]()
 	if err := remote.UnmarshalBinary(data); err != nil {
 		return false, err
 	}
@@ -531,7 +542,7 @@ func (a *ringActor[T, P]) mergeEncoded(data []byte) (bool, error) {
 	return changed, nil
 }
 
-func (a *ringActor[T, P]) encode() ([]byte, error) {
+func (a *ringActor[P]) encode() ([]byte, error) {
 	data, err := a.view.payload.MarshalBinary()
 	if err == nil {
 		a.size.measured(len(data))

@@ -4,13 +4,28 @@ import (
 	"github.com/genserverring/genserverring-go/crdt"
 )
 
-// Payload is the constraint on a ring's payload type: P is a pointer to T
-// and a CRDT of package crdt's contract (every crdt type, or a user's own
-// type that satisfies crdt.CRDT). The ring decodes gossip into a fresh
-// new(T), so T's zero value must be a valid empty state.
-type Payload[T any, P any] interface {
-	*T
+// Payload is the constraint on a ring's payload type P: a CRDT of package
+// crdt's contract (every crdt type, e.g. *crdt.PNCounter, or a user's own
+// type that satisfies crdt.CRDT). The ring makes empty states with New,
+// called on P's zero value, to start from and to decode gossip into. P is
+// comparable so the ring can tell a nil payload (a pointer type, as every
+// crdt type is) from a state.
+type Payload[P any] interface {
+	comparable
 	crdt.CRDT[P]
+}
+
+// newPayload returns a new empty payload of type P.
+func newPayload[P Payload[P]]() P {
+	var zero P
+	return zero.New()
+}
+
+// isNilPayload reports whether p is P's zero value: nil, for the pointer
+// types payloads are.
+func isNilPayload[P Payload[P]](p P) bool {
+	var zero P
+	return p == zero
 }
 
 // Behaviour is what a ring's user writes: the GenServer callbacks. P is the
@@ -34,7 +49,7 @@ type Payload[T any, P any] interface {
 // Embed DefaultBehaviour to write only the callbacks you need.
 type Behaviour[P any] interface {
 	// Init runs once, when the ring actor starts, before any other callback.
-	// It returns the initial payload; nil means an empty one (new(T)). An
+	// It returns the initial payload; nil means an empty one (P's New). An
 	// error stops the ring actor, and Start returns it.
 	Init(ctx *Context[P]) (P, error)
 

@@ -59,12 +59,12 @@ func BenchmarkCall(b *testing.B) {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))
 	b.Cleanup(system.Shutdown)
 	n := &localNet{system: system}
-	local, err := Start[crdt.PNCounter](system, "bench", &counterBehaviour{}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(newNode()))
+	local, err := Start[*crdt.PNCounter](system, "bench", &counterBehaviour{}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(newNode()))
 	require.NoError(b, err)
 	b.Run("local", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
-			if _, err := local.Call(get{}, time.Second); err != nil {
+			if _, err := local.Call(within(time.Second), get{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -76,7 +76,7 @@ func BenchmarkCall(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {
-			if _, err := remote.Call(wrapperspb.Int64(0), time.Second); err != nil {
+			if _, err := remote.Call(within(time.Second), wrapperspb.Int64(0)); err != nil {
 				b.Fatal(err)
 			}
 		}

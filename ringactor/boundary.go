@@ -68,11 +68,13 @@ func (b *boundary) outgoing(msg proto.Message) proto.Message {
 		}
 		out = sealed
 	}
-	if size := proto.Size(out); size > b.maxSend {
+	size := proto.Size(out)
+	if size > b.maxSend {
 		b.stats.Security.OversizedSends++
 		b.drops.warn("message too large", "not sent: larger than the remote's maximum message size", slog.String("type", string(msg.ProtoReflect().Descriptor().FullName())), slog.Int("bytes", size), slog.Int("max", b.maxSend))
 		return nil
 	}
+	b.countSent(size)
 	return out
 }
 
@@ -85,6 +87,7 @@ func (b *boundary) admit(ctx actor.Context, message any) (any, bool) {
 	if !ok || !isRingMessage(msg) {
 		return message, true // local Go values, timers, system messages, the user's own messages
 	}
+	b.countReceived(msg)
 	sealed, isSealed := msg.(*messages.Sealed)
 	switch {
 	case isSealed && b.sealer == nil:
@@ -219,7 +222,7 @@ func isRequest(typeName string) bool {
 		return false
 	}
 	switch name {
-	case "AddNode", "DelNode", "ForceDown", "UnforceDown", "GetAll", "GetUp", "StopRing", "LocalStop", "CallRequest", "CastRequest":
+	case "AddNode", "DelNode", "ForceDown", "UnforceDown", "GetAll", "GetUp", "GetStats", "StopRing", "LocalStop", "CallRequest", "CastRequest":
 		return true
 	}
 	return false

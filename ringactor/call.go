@@ -2,6 +2,7 @@ package ringactor
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
@@ -33,6 +34,10 @@ type From struct {
 	// seal seals the reply for the sealed request it answers (nil: the
 	// request came unsealed).
 	seal func(proto.Message) proto.Message
+	// arrived is when the ring actor took the call from its mailbox; the
+	// reply records the call's latency in metrics (metrics.go).
+	arrived time.Time
+	metrics *ringMetrics
 }
 
 // Reply answers a call that HandleCall left unanswered (NoReply), from any
@@ -47,6 +52,7 @@ func reply(sender actor.SenderContext, from From, value any, callErr error) erro
 	if from.pid == nil {
 		return nil
 	}
+	defer from.replied()
 	if !from.remote {
 		sender.Send(from.pid, &callReply{value: value, err: callErr})
 		return nil

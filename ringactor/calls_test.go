@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"testing"
@@ -32,7 +33,7 @@ func TestDeferredReply(t *testing.T) {
 	m := startMember(t, "deferred", nil)
 	answer := make(chan any, 1)
 	go func() {
-		v, err := m.client.Call(later{}, 5*time.Second)
+		v, err := m.client.Call(within(5*time.Second), later{})
 		if err != nil {
 			v = err
 		}
@@ -45,20 +46,22 @@ func TestDeferredReply(t *testing.T) {
 
 func TestStopWithRepliesThenStops(t *testing.T) {
 	m := startMember(t, "stopwith", nil)
-	v, err := m.client.Call(stopWith{}, time.Second)
+	v, err := m.client.Call(within(time.Second), stopWith{})
 	require.NoError(t, err)
 	assert.Equal(t, "bye", v)
 	require.Eventually(t, func() bool { return errors.Is(m.behaviour.terminatedWith(), ErrStopped) }, waitFor, tick)
-	_, err = m.client.Call(get{}, time.Second)
+	awaitStopped(t, m.client)
+	_, err = m.client.Call(within(time.Second), get{})
 	require.ErrorIs(t, err, ErrMemberGone)
 }
 
 func TestStopStopsEveryUpMember(t *testing.T) {
 	members, _ := startRing(t, "stop-all", 3)
-	require.NoError(t, members[1].client.Stop())
+	require.NoError(t, members[1].client.Stop(context.Background()))
 	for _, m := range members {
 		require.Eventually(t, func() bool { return errors.Is(m.behaviour.terminatedWith(), ErrStopped) }, waitFor, tick, m.node)
-		_, err := m.client.Call(get{}, time.Second)
+		awaitStopped(t, m.client)
+		_, err := m.client.Call(within(time.Second), get{})
 		require.ErrorIs(t, err, ErrMemberGone)
 	}
 }
@@ -66,24 +69,24 @@ func TestStopStopsEveryUpMember(t *testing.T) {
 func TestStartRejectsBadConfig(t *testing.T) {
 	n := netFor(t)
 	system := n.system
-	_, err := Start[crdt.PNCounter](system, "cfg", DefaultBehaviour[*crdt.PNCounter]{}, WithGossipInterval(0))
+	_, err := Start[*crdt.PNCounter](system, "cfg", DefaultBehaviour[*crdt.PNCounter]{}, WithGossipInterval(0))
 	require.ErrorContains(t, err, "GossipInterval must be positive")
-	_, err = Start[crdt.PNCounter](system, "", DefaultBehaviour[*crdt.PNCounter]{})
+	_, err = Start[*crdt.PNCounter](system, "", DefaultBehaviour[*crdt.PNCounter]{})
 	require.ErrorContains(t, err, "empty ring name")
 	for _, name := range []string{"..", "a/b", `a\b`} {
-		_, err = Start[crdt.PNCounter](system, name, DefaultBehaviour[*crdt.PNCounter]{})
+		_, err = Start[*crdt.PNCounter](system, name, DefaultBehaviour[*crdt.PNCounter]{})
 		require.ErrorContains(t, err, "path separators", name)
 	}
 }
 
 func TestInitErrorFailsStart(t *testing.T) {
 	n := netFor(t)
-	_, err := Start[crdt.PNCounter](n.system, "init-error", failingInit{}, WithDataDir(t.TempDir()), WithLogger(quietLogger()), n.member(newNode()))
+	_, err := Start[*crdt.PNCounter](n.system, "init-error", failingInit{}, WithDataDir(t.TempDir()), WithLogger(quietLogger()), n.member(newNode()))
 	require.ErrorContains(t, err, "no config")
 }
 
 func TestStartWithoutRemoteFails(t *testing.T) {
 	system := newLocalSystem(t)
-	_, err := Start[crdt.PNCounter](system, "no-remote", DefaultBehaviour[*crdt.PNCounter]{}, WithLogger(quietLogger()))
+	_, err := Start[*crdt.PNCounter](system, "no-remote", DefaultBehaviour[*crdt.PNCounter]{}, WithLogger(quietLogger()))
 	require.ErrorIs(t, err, ErrNoRemote)
 }

@@ -2,6 +2,7 @@ package ringactor
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"testing"
@@ -93,20 +94,20 @@ func TestPayloadOverTheTransportLimitIsShared(t *testing.T) {
 	ring := uniqueRing("blob")
 	p, startErr := startPeer(t, ring, peerBlobEnv+"="+fmt.Sprint(limit))
 	require.Empty(t, startErr)
-	client, err := Start[crdt.LWWRegister[[]byte]](sharedRemote(t), ring, blobBehaviour{},
+	client, err := Start[*crdt.LWWRegister[[]byte]](sharedRemote(t), ring, blobBehaviour{},
 		append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelInfo)), WithChunks(16<<10, 64<<20)}, testOptions...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, sharedRemote(t).Root.StopFuture(client.PID()).Wait()) })
 	clients := []*Client{client, NewClient(sharedRemote(t), p.node, ring)}
-	require.NoError(t, clients[0].AddNode(p.node))
+	require.NoError(t, clients[0].AddNode(context.Background(), p.node))
 	const size = 4 * limit
-	_, err = clients[0].Call(setBlob{data: bytes.Repeat([]byte("x"), size)}, 10*time.Second)
+	_, err = clients[0].Call(within(10*time.Second), setBlob{data: bytes.Repeat([]byte("x"), size)})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		n, err := clients[1].Call(wrapperspb.String("len"), 5*time.Second)
+		n, err := clients[1].Call(within(5*time.Second), wrapperspb.String("len"))
 		return err == nil && n.(*wrapperspb.Int64Value).GetValue() == size
 	}, waitFor, 50*time.Millisecond, "a payload four times the transport's limit reaches the other member")
-	stats, err := clients[0].Stats()
+	stats, err := clients[0].Stats(context.Background())
 	require.NoError(t, err)
 	assert.NotZero(t, stats.ChunksSent)
 }
@@ -116,13 +117,13 @@ func TestStateFromTheFutureIsRefused(t *testing.T) {
 	net := netFor(t)
 	nodes := []string{newNode(), newNode()}
 	for _, node := range nodes {
-		client, err := Start[crdt.LWWRegister[[]byte]](net.system, "future", blobBehaviour{},
+		client, err := Start[*crdt.LWWRegister[[]byte]](net.system, "future", blobBehaviour{},
 			append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelInfo)), net.member(node)}, testOptions...)...)
 		require.NoError(t, err)
 		clients = append(clients, client)
 	}
-	require.NoError(t, clients[0].AddNode(nodes[1]))
-	require.Eventually(t, func() bool { up, _ := clients[1].Up(); return len(up) == 2 }, waitFor, tick)
+	require.NoError(t, clients[0].AddNode(context.Background(), nodes[1]))
+	require.Eventually(t, func() bool { up, _ := clients[1].Up(context.Background()); return len(up) == 2 }, waitFor, tick)
 
 	// A gossip whose register is stamped a day ahead, as from the member.
 	var future crdt.LWWRegister[[]byte]
@@ -131,10 +132,10 @@ func TestStateFromTheFutureIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	clients[0].Send(&messages.Delta{Ring: "future", From: nodes[1], Payload: data})
 	require.Eventually(t, func() bool {
-		stats, err := clients[0].Stats()
+		stats, err := clients[0].Stats(context.Background())
 		return err == nil && stats.DroppedMalformed > 0
 	}, waitFor, tick)
-	n, err := clients[0].Call(get{}, time.Second)
+	n, err := clients[0].Call(within(time.Second), get{})
 	require.NoError(t, err)
 	assert.Equal(t, 0, n, "the register from the future did not win")
 }

@@ -86,7 +86,7 @@ type pendingChanges[P any] struct {
 
 // update runs a Context.Update: it applies the change and records its
 // delta.
-func (a *ringActor[T, P]) update(mutate func(P) P) {
+func (a *ringActor[P]) update(mutate func(P) P) {
 	if a.core == nil {
 		// Init is running: its payload is the starting state, rebuilt by
 		// Init at every start, not a change to log.
@@ -117,7 +117,7 @@ func (a *ringActor[T, P]) update(mutate func(P) P) {
 
 // dropPending forgets every pending change and answers the calls waiting
 // for them with err.
-func (a *ringActor[T, P]) dropPending(ctx actor.SenderContext, err error) {
+func (a *ringActor[P]) dropPending(ctx actor.SenderContext, err error) {
 	for _, h := range a.pending.held {
 		a.release(ctx, heldReply{from: h.from, err: err})
 	}
@@ -130,16 +130,16 @@ func (a *ringActor[T, P]) dropPending(ctx actor.SenderContext, err error) {
 }
 
 // synced reports whether every change of this member is durable.
-func (a *ringActor[T, P]) synced() bool {
+func (a *ringActor[P]) synced() bool {
 	return len(a.pending.deltas) == 0 && !a.pending.ringDirty && a.pending.encodeErr == nil
 }
 
 // setWriteAcks runs Context.SetWriteAcks.
-func (a *ringActor[T, P]) setWriteAcks(acks int) {
+func (a *ringActor[P]) setWriteAcks(acks int) {
 	a.pending.callAcks, a.pending.callAcksSet = acks, true
 }
 
-func (a *ringActor[T, P]) queueFlush() {
+func (a *ringActor[P]) queueFlush() {
 	if !a.pending.flushQueued && a.actorCtx != nil {
 		a.pending.flushQueued = true
 		a.actorCtx.Send(a.actorCtx.Self(), &flushToken{})
@@ -148,7 +148,7 @@ func (a *ringActor[T, P]) queueFlush() {
 
 // sendReply answers a call now, or holds the answer until the changes
 // before it are durable.
-func (a *ringActor[T, P]) sendReply(ctx actor.SenderContext, from From, value any, err error) error {
+func (a *ringActor[P]) sendReply(ctx actor.SenderContext, from From, value any, err error) error {
 	if a.pending.refusedNow != nil && err == nil {
 		value, err = nil, a.pending.refusedNow
 	}
@@ -176,7 +176,7 @@ func (a *ringActor[T, P]) sendReply(ctx actor.SenderContext, from From, value an
 
 // flush commits what is pending, releases the held replies and pushes the
 // batch's delta.
-func (a *ringActor[T, P]) flush(ctx actor.Context) {
+func (a *ringActor[P]) flush(ctx actor.Context) {
 	a.pending.flushQueued = false
 	a.commit(ctx)
 	a.apply(ctx)
@@ -187,7 +187,7 @@ func (a *ringActor[T, P]) flush(ctx actor.Context) {
 // when it fails, the replies of calls that changed something get an error
 // wrapping ErrNotDurable and the others their values (reads go on). The
 // changes stay pending, retried at the next commit.
-func (a *ringActor[T, P]) commit(ctx actor.Context) {
+func (a *ringActor[P]) commit(ctx actor.Context) {
 	p := &a.pending
 	err := a.writePending()
 	held := p.held
@@ -231,7 +231,7 @@ func (a *ringActor[T, P]) commit(ctx actor.Context) {
 	p.delta, p.hasDelta = none, false
 }
 
-func (a *ringActor[T, P]) release(ctx actor.SenderContext, h heldReply) {
+func (a *ringActor[P]) release(ctx actor.SenderContext, h heldReply) {
 	if err := reply(ctx, h.from, h.value, h.err); err != nil {
 		a.log.Warn("reply could not be sent", slog.Any("error", err))
 	}
@@ -240,7 +240,7 @@ func (a *ringActor[T, P]) release(ctx actor.SenderContext, h heldReply) {
 // awaitAcks sends the batch's delta to every up member, asking each for a
 // DeltaAck, and holds the replies of the calls that asked for
 // confirmations until enough came or WriteAckTimeout passed.
-func (a *ringActor[T, P]) awaitAcks(ctx actor.Context, delta []byte, waiting []heldReply) {
+func (a *ringActor[P]) awaitAcks(ctx actor.Context, delta []byte, waiting []heldReply) {
 	p := &a.pending
 	p.nextAckID++
 	id := p.nextAckID
@@ -256,7 +256,7 @@ func (a *ringActor[T, P]) awaitAcks(ctx actor.Context, delta []byte, waiting []h
 }
 
 // onAcked counts a DeltaAck.
-func (a *ringActor[T, P]) onAcked(ctx actor.Context, ack deltaAck) {
+func (a *ringActor[P]) onAcked(ctx actor.Context, ack deltaAck) {
 	if w := a.pending.ackWaits[ack.id]; w != nil {
 		w.confirmed[ack.node] = true
 		a.releaseAcked(ctx, ack.id, false)
@@ -266,7 +266,7 @@ func (a *ringActor[T, P]) onAcked(ctx actor.Context, ack deltaAck) {
 // releaseAcked answers the calls of batch id whose confirmations came (or
 // can never come: fewer members were asked); at the deadline, all the
 // others, with ErrNotReplicated.
-func (a *ringActor[T, P]) releaseAcked(ctx actor.Context, id uint64, deadline bool) {
+func (a *ringActor[P]) releaseAcked(ctx actor.Context, id uint64, deadline bool) {
 	w := a.pending.ackWaits[id]
 	if w == nil {
 		return
@@ -298,7 +298,7 @@ func (a *ringActor[T, P]) releaseAcked(ctx actor.Context, id uint64, deadline bo
 // deltaAcksDue handles deltas of others that asked for a DeltaAck: with
 // durability on they join this member's next commit and are acked after
 // it; otherwise they are acked now.
-func (a *ringActor[T, P]) deltaAcksDue(acks []deltaAck) {
+func (a *ringActor[P]) deltaAcksDue(acks []deltaAck) {
 	for _, ack := range acks {
 		if a.payloadStore == nil {
 			a.core.sendDeltaAck(ack.node, ack.id)
@@ -313,7 +313,7 @@ func (a *ringActor[T, P]) deltaAcksDue(acks []deltaAck) {
 // writePending writes the ring file if an earlier write failed, then
 // appends the pending deltas with one sync, and compacts the log when it
 // has grown.
-func (a *ringActor[T, P]) writePending() error {
+func (a *ringActor[P]) writePending() error {
 	p := &a.pending
 	if p.encodeErr != nil {
 		// The change is applied but cannot be logged: only a snapshot of
@@ -338,6 +338,7 @@ func (a *ringActor[T, P]) writePending() error {
 	a.core.stats.Syncs++
 	a.core.stats.SyncedDeltas += uint64(len(p.deltas))
 	a.lastSync = time.Since(start)
+	a.metrics.synced(a.lastSync)
 	p.deltas = p.deltas[:0]
 	if size := a.payloadStore.LogSize(); size > a.cfg.SnapshotBytes && size > 2*a.snapshotSize {
 		if err := a.snapshot(); err != nil {
@@ -348,14 +349,14 @@ func (a *ringActor[T, P]) writePending() error {
 	return nil
 }
 
-func (a *ringActor[T, P]) commitFailed(err error) error {
+func (a *ringActor[P]) commitFailed(err error) error {
 	a.core.stats.SyncErrors++
 	a.log.Error("cannot make changes durable; calls that change state fail until the disk recovers", slog.Any("error", err))
 	return err
 }
 
 // snapshot folds the log into a snapshot of the whole payload.
-func (a *ringActor[T, P]) snapshot() error {
+func (a *ringActor[P]) snapshot() error {
 	if a.payloadStore == nil {
 		return nil
 	}
@@ -373,7 +374,7 @@ func (a *ringActor[T, P]) snapshot() error {
 
 // saveRing writes the ring file; a failure leaves the ring dirty, to be
 // written again at the next commit.
-func (a *ringActor[T, P]) saveRing() error {
+func (a *ringActor[P]) saveRing() error {
 	state, err := a.core.persisted()
 	if err == nil {
 		state.UnixNanos = time.Now().UnixNano()
@@ -389,7 +390,7 @@ func (a *ringActor[T, P]) saveRing() error {
 }
 
 // recoverPayload merges the persisted snapshot and log into payload.
-func (a *ringActor[T, P]) recoverPayload(payload P) error {
+func (a *ringActor[P]) recoverPayload(payload P) error {
 	if a.payloadStore == nil {
 		return nil
 	}
@@ -402,7 +403,7 @@ func (a *ringActor[T, P]) recoverPayload(payload P) error {
 			slog.Int64("bytes", log.CutBytes), slog.Any("reason", log.CutReason), slog.String("store", a.store.String()))
 	}
 	if log.Snapshot != nil {
-		snap := P(new(T))
+		snap := newPayload[P]()
 		if err := snap.UnmarshalBinary(log.Snapshot); err != nil {
 			return fmt.Errorf("ringactor: payload snapshot of %s does not decode as %T: %w", a.store, payload, err)
 		}
@@ -410,7 +411,7 @@ func (a *ringActor[T, P]) recoverPayload(payload P) error {
 		a.snapshotSize = int64(len(log.Snapshot))
 	}
 	for i, data := range log.Deltas {
-		delta := P(new(T))
+		delta := newPayload[P]()
 		if err := delta.UnmarshalBinary(data); err != nil {
 			return fmt.Errorf("ringactor: payload log record %d of %s does not decode as %T: %w", i, a.store, payload, err)
 		}

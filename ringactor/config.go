@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/genserverring/genserverring-go/persistence"
 )
 
@@ -120,6 +122,12 @@ type Config struct {
 	// Logger receives the ring's log lines. Default the actor system's
 	// logger, with the attributes ring and node.
 	Logger *slog.Logger
+
+	// MeterProvider receives the member's OpenTelemetry instruments (see
+	// the package documentation, Metrics). Default the actor system's
+	// (actor.WithMetricProviders) when one was set there, otherwise
+	// otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
 
 	// Security is the member's boundary: ring key, replay window, input
 	// bounds. Default: no key (the ring warns that it is open).

@@ -16,17 +16,23 @@
 // and returns a Client:
 //
 //	system, _, err := ringactor.StartActorSystem(ringactor.RemoteOptions{Host: "127.0.0.1", Port: 7001})
-//	ring, err := ringactor.Start[crdt.PNCounter](system, "counter", &Counter{},
+//	ring, err := ringactor.Start[*crdt.PNCounter](system, "counter", &Counter{},
 //		ringactor.WithDataDir("data/counter"))
-//	err = ring.AddNode("127.0.0.1:7002") // join another member
+//	err = ring.AddNode(ctx, "127.0.0.1:7002") // join another member
+//	v, err := ring.Call(ctx, "inc")
+//
+// Every Client method that waits takes a context.Context first and honours
+// its deadline and cancellation; the client's own timeout (WithTimeout,
+// 5 s by default) bounds a request under a context with no deadline, so a
+// call to a hung member cannot wait for good by mistake.
 //
 // Inside an application that spawns its own actors, use Props with
 // SpawnNamed(props, ringName) instead.
 //
 // # Callbacks
 //
-// A Behaviour[P] implements the callbacks for a payload type P, a pointer
-// to a CRDT such as *crdt.PNCounter; embed DefaultBehaviour[P] and write only
+// A Behaviour[P] implements the callbacks for a payload type P, a CRDT
+// such as *crdt.PNCounter; embed DefaultBehaviour[P] and write only
 // what you need. Every callback runs on the ring actor's goroutine, one at
 // a time: the behaviour's own fields and the payload need no locks. A
 // callback must not block, because while it runs the member neither
@@ -161,6 +167,37 @@
 // ring; those that answer within InitTimeout are up in the init notice, and
 // anti-entropy brings it what changed while it was away. A ring file made
 // by hand that does not list the member seeds a ring it joins.
+//
+// # Metrics
+//
+// A member reports through OpenTelemetry, on the MeterProvider of
+// WithMeterProvider, else the actor system's (actor.WithMetricProviders),
+// else otel.GetMeterProvider(). Every instrument has the attributes ring
+// and node; the gauges and counters are observable:
+//
+//   - genserverring.members.known, genserverring.members.up: gauges
+//     ({member}): the node set, and the members believed up.
+//   - genserverring.gossip.messages ({message}) and genserverring.gossip.bytes
+//     (By): counters, direction in or out, of the messages between
+//     members.
+//   - genserverring.merges ({merge}): states and deltas that changed the
+//     payload.
+//   - genserverring.drops ({message}): by reason (other_ring, forced_down,
+//     malformed, unsealed, bad_seal, replayed, forged_from,
+//     refused_request, too_large, oversized_send).
+//   - genserverring.probes ({probe}): by outcome (ok, suspect, down).
+//   - genserverring.persistence.errors ({error}): by op (sync, ring_file).
+//   - genserverring.detection.time (s): histogram, from a member's last
+//     answer to a probe to seeing it down.
+//   - genserverring.persistence.sync.duration (s): histogram of the group
+//     commit's sync.
+//   - genserverring.call.duration (s): histogram, from a call's arrival at
+//     the ring actor to its reply, the wait for durability included.
+//
+// The counters are those of Stats, copied to the metrics at every probe
+// and gossip tick and up-set change, so they lag by at most one interval
+// and cost the hot path nothing. Client.Stats reads all of Stats from a
+// member in this process or another.
 //
 // # Configuration
 //

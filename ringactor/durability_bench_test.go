@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -34,7 +35,7 @@ func BenchmarkDurableCall(b *testing.B) {
 				store, err := persistence.NewFileStore(b.TempDir())
 				require.NoError(b, err)
 				b.Cleanup(func() { _ = store.Close() })
-				client, err := Start[crdt.PNCounter](system, "durable-bench", &counterBehaviour{},
+				client, err := Start[*crdt.PNCounter](system, "durable-bench", &counterBehaviour{},
 					WithStore(store), WithDurability(durability), WithLogger(quietLogger()), net.member(newNode()))
 				require.NoError(b, err)
 
@@ -51,7 +52,7 @@ func BenchmarkDurableCall(b *testing.B) {
 					go func() {
 						defer next.Done()
 						for range calls {
-							if _, err := client.Call(incr{1}, 10*time.Second); err != nil {
+							if _, err := client.Call(context.Background(), incr{1}); err != nil {
 								b.Error(err)
 								return
 							}
@@ -60,7 +61,7 @@ func BenchmarkDurableCall(b *testing.B) {
 				}
 				next.Wait()
 				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
-				if stats, err := client.Stats(); err == nil && stats.Syncs > 0 {
+				if stats, err := client.Stats(context.Background()); err == nil && stats.Syncs > 0 {
 					b.ReportMetric(float64(stats.SyncedDeltas)/float64(stats.Syncs), "changes/sync")
 				}
 			})

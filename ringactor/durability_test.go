@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,7 +73,7 @@ func TestDurableCallIsOnDiskBeforeTheReply(t *testing.T) {
 	store := newRecordingStore()
 	m := startMember(t, "durable", store)
 	for i := 1; i <= 5; i++ {
-		v, err := m.client.Call(incr{1}, time.Second)
+		v, err := m.client.Call(within(time.Second), incr{1})
 		require.NoError(t, err)
 		// The reply came: the store must already hold the change.
 		assert.Equal(t, int64(i), v)
@@ -92,7 +93,7 @@ func TestGroupCommitSharesSyncs(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range calls {
-				if _, err := m.client.Call(incr{1}, 5*time.Second); err != nil {
+				if _, err := m.client.Call(within(5*time.Second), incr{1}); err != nil {
 					errs <- err
 				}
 			}
@@ -113,22 +114,22 @@ func TestGroupCommitSharesSyncs(t *testing.T) {
 func TestFailedSyncFailsTheChangeButNotReads(t *testing.T) {
 	store := newRecordingStore()
 	m := startMember(t, "full-disk", store)
-	_, err := m.client.Call(incr{2}, time.Second)
+	_, err := m.client.Call(within(time.Second), incr{2})
 	require.NoError(t, err)
 
 	store.setFail(fmt.Errorf("append payload log: %w", syscall.ENOSPC))
-	_, err = m.client.Call(incr{3}, time.Second)
+	_, err = m.client.Call(within(time.Second), incr{3})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "change not durable")
 	assert.Contains(t, err.Error(), "no space left on device")
-	v, err := m.client.Call(get{}, time.Second)
+	v, err := m.client.Call(within(time.Second), get{})
 	require.NoError(t, err, "reads go on while the disk is full")
 	assert.Equal(t, int64(5), v, "the change stays applied in memory")
 	assert.Equal(t, int64(2), store.durableValue(t))
 	assert.NotZero(t, m.stats(t).SyncErrors)
 
 	store.setFail(nil)
-	_, err = m.client.Call(incr{1}, time.Second)
+	_, err = m.client.Call(within(time.Second), incr{1})
 	require.NoError(t, err)
 	assert.Equal(t, int64(6), store.durableValue(t), "the failed change is written once the disk recovers")
 }
@@ -137,11 +138,11 @@ func TestStateIsNotSentWhileAChangeIsNotDurable(t *testing.T) {
 	store := newRecordingStore()
 	a := startMember(t, "held2", store)
 	b := startMember(t, "held2", nil)
-	require.NoError(t, a.client.AddNode(b.node))
+	require.NoError(t, a.client.AddNode(context.Background(), b.node))
 	require.Eventually(t, func() bool { return len(b.up(t)) == 2 }, waitFor, tick)
 
 	store.setFail(errors.New("disk failing"))
-	_, err := a.client.Call(incr{7}, time.Second)
+	_, err := a.client.Call(within(time.Second), incr{7})
 	require.ErrorContains(t, err, "change not durable")
 	require.Eventually(t, func() bool { return a.stats(t).StateSendsHeld > 0 }, waitFor, tick)
 	assert.Equal(t, int64(0), b.value(t), "a change that is not durable never leaves its member")
@@ -158,9 +159,9 @@ func TestRestartWithIntactDataKeepsReplicaAndValue(t *testing.T) {
 	const restarts = 1000
 	for i := range restarts {
 		b := &replicaBehaviour{}
-		client, err := Start[crdt.PNCounter](system, "lives", b, WithStore(store), WithLogger(quietLogger()), n.member(node))
+		client, err := Start[*crdt.PNCounter](system, "lives", b, WithStore(store), WithLogger(quietLogger()), n.member(node))
 		require.NoError(t, err, "start %d", i)
-		v, err := client.Call(incr{1}, time.Second)
+		v, err := client.Call(within(time.Second), incr{1})
 		require.NoError(t, err)
 		require.Equal(t, int64(i+1), v, "life %d lost an acknowledged increment", i)
 		if i == 0 || i == restarts-1 {
@@ -204,9 +205,9 @@ func TestDurabilityNoneTakesANewReplicaEachLife(t *testing.T) {
 	var replicas []crdt.ReplicaID
 	for range 2 {
 		b := &replicaBehaviour{}
-		client, err := Start[crdt.PNCounter](system, "soft", b, WithStore(store), WithDurability(DurabilityNone), WithLogger(quietLogger()), n.member(node))
+		client, err := Start[*crdt.PNCounter](system, "soft", b, WithStore(store), WithDurability(DurabilityNone), WithLogger(quietLogger()), n.member(node))
 		require.NoError(t, err)
-		_, err = client.Call(incr{1}, time.Second)
+		_, err = client.Call(within(time.Second), incr{1})
 		require.NoError(t, err)
 		replicas = append(replicas, b.replica)
 		require.NoError(t, system.Root.StopFuture(client.PID()).Wait())
@@ -229,14 +230,14 @@ func TestPushReachesEveryMemberWithoutAntiEntropy(t *testing.T) {
 	}
 	for _, m := range members {
 		for _, node := range nodes {
-			require.NoError(t, m.client.AddNode(node))
+			require.NoError(t, m.client.AddNode(context.Background(), node))
 		}
 	}
 	all := sortedNodes(nodes...)
 	for _, m := range members {
 		require.Eventually(t, func() bool { return slices.Equal(m.up(t), all) }, waitFor, tick)
 	}
-	_, err := members[2].client.Call(incr{4}, time.Second)
+	_, err := members[2].client.Call(within(time.Second), incr{4})
 	require.NoError(t, err)
 	for _, m := range members {
 		require.Eventually(t, func() bool { return m.value(t) == 4 }, waitFor, tick)
@@ -250,7 +251,7 @@ func TestPushReachesEveryMemberWithoutAntiEntropy(t *testing.T) {
 
 func TestAntiEntropySendsStateOnlyWhenDigestsDiffer(t *testing.T) {
 	members, _ := startRing(t, "digest", 3, WithPush(0, 0))
-	_, err := members[0].client.Call(incr{3}, time.Second)
+	_, err := members[0].client.Call(within(time.Second), incr{3})
 	require.NoError(t, err)
 	for _, m := range members {
 		require.Eventually(t, func() bool { return m.value(t) == 3 }, waitFor, tick, "anti-entropy carries it without push")
@@ -284,7 +285,7 @@ func TestWriteAcksAnswerOnlyOnceOthersHoldTheChange(t *testing.T) {
 	// take a while, and the test is about order, not speed.
 	members, _ := startRing(t, "acks", 3, WithWriteAcks(2, waitFor), WithPush(0, 0))
 	for i := 1; i <= 3; i++ {
-		_, err := members[0].client.Call(incr{1}, 2*waitFor)
+		_, err := members[0].client.Call(within(2*waitFor), incr{1})
 		require.NoError(t, err)
 		for _, m := range members[1:] {
 			// No waiting: the reply itself says both others hold it.
@@ -297,7 +298,7 @@ func TestWriteAcksFailClearlyWhenTooFewMembersAreUp(t *testing.T) {
 	members, all := startRing(t, "few", 3, WithWriteAcks(2, time.Second))
 	members[2].shutdown()
 	require.Eventually(t, func() bool { return slices.Equal(members[0].up(t), without(all, members[2].node)) }, waitFor, tick)
-	_, err := members[0].client.Call(incr{5}, 3*time.Second)
+	_, err := members[0].client.Call(within(3*time.Second), incr{5})
 	require.ErrorIs(t, err, ErrNotReplicated) // in-process: the sentinel itself
 	assert.Contains(t, err.Error(), "keeps spreading")
 	assert.Equal(t, int64(5), members[0].value(t), "the change stays applied")
@@ -310,15 +311,15 @@ func TestSetWriteAcksMajorityPerCall(t *testing.T) {
 	for range 3 {
 		node := newNode()
 		b := &ackBehaviour{}
-		client, err := Start[crdt.PNCounter](n.system, "majority", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), WithPush(0, 0), WithWriteAcks(0, waitFor), n.member(node)}, testOptions...)...)
+		client, err := Start[*crdt.PNCounter](n.system, "majority", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), WithPush(0, 0), WithWriteAcks(0, waitFor), n.member(node)}, testOptions...)...)
 		require.NoError(t, err)
 		members = append(members, &member{system: n.system, client: client, behaviour: &b.counterBehaviour, node: node})
 	}
 	for _, m := range members[1:] {
-		require.NoError(t, members[0].client.AddNode(m.node))
+		require.NoError(t, members[0].client.AddNode(context.Background(), m.node))
 	}
 	require.Eventually(t, func() bool { return len(members[0].up(t)) == 3 }, waitFor, tick)
-	_, err := members[0].client.Call(incrMajority{2}, 2*waitFor)
+	_, err := members[0].client.Call(within(2*waitFor), incrMajority{2})
 	require.NoError(t, err)
 	held := 0
 	for _, m := range members[1:] {
@@ -331,7 +332,7 @@ func TestSetWriteAcksMajorityPerCall(t *testing.T) {
 
 func TestWriteAcksOnARingOfOneFailAtOnce(t *testing.T) {
 	m := startMember(t, "alone", nil, WithWriteAcks(1, time.Minute))
-	_, err := m.client.Call(incr{1}, 5*time.Second)
+	_, err := m.client.Call(within(5*time.Second), incr{1})
 	require.ErrorIs(t, err, ErrNotReplicated, "no other member can confirm: the answer comes at once, not after the timeout")
 	assert.Equal(t, int64(1), m.value(t))
 }
@@ -341,13 +342,13 @@ func TestMembershipRequestOnAFullDiskSaysSo(t *testing.T) {
 	a := startMember(t, "full-ring", store)
 	b := startMember(t, "full-ring", nil)
 	store.FailSaves(fmt.Errorf("save ring file: %w", syscall.ENOSPC))
-	err := a.client.AddNode(b.node)
+	err := a.client.AddNode(context.Background(), b.node)
 	require.ErrorIs(t, err, ErrNotDurable, "an AddNode that did not reach the disk must not answer nil")
 	assert.Contains(t, err.Error(), "could not be written")
 	assert.NotZero(t, a.stats(t).PersistErrors)
 
 	store.FailSaves(nil)
-	require.NoError(t, a.client.ForceDown(b.node), "requests succeed again once the disk recovers")
+	require.NoError(t, a.client.ForceDown(context.Background(), b.node), "requests succeed again once the disk recovers")
 	ring, err := store.Load()
 	require.NoError(t, err)
 	assert.Len(t, ring.GetNodeSet().GetEntries(), 2, "the change that failed was written with the next one")

@@ -85,6 +85,9 @@ var (
 )
 
 // errorCodes names every sentinel a member's answer can wrap, on the wire.
+// A sentinel's code is its name in snake case (ErrNotDurable is
+// "not_durable"): TestEverySentinelHasAWireCode holds every sentinel of
+// this file to it.
 // A code is never reused for another error; a code this binary does not
 // know (from a newer member) is ignored, and the error's text remains.
 var errorCodes = []struct {
@@ -105,6 +108,7 @@ var errorCodes = []struct {
 	{"not_durable", ErrNotDurable},
 	{"not_replicated", ErrNotReplicated},
 	{"key_required", ErrKeyRequired},
+	{"handshake", ErrHandshake},
 	{"busy", ErrBusy},
 	{"payload_too_large", ErrPayloadTooLarge},
 	// A ring actor whose ring file failed to load answers with that error

@@ -1,8 +1,13 @@
 package ringactor
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,10 +26,10 @@ func checkSentinelErrors(t *testing.T, client *Client, self string, remote bool)
 		err  error
 		want error
 	}{
-		"DelNode of a node not in the ring":   {client.DelNode(ghost), ErrUnknownNode},
-		"ForceDown of a node not in the ring": {client.ForceDown(ghost), ErrUnknownNode},
-		"ForceDown of itself":                 {client.ForceDown(self), ErrSelf},
-		"AddNode of a bad address":            {client.AddNode("no port"), ErrInvalidNode},
+		"DelNode of a node not in the ring":   {client.DelNode(context.Background(), ghost), ErrUnknownNode},
+		"ForceDown of a node not in the ring": {client.ForceDown(context.Background(), ghost), ErrUnknownNode},
+		"ForceDown of itself":                 {client.ForceDown(context.Background(), self), ErrSelf},
+		"AddNode of a bad address":            {client.AddNode(context.Background(), "no port"), ErrInvalidNode},
 	} {
 		require.ErrorIs(t, tc.err, tc.want, name)
 		var callErr *CallError
@@ -38,7 +43,7 @@ func checkSentinelErrors(t *testing.T, client *Client, self string, remote bool)
 	}
 
 	call := func(msg any) error {
-		_, err := client.Call(msg, 2*time.Second)
+		_, err := client.Call(within(2*time.Second), msg)
 		return err
 	}
 	if remote {
@@ -96,4 +101,56 @@ func TestErrorCodesAreDistinct(t *testing.T) {
 	assert.ErrorIs(t, got, ErrStopped)
 	assert.ErrorIs(t, got, ErrRemoved)
 	assert.True(t, errors.Is(got, ErrRemoved))
+}
+
+// TestEverySentinelHasAWireCode reads the sentinels declared in errors.go
+// (they are kept there, in one place) and checks each is in the wire table:
+// a sentinel without a code matches with errors.Is in this process only.
+func TestEverySentinelHasAWireCode(t *testing.T) {
+	file, err := parser.ParseFile(token.NewFileSet(), "errors.go", nil, 0)
+	require.NoError(t, err)
+	coded := map[string]bool{}
+	for _, c := range errorCodes {
+		coded[c.err.Error()] = true
+	}
+	declared := 0
+	for _, decl := range file.Decls {
+		gen, ok := decl.(*ast.GenDecl)
+		if !ok || gen.Tok != token.VAR {
+			continue
+		}
+		for _, spec := range gen.Specs {
+			for _, name := range spec.(*ast.ValueSpec).Names {
+				if !strings.HasPrefix(name.Name, "Err") || !name.IsExported() {
+					continue
+				}
+				declared++
+				sentinel := sentinelByName(name.Name)
+				require.NotNil(t, sentinel, "%s is declared in errors.go but not listed in sentinelByName", name.Name)
+				assert.True(t, coded[sentinel.Error()], "%s has no wire code in errorCodes", name.Name)
+			}
+		}
+	}
+	require.Positive(t, declared)
+}
+
+// sentinelByName maps the names of errors.go's sentinels to their values.
+func sentinelByName(name string) error {
+	for _, c := range errorCodes {
+		if strings.TrimPrefix(c.code, "persistence.") == c.code && codeName(c.code) == name {
+			return c.err
+		}
+	}
+	return nil
+}
+
+// codeName turns a wire code into its sentinel's name: "not_durable" is
+// ErrNotDurable.
+func codeName(code string) string {
+	var b strings.Builder
+	b.WriteString("Err")
+	for _, part := range strings.Split(code, "_") {
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
 }

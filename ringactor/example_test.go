@@ -1,6 +1,7 @@
 package ringactor_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,7 +45,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	ring, err := ringactor.Start[crdt.PNCounter](system, "counter", Counter{},
+	ring, err := ringactor.Start[*crdt.PNCounter](system, "counter", Counter{},
 		ringactor.WithStore(persistence.NewMemoryStore()), // no ring file
 		ringactor.WithGossipInterval(50*time.Millisecond),
 		ringactor.WithLogger(quiet))
@@ -52,14 +53,16 @@ func Example() {
 		panic(err)
 	}
 	// Join the member of another process.
-	if err := ring.AddNode("127.0.0.1:7002"); err != nil {
+	if err := ring.AddNode(context.Background(), "127.0.0.1:7002"); err != nil {
 		panic(err)
 	}
-	if _, err := ring.Call("inc", time.Second); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := ring.Call(ctx, "inc"); err != nil {
 		panic(err)
 	}
 	// Every member converges to the sum of the increments of all.
-	value, _ := ring.Call("get", time.Second)
-	up, _ := ring.Up()
+	value, _ := ring.Call(ctx, "get")
+	up, _ := ring.Up(ctx)
 	fmt.Println("value:", value, "up members:", len(up))
 }

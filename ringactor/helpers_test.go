@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -264,7 +265,7 @@ func startMemberOn(t *testing.T, node, ring string, store persistence.Store, opt
 	}
 	b := &counterBehaviour{}
 	all := append(append([]Option{WithStore(store), WithLogger(memberLogger(t, slog.LevelDebug)), n.member(node)}, testOptions...), opts...)
-	client, err := Start[crdt.PNCounter](n.system, ring, b, all...)
+	client, err := Start[*crdt.PNCounter](n.system, ring, b, all...)
 	require.NoError(t, err)
 	var once sync.Once
 	stop := func() {
@@ -275,14 +276,14 @@ func startMemberOn(t *testing.T, node, ring string, store persistence.Store, opt
 
 func (m *member) value(t *testing.T) int64 {
 	t.Helper()
-	v, err := m.client.Call(get{}, 2*time.Second)
+	v, err := m.client.Call(within(2*time.Second), get{})
 	require.NoError(t, err)
 	return v.(int64)
 }
 
 func (m *member) up(t *testing.T) []string {
 	t.Helper()
-	up, err := m.client.Up()
+	up, err := m.client.Up(context.Background())
 	require.NoError(t, err)
 	return up
 }
@@ -299,7 +300,7 @@ func closedAddress(t *testing.T) string {
 
 func (m *member) stats(t *testing.T) Stats {
 	t.Helper()
-	stats, err := m.client.Stats()
+	stats, err := m.client.Stats(context.Background())
 	require.NoError(t, err)
 	return stats
 }
@@ -326,4 +327,23 @@ func (b *counterBehaviour) pendingCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.pending)
+}
+
+// within returns a context whose deadline is d from now, for a request
+// that a test bounds by a time. A timeout context on Background holds only
+// its timer, released at the deadline: there is nothing for a caller to
+// cancel earlier, so cancel runs once the context is done.
+func within(d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	context.AfterFunc(ctx, cancel)
+	return ctx
+}
+
+// awaitStopped waits until the ring actor of client has stopped for good:
+// Terminate runs while it is stopping, and until its process is gone a
+// request can still land in its mailbox (and time out) rather than fail
+// at once with ErrMemberGone.
+func awaitStopped(t *testing.T, client *Client) {
+	t.Helper()
+	require.Eventually(t, func() bool { return !client.alive() }, waitFor, tick, "%s stops", client.PID())
 }

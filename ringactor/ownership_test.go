@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -179,19 +180,19 @@ func TestOwnerOnARing(t *testing.T) {
 	for range 3 {
 		node := newNode()
 		opts := append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(node)}, testOptions...)
-		client, err := Start[crdt.PNCounter](n.system, "owners", ownerBehaviour{}, opts...)
+		client, err := Start[*crdt.PNCounter](n.system, "owners", ownerBehaviour{}, opts...)
 		require.NoError(t, err)
 		clients = append(clients, client)
 		nodes = append(nodes, node)
 	}
 	for _, node := range nodes[1:] {
-		require.NoError(t, clients[0].AddNode(node))
+		require.NoError(t, clients[0].AddNode(context.Background(), node))
 	}
 	all := sortedNodes(nodes...)
 	upEverywhere := func(want []string, clients []*Client) func() bool {
 		return func() bool {
 			for _, c := range clients {
-				if up, err := c.Up(); err != nil || !slices.Equal(up, want) {
+				if up, err := c.Up(context.Background()); err != nil || !slices.Equal(up, want) {
 					return false
 				}
 			}
@@ -204,10 +205,10 @@ func TestOwnerOnARing(t *testing.T) {
 	before := ownersOf(keys, all)
 	for _, c := range clients {
 		for _, key := range keys {
-			got, err := c.Owner(key)
+			got, err := c.Owner(context.Background(), key)
 			require.NoError(t, err)
 			require.Equal(t, before[key], got, "Client.Owner(%q) at %s", key, c.Node())
-			res, err := c.Call(ownerOf{key}, 2*time.Second)
+			res, err := c.Call(within(2*time.Second), ownerOf{key})
 			require.NoError(t, err)
 			require.Equal(t, before[key], res, "Context.Owner(%q) at %s", key, c.Node())
 		}
@@ -216,12 +217,12 @@ func TestOwnerOnARing(t *testing.T) {
 	// The third member leaves: the two others agree again once they see it,
 	// and only its keys changed owner.
 	leaver := nodes[2]
-	require.NoError(t, clients[0].DelNode(leaver))
+	require.NoError(t, clients[0].DelNode(context.Background(), leaver))
 	rest := sortedNodes(nodes[:2]...)
 	require.Eventually(t, upEverywhere(rest, clients[:2]), waitFor, tick, "the others see the leaver gone")
 	for _, c := range clients[:2] {
 		for _, key := range keys {
-			got, err := c.Owner(key)
+			got, err := c.Owner(context.Background(), key)
 			require.NoError(t, err)
 			if before[key] != leaver {
 				require.Equal(t, before[key], got, "key %q of a remaining member moved", key)

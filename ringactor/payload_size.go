@@ -51,15 +51,16 @@ func (s *payloadSize) copyFirst(limit int) bool {
 // nil and the error of a change that makes the payload larger than
 // MaxStateBytes (put back when it could be). data is the delta's
 // encoding when it could be made.
-func (a *ringActor[T, P]) guardedUpdate(mutate func(P) P) (delta P, data []byte, encodeErr, refused error) {
+func (a *ringActor[P]) guardedUpdate(mutate func(P) P) (delta P, data []byte, encodeErr, refused error) {
 	limit := a.cfg.MaxStateBytes
 	var saved P
-	if a.size.copyFirst(limit) {
+	copied := a.size.copyFirst(limit)
+	if copied {
 		saved = a.view.payload.Clone()
 	}
 	delta = mutate(a.view.payload)
 	a.core.payloadTouched()
-	if delta == nil {
+	if isNilPayload(delta) {
 		delta = a.view.payload // a full state is always a valid delta
 	}
 	data, encodeErr = delta.MarshalBinary()
@@ -76,10 +77,10 @@ func (a *ringActor[T, P]) guardedUpdate(mutate func(P) P) (delta P, data []byte,
 	}
 	a.core.stats.RefusedTooLarge++
 	refused = fmt.Errorf("%w: the change makes it %d bytes encoded, over the %d the ring carries (Config.MaxStateBytes)", ErrPayloadTooLarge, len(whole), limit)
-	if saved == nil {
+	if !copied {
 		refused = fmt.Errorf("%w; it could not be put back and stays on this member only, unlogged", refused)
 	} else {
-		*a.view.payload = *saved
+		a.view.payload = saved
 		a.size.exact = -1 // measured again at the next change
 	}
 	a.boundary.drops.warn("payload too large", "refused a change of the payload", slog.Int("bytes", len(whole)), slog.Int("max", limit))

@@ -18,11 +18,11 @@ import (
 
 // startPayloadMember starts a member of ring with behaviour on the test's
 // localNet.
-func startPayloadMember[T any, P Payload[T, P]](t *testing.T, ring string, behaviour Behaviour[P], store persistence.Store, opts ...Option) (*Client, string) {
+func startPayloadMember[P Payload[P]](t *testing.T, ring string, behaviour Behaviour[P], store persistence.Store, opts ...Option) (*Client, string) {
 	t.Helper()
 	n, node := netFor(t), newNode()
 	all := append(append([]Option{WithStore(store), WithLogger(memberLogger(t, slog.LevelDebug)), n.member(node)}, testOptions...), opts...)
-	client, err := Start[T, P](n.system, ring, behaviour, all...)
+	client, err := Start[P](n.system, ring, behaviour, all...)
 	require.NoError(t, err)
 	var once sync.Once
 	t.Cleanup(func() { once.Do(func() { _ = n.system.Root.StopFuture(client.PID()).Wait() }) })
@@ -37,16 +37,16 @@ func TestChangeOverMaxStateBytesIsRefused(t *testing.T) {
 	const limit = 64 << 10
 	opts := []Option{WithChunks(16<<10, limit)}
 	stores := []*persistence.MemoryStore{persistence.NewMemoryStore(), persistence.NewMemoryStore()}
-	a, _ := startPayloadMember[crdt.LWWRegister[[]byte]](t, "toolarge", blobBehaviour{}, stores[0], opts...)
-	b, nodeB := startPayloadMember[crdt.LWWRegister[[]byte]](t, "toolarge", blobBehaviour{}, stores[1], opts...)
-	require.NoError(t, a.AddNode(nodeB))
+	a, _ := startPayloadMember[*crdt.LWWRegister[[]byte]](t, "toolarge", blobBehaviour{}, stores[0], opts...)
+	b, nodeB := startPayloadMember[*crdt.LWWRegister[[]byte]](t, "toolarge", blobBehaviour{}, stores[1], opts...)
+	require.NoError(t, a.AddNode(within(waitFor), nodeB))
 	length := func(c *Client) int {
-		n, err := c.Call(get{}, time.Second)
+		n, err := c.Call(within(time.Second), get{})
 		require.NoError(t, err)
 		return n.(int)
 	}
 	set := func(size int) error {
-		_, err := a.Call(setBlob{data: bytes.Repeat([]byte("x"), size)}, 5*time.Second)
+		_, err := a.Call(within(5*time.Second), setBlob{data: bytes.Repeat([]byte("x"), size)})
 		return err
 	}
 
@@ -58,7 +58,7 @@ func TestChangeOverMaxStateBytesIsRefused(t *testing.T) {
 	assert.Contains(t, err.Error(), "MaxStateBytes")
 	assert.NotContains(t, err.Error(), "could not be put back")
 	assert.Equal(t, 32<<10, length(a), "the payload is as it was")
-	stats, err := a.Stats()
+	stats, err := a.Stats(within(time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), stats.RefusedTooLarge)
 	log, err := stores[0].LoadPayload()
@@ -69,12 +69,12 @@ func TestChangeOverMaxStateBytesIsRefused(t *testing.T) {
 	// The other member hears a few more gossips from it and stays with
 	// what they share; neither sees the other down.
 	require.Eventually(t, func() bool {
-		now, err := a.Stats()
+		now, err := a.Stats(within(time.Second))
 		return err == nil && now.DigestsSent >= stats.DigestsSent+3
 	}, waitFor, tick)
 	assert.Equal(t, 32<<10, length(b))
 	for _, c := range []*Client{a, b} {
-		up, err := c.Up()
+		up, err := c.Up(within(time.Second))
 		require.NoError(t, err)
 		assert.Len(t, up, 2)
 	}
@@ -109,10 +109,10 @@ func (setBehaviour) HandleCall(ctx *Context[*crdt.ORSet[string]], _ From, msg an
 // later one too; the elements taken before stay.
 func TestGrowingPayloadStopsAtMaxStateBytes(t *testing.T) {
 	const limit = 64 << 10
-	c, _ := startPayloadMember[crdt.ORSet[string]](t, "growing", setBehaviour{}, persistence.NewMemoryStore(), WithChunks(16<<10, limit))
+	c, _ := startPayloadMember[*crdt.ORSet[string]](t, "growing", setBehaviour{}, persistence.NewMemoryStore(), WithChunks(16<<10, limit))
 	taken := 0
 	for i := range 100 {
-		n, err := c.Call(addElement{n: i}, time.Second)
+		n, err := c.Call(within(time.Second), addElement{n: i})
 		if err != nil {
 			require.ErrorIs(t, err, ErrPayloadTooLarge)
 			break
@@ -122,12 +122,12 @@ func TestGrowingPayloadStopsAtMaxStateBytes(t *testing.T) {
 	require.Positive(t, taken)
 	assert.Greater(t, taken, limit/(5<<10), "refused only near the limit")
 	assert.Less(t, taken, limit/(4<<10), "refused before the limit")
-	_, err := c.Call(addElement{n: 1000}, time.Second)
+	_, err := c.Call(within(time.Second), addElement{n: 1000})
 	require.ErrorIs(t, err, ErrPayloadTooLarge)
-	n, err := c.Call(get{}, time.Second)
+	n, err := c.Call(within(time.Second), get{})
 	require.NoError(t, err)
 	assert.Equal(t, taken, n, "the refused elements are not in the set")
-	stats, err := c.Stats()
+	stats, err := c.Stats(within(time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), stats.RefusedTooLarge)
 }

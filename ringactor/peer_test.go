@@ -73,9 +73,9 @@ func runPeer(ring string) int {
 		opts = append(opts, WithInitTimeout(init))
 	}
 	if blobLimit > 0 {
-		_, err = Start[crdt.LWWRegister[[]byte]](system, ring, blobBehaviour{}, append(opts, WithChunks(16<<10, 64<<20))...)
+		_, err = Start[*crdt.LWWRegister[[]byte]](system, ring, blobBehaviour{}, append(opts, WithChunks(16<<10, 64<<20))...)
 	} else {
-		_, err = Start[crdt.PNCounter](system, ring, &counterBehaviour{}, opts...)
+		_, err = Start[*crdt.PNCounter](system, ring, &counterBehaviour{}, opts...)
 	}
 	if err != nil {
 		return fail(err)
@@ -162,11 +162,18 @@ var shared struct {
 // it runs until the process ends.
 func sharedRemote(t testing.TB) *actor.ActorSystem {
 	t.Helper()
+	system, err := sharedSystem()
+	require.NoError(t, err)
+	return system
+}
+
+// sharedSystem starts the test process's one actor system with a remote,
+// once, on a free port of 127.0.0.1.
+func sharedSystem() (*actor.ActorSystem, error) {
 	shared.once.Do(func() {
 		shared.system, _, shared.err = StartActorSystem(RemoteOptions{Logger: quietLogger()})
 	})
-	require.NoError(t, shared.err)
-	return shared.system
+	return shared.system, shared.err
 }
 
 var ringCount atomic.Uint32
@@ -183,7 +190,7 @@ func startSharedMember(t *testing.T, ring string, opts ...Option) *member {
 	b := &counterBehaviour{}
 	store := persistence.NewMemoryStore()
 	all := append(append([]Option{WithStore(store), WithLogger(memberLogger(t, slog.LevelDebug))}, testOptions...), opts...)
-	client, err := Start[crdt.PNCounter](system, ring, b, all...)
+	client, err := Start[*crdt.PNCounter](system, ring, b, all...)
 	require.NoError(t, err)
 	stop := func() { require.NoError(t, system.Root.StopFuture(client.PID()).Wait()) }
 	t.Cleanup(stop)

@@ -174,6 +174,7 @@ func (c *ringCore) onProbeTimer(seq uint64, phase probePhase) {
 	}
 	switch {
 	case probe.kind == probeCheck && phase == phaseIndirect:
+		c.stats.ProbeSuspects++
 		c.askIndirect(seq, probe.target)
 	case probe.kind == probeCheck:
 		delete(c.probes.pending, seq)
@@ -283,6 +284,7 @@ func (c *ringCore) onAck(a *messages.Ack) {
 		c.send(probe.relayFor, &messages.Ack{Ring: c.cfg.ring, From: a.GetFrom(), Seq: probe.relaySeq})
 		return
 	}
+	c.stats.ProbeAcks++
 	if !c.alive[a.GetFrom()] {
 		c.log.Debug("member up", slog.String("member", a.GetFrom()), slog.String("why", "answered a ping"))
 		c.alive[a.GetFrom()] = true

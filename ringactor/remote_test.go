@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"errors"
 	"net"
 	"testing"
@@ -50,22 +51,22 @@ func TestUnknownMessageTypeFromPeerIsDropped(t *testing.T) {
 	ring := uniqueRing("unknown")
 	p, _ := startPeer(t, ring)
 	local := startSharedMember(t, ring)
-	require.NoError(t, local.client.AddNode(p.node))
+	require.NoError(t, local.client.AddNode(context.Background(), p.node))
 	remote := NewClient(local.system, p.node, ring)
 
 	local.system.Root.Send(actor.NewPID(p.node, ring), unknownMessage(t))
 	require.Eventually(t, func() bool {
-		dropped, err := remote.Call(wrapperspb.String("dropped-unknown"), time.Second)
+		dropped, err := remote.Call(within(time.Second), wrapperspb.String("dropped-unknown"))
 		return err == nil && dropped.(*wrapperspb.UInt64Value).GetValue() == 1
 	}, waitFor, tick, "the peer dropped the message")
 
 	// The peer's process survived and keeps gossiping both ways.
-	_, err := local.client.Call(incr{2}, time.Second)
+	_, err := local.client.Call(within(time.Second), incr{2})
 	require.NoError(t, err)
-	_, err = remote.Call(wrapperspb.Int64(3), time.Second)
+	_, err = remote.Call(within(time.Second), wrapperspb.Int64(3))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		v, err := remote.Call(wrapperspb.Int64(0), time.Second)
+		v, err := remote.Call(within(time.Second), wrapperspb.Int64(0))
 		return err == nil && v.(*wrapperspb.Int64Value).GetValue() == 5 && local.value(t) == 5
 	}, waitFor, tick)
 }
@@ -82,19 +83,19 @@ func TestRemoteCallWithProtobuf(t *testing.T) {
 	ring := uniqueRing("remote-call")
 	p, _ := startPeer(t, ring)
 	remote := NewClient(sharedRemote(t), p.node, ring)
-	reply, err := remote.Call(wrapperspb.Int64(6), 2*time.Second)
+	reply, err := remote.Call(within(2*time.Second), wrapperspb.Int64(6))
 	require.NoError(t, err)
 	require.Equal(t, int64(6), reply.(*wrapperspb.Int64Value).GetValue())
 
-	_, err = remote.Call(get{}, time.Second)
+	_, err = remote.Call(within(time.Second), get{})
 	require.ErrorIs(t, err, ErrNotProto, "a plain Go value cannot cross processes")
-	_, err = remote.Call(wrapperspb.String("not handled"), 2*time.Second)
+	_, err = remote.Call(within(2*time.Second), wrapperspb.String("not handled"))
 	var callErr *CallError
 	require.ErrorAs(t, err, &callErr)
 	require.Contains(t, callErr.Message, "not handled by the behaviour")
 	require.ErrorIs(t, err, ErrUnhandledCall)
 
-	up, err := remote.Up()
+	up, err := remote.Up(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, []string{p.node}, up)
 }
@@ -106,14 +107,14 @@ func TestDeferredReplyToRemoteCaller(t *testing.T) {
 	call := func() chan any {
 		answer := make(chan any, 1)
 		go func() {
-			v, err := remote.Call(wrapperspb.String("later"), 5*time.Second)
+			v, err := remote.Call(within(5*time.Second), wrapperspb.String("later"))
 			if err != nil {
 				v = err
 			}
 			answer <- v
 		}()
 		require.Eventually(t, func() bool {
-			n, err := remote.Call(wrapperspb.String("pending"), time.Second)
+			n, err := remote.Call(within(time.Second), wrapperspb.String("pending"))
 			return err == nil && n.(*wrapperspb.Int64Value).GetValue() == 1
 		}, waitFor, tick, "the call is pending")
 		return answer
@@ -141,7 +142,7 @@ func TestDeferredReplyToRemoteCaller(t *testing.T) {
 func TestCallToGoneMemberFailsWithinTimeout(t *testing.T) {
 	gone := NewClient(sharedRemote(t), closedAddress(t), "gone")
 	start := time.Now()
-	_, err := gone.Call(wrapperspb.Int64(1), 500*time.Millisecond)
+	_, err := gone.Call(within(500*time.Millisecond), wrapperspb.Int64(1))
 	require.Error(t, err)
 	require.Less(t, time.Since(start), 2*time.Second)
 	require.True(t, errors.Is(err, ErrTimeout) || errors.Is(err, ErrMemberGone), "got %v", err)

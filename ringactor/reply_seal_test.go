@@ -89,15 +89,15 @@ func TestKeyedMemberSealsItsAnswers(t *testing.T) {
 		require.NoError(t, err)
 	}
 	c := NewClient(system, target.node, ring).WithKeyring(testKeyring(t, key))
-	all, err := c.All()
+	all, err := c.All(within(waitFor))
 	require.NoError(t, err)
 	assert.Equal(t, []string{target.node}, all)
-	require.ErrorIs(t, c.AddNode("bad address"), ErrInvalidNode, "a sealed error answer keeps its code")
+	require.ErrorIs(t, c.AddNode(within(waitFor), "bad address"), ErrInvalidNode, "a sealed error answer keeps its code")
 
 	// A deferred reply (Reply after NoReply) is sealed for its call too.
 	answer := make(chan any, 1)
 	go func() {
-		res, err := c.Call(wrapperspb.String("later"), waitFor)
+		res, err := c.Call(within(waitFor), wrapperspb.String("later"))
 		if err != nil {
 			answer <- err
 			return
@@ -105,7 +105,7 @@ func TestKeyedMemberSealsItsAnswers(t *testing.T) {
 		answer <- res
 	}()
 	require.Eventually(t, func() bool {
-		res, err := c.Call(wrapperspb.String("pending"), time.Second)
+		res, err := c.Call(within(time.Second), wrapperspb.String("pending"))
 		return err == nil && res.(*wrapperspb.Int64Value).GetValue() == 1
 	}, waitFor, tick)
 	require.NoError(t, c.Cast(wrapperspb.String("release:done")))

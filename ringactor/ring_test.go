@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"os"
@@ -27,7 +28,7 @@ func TestSingleMember(t *testing.T) {
 		return b.hasChange(ReasonInit, func(c RingChange) bool { return slices.Equal(c.New, []string{m.node}) })
 	}, waitFor, tick, "HandleRingChange(init) with this member up")
 
-	v, err := m.client.Call(incr{2}, time.Second)
+	v, err := m.client.Call(within(time.Second), incr{2})
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), v)
 
@@ -37,7 +38,7 @@ func TestSingleMember(t *testing.T) {
 	m.client.Send("stray message")
 	require.Eventually(t, func() bool { return b.infoCount() == 1 }, waitFor, tick, "HandleInfo got the stray message")
 
-	_, err = m.client.Call("unknown request", time.Second)
+	_, err = m.client.Call(within(time.Second), "unknown request")
 	require.ErrorIs(t, err, ErrUnhandledCall)
 
 	// A gossip whose payload holds increments of another replica changes
@@ -51,8 +52,8 @@ func TestSingleMember(t *testing.T) {
 
 	// A node that does not exist: added (reason request), then seen down.
 	ghost := closedAddress(t)
-	require.NoError(t, m.client.AddNode(ghost))
-	all, err := m.client.All()
+	require.NoError(t, m.client.AddNode(context.Background(), ghost))
+	all, err := m.client.All(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, sortedNodes(m.node, ghost), all)
 	require.True(t, b.hasChange(ReasonRequest, func(c RingChange) bool { return slices.Contains(c.New, ghost) }))
@@ -63,9 +64,10 @@ func TestSingleMember(t *testing.T) {
 	}, waitFor, tick, "the ghost is seen down")
 	assert.Equal(t, []string{m.node}, m.up(t))
 
-	require.NoError(t, m.client.LocalStop())
+	require.NoError(t, m.client.LocalStop(context.Background()))
 	require.Eventually(t, func() bool { return errors.Is(b.terminatedWith(), ErrStopped) }, waitFor, tick)
-	_, err = m.client.Call(get{}, time.Second)
+	awaitStopped(t, m.client)
+	_, err = m.client.Call(within(time.Second), get{})
 	require.ErrorIs(t, err, ErrMemberGone)
 }
 
@@ -80,7 +82,7 @@ func startRing(t *testing.T, ring string, n int, opts ...Option) ([]*member, []s
 		nodes = append(nodes, m.node)
 	}
 	for _, m := range members[1:] {
-		require.NoError(t, members[0].client.AddNode(m.node))
+		require.NoError(t, members[0].client.AddNode(context.Background(), m.node))
 	}
 	all := sortedNodes(nodes...)
 	require.Eventually(t, func() bool {
@@ -99,7 +101,7 @@ func startRing(t *testing.T, ring string, n int, opts ...Option) ([]*member, []s
 func TestFourMembers(t *testing.T) {
 	members, all := startRing(t, "four", 4)
 	for i, m := range members {
-		_, err := m.client.Call(incr{uint64(i + 1)}, time.Second)
+		_, err := m.client.Call(within(time.Second), incr{uint64(i + 1)})
 		require.NoError(t, err)
 	}
 	require.Eventually(t, func() bool {
@@ -111,7 +113,7 @@ func TestFourMembers(t *testing.T) {
 		return true
 	}, waitFor, tick, "the counter converges to 1+2+3+4 everywhere")
 	for _, m := range members {
-		got, err := m.client.All()
+		got, err := m.client.All(context.Background())
 		require.NoError(t, err)
 		assert.Equal(t, all, got)
 		assert.Equal(t, all, m.up(t))
@@ -133,7 +135,7 @@ func TestShutdownMemberSeenDownByOthers(t *testing.T) {
 		}
 	}
 	// The others keep working.
-	_, err := members[0].client.Call(incr{4}, time.Second)
+	_, err := members[0].client.Call(within(time.Second), incr{4})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return members[2].value(t) == 4 }, waitFor, tick)
 }
@@ -145,14 +147,14 @@ func TestDelNodeStopsRemovedMember(t *testing.T) {
 	a := startMember(t, "del", nil)
 	b := startMember(t, "del", store)
 	c := startMember(t, "del", nil)
-	require.NoError(t, a.client.AddNode(b.node))
-	require.NoError(t, a.client.AddNode(c.node))
+	require.NoError(t, a.client.AddNode(context.Background(), b.node))
+	require.NoError(t, a.client.AddNode(context.Background(), c.node))
 	all := sortedNodes(a.node, b.node, c.node)
 	require.Eventually(t, func() bool { return slices.Equal(c.up(t), all) && slices.Equal(b.up(t), all) }, waitFor, tick)
 	_, err = os.Stat(filepath.Join(dir, persistence.RingFileName))
 	require.NoError(t, err, "the member persisted its ring")
 
-	require.NoError(t, c.client.DelNode(b.node))
+	require.NoError(t, c.client.DelNode(context.Background(), b.node))
 	require.Eventually(t, func() bool { return errors.Is(b.behaviour.terminatedWith(), ErrRemoved) }, waitFor, tick)
 	assert.True(t, b.behaviour.hasChange(ReasonRemoved, func(c RingChange) bool { return len(c.New) == 0 }))
 	_, err = os.Stat(filepath.Join(dir, persistence.RingFileName))
@@ -161,27 +163,27 @@ func TestDelNodeStopsRemovedMember(t *testing.T) {
 	rest := sortedNodes(a.node, c.node)
 	for _, m := range []*member{a, c} {
 		require.Eventually(t, func() bool {
-			got, err := m.client.All()
+			got, err := m.client.All(context.Background())
 			require.NoError(t, err)
 			return slices.Equal(got, rest) && slices.Equal(m.up(t), rest)
 		}, waitFor, tick)
 	}
-	require.ErrorIs(t, a.client.DelNode(b.node), ErrUnknownNode)
+	require.ErrorIs(t, a.client.DelNode(context.Background(), b.node), ErrUnknownNode)
 }
 
 func TestForceDownThenUnforceDown(t *testing.T) {
 	members, all := startRing(t, "force", 3)
 	a, c := members[0], members[2]
-	require.ErrorIs(t, a.client.ForceDown(a.node), ErrSelf)
-	require.NoError(t, a.client.ForceDown(c.node))
+	require.ErrorIs(t, a.client.ForceDown(context.Background(), a.node), ErrSelf)
+	require.NoError(t, a.client.ForceDown(context.Background(), c.node))
 	others := without(all, c.node)
 	require.Eventually(t, func() bool {
 		return slices.Equal(members[0].up(t), others) && slices.Equal(members[1].up(t), others)
 	}, waitFor, tick)
 
-	_, err := c.client.Call(incr{7}, time.Second)
+	_, err := c.client.Call(within(time.Second), incr{7})
 	require.NoError(t, err)
-	_, err = a.client.Call(incr{1}, time.Second)
+	_, err = a.client.Call(within(time.Second), incr{1})
 	require.NoError(t, err)
 	// c's gossip keeps arriving and is dropped; nothing crosses.
 	dropped := a.stats(t).DroppedForcedDown
@@ -190,7 +192,7 @@ func TestForceDownThenUnforceDown(t *testing.T) {
 	assert.Equal(t, int64(1), members[1].value(t))
 	assert.Equal(t, int64(7), c.value(t))
 
-	require.NoError(t, members[1].client.UnforceDown(c.node))
+	require.NoError(t, members[1].client.UnforceDown(context.Background(), c.node))
 	require.Eventually(t, func() bool {
 		for _, m := range members {
 			if m.value(t) != 8 || !slices.Equal(m.up(t), all) {
@@ -224,7 +226,7 @@ func TestRestartFromHandMadeRingFile(t *testing.T) {
 	init := m.behaviour.changes()[0]
 	assert.Equal(t, ReasonInit, init.Reason)
 	assert.Equal(t, want, init.New, "the members that answered are up, the ghost is not")
-	all, err := m.client.All()
+	all, err := m.client.All(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, sortedNodes(m.node, members[0].node, members[1].node, ghost), all)
 	require.Eventually(t, func() bool {
@@ -236,19 +238,19 @@ func TestRestartLosesNoIncrement(t *testing.T) {
 	members, all := startRing(t, "incr", 3)
 	store := members[1].store
 	for _, m := range members {
-		_, err := m.client.Call(incr{1}, time.Second)
+		_, err := m.client.Call(within(time.Second), incr{1})
 		require.NoError(t, err)
 	}
 	require.Eventually(t, func() bool { return members[0].value(t) == 3 && members[1].value(t) == 3 }, waitFor, tick)
 
 	members[1].shutdown()
 	require.Eventually(t, func() bool { return slices.Equal(members[0].up(t), without(all, members[1].node)) }, waitFor, tick)
-	_, err := members[0].client.Call(incr{1}, time.Second)
+	_, err := members[0].client.Call(within(time.Second), incr{1})
 	require.NoError(t, err)
 
 	// Same address, same ring file; its counter starts from zero again.
 	back := startMemberOn(t, members[1].node, "incr", store)
-	_, err = back.client.Call(incr{5}, time.Second)
+	_, err = back.client.Call(within(time.Second), incr{5})
 	require.NoError(t, err)
 	for _, m := range []*member{members[0], back, members[2]} {
 		require.Eventually(t, func() bool { return m.value(t) == 9 && slices.Equal(m.up(t), all) }, waitFor, tick,
@@ -281,7 +283,7 @@ func TestBadRingFileFailsStart(t *testing.T) {
 			require.NoError(t, os.WriteFile(path, bad, 0o644))
 
 			n := netFor(t)
-			_, err = Start[crdt.PNCounter](n.system, "bad", &counterBehaviour{}, WithStore(store), WithLogger(quietLogger()), n.member(newNode()))
+			_, err = Start[*crdt.PNCounter](n.system, "bad", &counterBehaviour{}, WithStore(store), WithLogger(quietLogger()), n.member(newNode()))
 			require.ErrorIs(t, err, tc.want)
 			require.ErrorContains(t, err, path, "the error names the file")
 			after, err := os.ReadFile(path)
@@ -292,7 +294,7 @@ func TestBadRingFileFailsStart(t *testing.T) {
 	t.Run("other ring", func(t *testing.T) {
 		store, path := valid(t)
 		n := netFor(t)
-		_, err := Start[crdt.PNCounter](n.system, "not-bad", &counterBehaviour{}, WithStore(store), WithLogger(quietLogger()), n.member(newNode()))
+		_, err := Start[*crdt.PNCounter](n.system, "not-bad", &counterBehaviour{}, WithStore(store), WithLogger(quietLogger()), n.member(newNode()))
 		require.ErrorContains(t, err, `persisted ring is "bad"`)
 		require.ErrorContains(t, err, path)
 	})
@@ -301,7 +303,7 @@ func TestBadRingFileFailsStart(t *testing.T) {
 func TestBadGossipIsDroppedAndCounted(t *testing.T) {
 	members, all := startRing(t, "gossip", 2)
 	a := members[0]
-	_, err := a.client.Call(incr{3}, time.Second)
+	_, err := a.client.Call(within(time.Second), incr{3})
 	require.NoError(t, err)
 	stranger := closedAddress(t)
 	before := a.stats(t)
@@ -314,7 +316,7 @@ func TestBadGossipIsDroppedAndCounted(t *testing.T) {
 		return s.DroppedMalformed == before.DroppedMalformed+2 && s.DroppedOtherRing == before.DroppedOtherRing+1
 	}, waitFor, tick)
 	assert.Equal(t, int64(3), a.value(t))
-	got, err := a.client.All()
+	got, err := a.client.All(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, all, got, "membership intact")
 }
@@ -322,17 +324,17 @@ func TestBadGossipIsDroppedAndCounted(t *testing.T) {
 func TestHandleCallPanicKeepsState(t *testing.T) {
 	members, all := startRing(t, "panic", 2)
 	a := members[0]
-	_, err := a.client.Call(incr{2}, time.Second)
+	_, err := a.client.Call(within(time.Second), incr{2})
 	require.NoError(t, err)
 
-	_, err = a.client.Call(boom{}, time.Second)
+	_, err = a.client.Call(within(time.Second), boom{})
 	require.ErrorIs(t, err, ErrCallbackPanic)
 	require.ErrorContains(t, err, "boom")
 	assert.Equal(t, uint64(1), a.stats(t).CallbackPanics)
 
 	assert.Equal(t, int64(2), a.value(t), "payload intact")
 	assert.Equal(t, all, a.up(t), "membership intact")
-	_, err = a.client.Call(incr{1}, time.Second)
+	_, err = a.client.Call(within(time.Second), incr{1})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return members[1].value(t) == 3 }, waitFor, tick, "still gossiping")
 }
@@ -349,7 +351,7 @@ func TestActorSystemShutdownStopsRing(t *testing.T) {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))
 	n := &localNet{system: system}
 	b := &counterBehaviour{}
-	_, err := Start[crdt.PNCounter](system, "system-shutdown", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(newNode())}, testOptions...)...)
+	_, err := Start[*crdt.PNCounter](system, "system-shutdown", b, append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(newNode())}, testOptions...)...)
 	require.NoError(t, err)
 	system.Shutdown()
 	require.Eventually(t, func() bool { return errors.Is(b.terminatedWith(), ErrStopped) }, waitFor, tick,

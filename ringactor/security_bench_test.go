@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strconv"
@@ -87,16 +88,16 @@ func BenchmarkSecuredCall(b *testing.B) {
 				if setting == "key" || setting == "key+mtls" {
 					ringOpts = append(ringOpts, WithKeyring(keyring))
 				}
-				client, err := Start[crdt.PNCounter](system, "bench", &counterBehaviour{}, ringOpts...)
+				client, err := Start[*crdt.PNCounter](system, "bench", &counterBehaviour{}, ringOpts...)
 				require.NoError(b, err)
 				clients = append(clients, client)
 			}
-			require.NoError(b, clients[0].AddNode(clients[1].Node()))
+			require.NoError(b, clients[0].AddNode(context.Background(), clients[1].Node()))
 			remote := NewClient(clients[0].system, clients[1].Node(), "bench").WithKeyring(clients[0].sealerKeyring())
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				if _, err := remote.Call(wrapperspb.Int64(0), time.Second); err != nil {
+				if _, err := remote.Call(within(time.Second), wrapperspb.Int64(0)); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -59,7 +59,7 @@ func startGuardedMember(t *testing.T, ring string, opts ...Option) *member {
 	store := persistence.NewMemoryStore()
 	b := &counterBehaviour{}
 	all := append(append([]Option{WithStore(store), WithLogger(memberLogger(t, slog.LevelDebug))}, secureTestOptions...), opts...)
-	client, err := Start[crdt.PNCounter](system, ring, b, all...)
+	client, err := Start[*crdt.PNCounter](system, ring, b, all...)
 	require.NoError(t, err)
 	var once sync.Once
 	stop := func() {
@@ -251,15 +251,15 @@ func TestSecurityClientProcess(t *testing.T) {
 		var err error
 		switch verb, arg, _ := strings.Cut(op, " "); verb {
 		case "add":
-			err = client.AddNode(arg)
+			err = client.AddNode(context.Background(), arg)
 		case "all":
-			_, err = client.All()
+			_, err = client.All(context.Background())
 		case "call":
-			_, err = client.Call(wrapperspb.Int64(1), 3*time.Second)
+			_, err = client.Call(within(3*time.Second), wrapperspb.Int64(1))
 		case "cast":
 			err = client.Cast(wrapperspb.Int64(1))
 		case "stop":
-			err = client.Stop()
+			err = client.Stop(context.Background())
 		default:
 			err = fmt.Errorf("unknown op %q", op)
 		}

@@ -2,6 +2,7 @@ package ringactor
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -199,7 +200,7 @@ func TestSecurityPeerProcess(t *testing.T) {
 	}
 	b := &counterBehaviour{}
 	holding := &holdingBehaviour{counterBehaviour: b}
-	client, err := Start[crdt.PNCounter](system, spec.Ring, holding, append(opts, WithSecurity(sec))...)
+	client, err := Start[*crdt.PNCounter](system, spec.Ring, holding, append(opts, WithSecurity(sec))...)
 	require.NoError(t, err)
 	say := func(line string) { fmt.Println(guardedPrefix + line) }
 	errText := func(err error) string {
@@ -218,11 +219,11 @@ func TestSecurityPeerProcess(t *testing.T) {
 			require.NoError(t, err)
 			say(string(data))
 		case "add":
-			say(errText(client.AddNode(arg)))
+			say(errText(client.AddNode(context.Background(), arg)))
 		case "del":
-			say(errText(client.DelNode(arg)))
+			say(errText(client.DelNode(context.Background(), arg)))
 		case "localstop":
-			say(errText(client.LocalStop()))
+			say(errText(client.LocalStop(context.Background())))
 		case "hold":
 			say(errText(holding.hold(client)))
 		case "unhold":
@@ -248,21 +249,21 @@ func readGuardedState(client *Client, b *counterBehaviour) guardedState {
 	state.Casts, state.Infos = len(b.casts), len(b.infos)
 	b.mu.Unlock()
 	var err error
-	if state.All, err = client.All(); err != nil {
+	if state.All, err = client.All(context.Background()); err != nil {
 		state.Err = err.Error()
 		return state
 	}
-	if state.Up, err = client.Up(); err != nil {
+	if state.Up, err = client.Up(context.Background()); err != nil {
 		state.Err = err.Error()
 		return state
 	}
-	value, err := client.Call(get{}, 2*time.Second)
+	value, err := client.Call(within(2*time.Second), get{})
 	if err != nil {
 		state.Err = err.Error()
 		return state
 	}
 	state.Value = value.(int64)
-	if state.Stats, err = client.Stats(); err != nil {
+	if state.Stats, err = client.Stats(context.Background()); err != nil {
 		state.Err = err.Error()
 	}
 	return state

@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"context"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -29,7 +30,7 @@ import (
 // and its node set are as they were.
 func requireIntact(t *testing.T, m *member, all []string, value int64) {
 	t.Helper()
-	got, err := m.client.All()
+	got, err := m.client.All(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, slices.Sorted(slices.Values(all)), got, "node set")
 	assert.Equal(t, value, m.value(t), "payload")
@@ -39,7 +40,7 @@ func requireIntact(t *testing.T, m *member, all []string, value int64) {
 func TestRemoteStopAndPoisonPillDoNotStopTheRing(t *testing.T) {
 	ring := uniqueRing("sysmsg")
 	m := startGuardedMember(t, ring)
-	_, err := m.client.Call(incr{3}, time.Second)
+	_, err := m.client.Call(within(time.Second), incr{3})
 	require.NoError(t, err)
 	// A plain actor beside the ring: the guard leaves the rest of the
 	// process to Proto.Actor's rules.
@@ -78,7 +79,7 @@ func TestForgedTerminatedIsRefused(t *testing.T) {
 			ring := uniqueRing("terminated-" + name)
 			m := startGuardedMember(t, ring, opts...)
 			peer := startFakePeer(t)
-			require.NoError(t, m.client.AddNode(peer.addr))
+			require.NoError(t, m.client.AddNode(context.Background(), peer.addr))
 			require.Eventually(t, func() bool { return len(m.up(t)) == 2 }, waitFor, tick)
 
 			notice := &actor.Terminated{Who: actor.NewPID(peer.addr, ring), Why: actor.TerminatedReason_Stopped}
@@ -112,7 +113,7 @@ func TestKeyedRingRefusesOutsiders(t *testing.T) {
 	key := testKey(t)
 	name := uniqueRing("keyed")
 	m := startGuardedMember(t, name, WithKeyring(testKeyring(t, key)))
-	_, err := m.client.Call(incr{5}, time.Second)
+	_, err := m.client.Call(within(time.Second), incr{5})
 	require.NoError(t, err)
 	ring := actor.NewPID(m.node, name)
 	outsider := "127.0.0.1:1"
@@ -168,8 +169,8 @@ func TestKeyedRingRefusesReplayAndForgedSender(t *testing.T) {
 	admin := newSealer(name, "127.0.0.1:1", testKeyring(t, key), 0, 0)
 	captured := mustSeal(t, admin, &messages.AddNode{Node: peer.addr})
 	stream.send(t, ring, proto.Clone(captured))
-	require.Eventually(t, func() bool { all, _ := m.client.All(); return len(all) == 2 }, waitFor, tick)
-	require.NoError(t, m.client.DelNode(peer.addr))
+	require.Eventually(t, func() bool { all, _ := m.client.All(context.Background()); return len(all) == 2 }, waitFor, tick)
+	require.NoError(t, m.client.DelNode(context.Background(), peer.addr))
 
 	before := m.stats(t).Security.Replayed
 	stream.send(t, ring, captured)
@@ -241,11 +242,11 @@ func TestBoundsAtTheRingBoundary(t *testing.T) {
 		requireIntact(t, m, []string{m.node}, 0)
 	})
 	t.Run("a host name longer than 253 bytes", func(t *testing.T) {
-		err := m.client.AddNode(strings.Repeat("a", 254) + ":1")
+		err := m.client.AddNode(context.Background(), strings.Repeat("a", 254)+":1")
 		require.ErrorContains(t, err, "longer than 253 bytes")
 		assert.Less(t, len(err.Error()), 400, "the error quotes a truncated name")
-		require.NoError(t, m.client.AddNode(strings.Repeat("a", 253)+":1"))
-		require.NoError(t, m.client.DelNode(strings.Repeat("a", 253)+":1"))
+		require.NoError(t, m.client.AddNode(context.Background(), strings.Repeat("a", 253)+":1"))
+		require.NoError(t, m.client.DelNode(context.Background(), strings.Repeat("a", 253)+":1"))
 	})
 }
 
@@ -292,7 +293,7 @@ func TestKeyedRingConvergesAndRotates(t *testing.T) {
 		members = append(members, startMember(t, "keyed-ring", nil, WithKeyring(keyring), WithChunks(64, 1<<20)))
 	}
 	for _, m := range members[1:] {
-		require.NoError(t, members[0].client.AddNode(m.node))
+		require.NoError(t, members[0].client.AddNode(context.Background(), m.node))
 	}
 	converged := func(want int64) func() bool {
 		return func() bool {
@@ -304,7 +305,7 @@ func TestKeyedRingConvergesAndRotates(t *testing.T) {
 			return true
 		}
 	}
-	_, err := members[1].client.Call(incr{2}, time.Second)
+	_, err := members[1].client.Call(within(time.Second), incr{2})
 	require.NoError(t, err)
 	require.Eventually(t, converged(2), waitFor, tick)
 
@@ -312,7 +313,7 @@ func TestKeyedRingConvergesAndRotates(t *testing.T) {
 		require.NoError(t, k.AddKey(newKey))
 	}
 	require.NoError(t, keyrings[0].UseKey(newKey)) // one member seals with the new key first
-	_, err = members[0].client.Call(incr{3}, time.Second)
+	_, err = members[0].client.Call(within(time.Second), incr{3})
 	require.NoError(t, err)
 	require.Eventually(t, converged(5), waitFor, tick)
 	for _, k := range keyrings {
@@ -321,7 +322,7 @@ func TestKeyedRingConvergesAndRotates(t *testing.T) {
 	for _, k := range keyrings {
 		require.NoError(t, k.RemoveKey(oldKey))
 	}
-	_, err = members[2].client.Call(incr{4}, time.Second)
+	_, err = members[2].client.Call(within(time.Second), incr{4})
 	require.NoError(t, err)
 	require.Eventually(t, converged(9), waitFor, tick)
 	chunks := uint64(0)
@@ -342,15 +343,15 @@ func TestKeyedRingDetectsAStoppedMemberByItsProbes(t *testing.T) {
 	system := sharedRemote(t)
 	b := &counterBehaviour{}
 	all := append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelDebug)), WithKeyring(testKeyring(t, key))}, testOptions...)
-	client, err := Start[crdt.PNCounter](system, ring, b, all...)
+	client, err := Start[*crdt.PNCounter](system, ring, b, all...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, system.Root.StopFuture(client.PID()).Wait()) })
 	m := &member{system: system, client: client, behaviour: b, node: system.Address()}
 	p := startGuardedPeer(t, guardedSpec{Ring: ring, Key: EncodeKey(key), Probes: true})
 
-	require.NoError(t, m.client.AddNode(p.node))
+	require.NoError(t, m.client.AddNode(context.Background(), p.node))
 	require.Eventually(t, func() bool { return len(m.up(t)) == 2 && len(p.state(t).Up) == 2 }, waitFor, tick)
-	_, err = m.client.Call(incr{2}, time.Second)
+	_, err = m.client.Call(within(time.Second), incr{2})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return p.state(t).Value == 2 }, waitFor, tick, "sealed gossip crosses the processes")
 

@@ -1,10 +1,22 @@
 package ringactor
 
+import (
+	"reflect"
+	"strings"
+)
+
 // Stats counts what a ring member did and what it dropped. Read it with
-// Client.Stats (local members only).
+// Client.Stats, from this process or another; the package's OpenTelemetry
+// instruments report most of it (see the package documentation, Metrics).
 type Stats struct {
-	// GossipSent and GossipReceived count gossip messages.
+	// GossipSent and GossipReceived count gossip messages (full states).
 	GossipSent, GossipReceived uint64
+	// MessagesSent and MessagesReceived count every message between ring
+	// members (states, deltas, digests, chunks, probes, acks, verdicts);
+	// BytesSent and BytesReceived their encoded size (sealed, with a
+	// keyring). Requests of clients and their answers are not counted.
+	MessagesSent, MessagesReceived uint64
+	BytesSent, BytesReceived       uint64
 	// Dropped counts every ring protocol message that was dropped; the
 	// three counters after it break some of them down.
 	Dropped uint64
@@ -24,6 +36,10 @@ type Stats struct {
 	// ProbesSent counts direct probes; ProbeFailures the members this one
 	// declared down because they did not answer.
 	ProbesSent, ProbeFailures uint64
+	// ProbeAcks counts answers to this member's own probes; ProbeSuspects
+	// the probes unanswered at half of ProbeTimeout, for which other
+	// members were asked to probe the target.
+	ProbeAcks, ProbeSuspects uint64
 	// RingChanges and StateChanges count HandleRingChange and
 	// HandleStateChange notices.
 	RingChanges, StateChanges uint64
@@ -62,4 +78,50 @@ type Stats struct {
 	// failed): a peer must never see a dot this member could reissue
 	// after a crash.
 	StateSendsHeld uint64
+}
+
+// counters returns every counter of s by its field name, "Security.BadSeal"
+// for a nested one: the form of Stats on the wire (messages.StatsReply).
+// Reflection keeps it in step with the fields without a list to maintain.
+func (s Stats) counters() map[string]uint64 {
+	out := map[string]uint64{}
+	var walk func(prefix string, v reflect.Value)
+	walk = func(prefix string, v reflect.Value) {
+		for i := range v.NumField() {
+			name, field := prefix+v.Type().Field(i).Name, v.Field(i)
+			switch field.Kind() {
+			case reflect.Uint64:
+				out[name] = field.Uint()
+			case reflect.Struct:
+				walk(name+".", field)
+			}
+		}
+	}
+	walk("", reflect.ValueOf(s))
+	return out
+}
+
+// statsFromCounters is the inverse of counters. A name Stats lacks (a
+// counter of a newer member) is skipped; a counter absent from counters
+// reads zero.
+func statsFromCounters(counters map[string]uint64) Stats {
+	var s Stats
+	root := reflect.ValueOf(&s).Elem()
+	for name, value := range counters {
+		field := root
+		for part := range strings.SplitSeq(name, ".") {
+			if field.Kind() != reflect.Struct {
+				field = reflect.Value{}
+				break
+			}
+			field = field.FieldByName(part)
+			if !field.IsValid() {
+				break
+			}
+		}
+		if field.IsValid() && field.Kind() == reflect.Uint64 && field.CanSet() {
+			field.SetUint(value)
+		}
+	}
+	return s
 }

@@ -226,7 +226,7 @@ func TestOpenRingWarnsOnce(t *testing.T) {
 	var open, keyed syncBuffer
 	start := func(name string, more ...Option) {
 		opts := append(append([]Option{WithStore(persistence.NewMemoryStore())}, secureTestOptions...), more...)
-		client, err := Start[crdt.PNCounter](system, uniqueRing(name), &counterBehaviour{}, opts...)
+		client, err := Start[*crdt.PNCounter](system, uniqueRing(name), &counterBehaviour{}, opts...)
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, system.Root.StopFuture(client.PID()).Wait()) })
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -82,7 +83,7 @@ func newCallSetup(c *ringCluster) (*callSetup, error) {
 		s.home.kill()
 		return nil, err
 	}
-	s.ring, err = ringactor.Start[crdt.PNCounter](s.home.system, "calls", &echoBehaviour{},
+	s.ring, err = ringactor.Start[*crdt.PNCounter](s.home.system, "calls", &echoBehaviour{},
 		c.storeOption(c.newDataDir(), c.newStore()), ringactor.WithDurability(c.cfg.durability), ringactor.WithLogger(c.log))
 	if err != nil {
 		s.close()
@@ -94,7 +95,8 @@ func newCallSetup(c *ringCluster) (*callSetup, error) {
 	}
 	timeout := c.cfg.deadline
 	ringTarget := func(client *ringactor.Client) target {
-		return target{call: func(msg any) (any, error) { return client.Call(msg, timeout) }, cast: client.Cast}
+		client = client.WithTimeout(timeout) // as the bare actor's futures
+		return target{call: func(msg any) (any, error) { return client.Call(context.Background(), msg) }, cast: client.Cast}
 	}
 	bareTarget := func(root *actor.RootContext, pid *actor.PID) target {
 		return target{

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -165,7 +166,7 @@ func (c *ringCluster) startMember(port int, dir string, store persistence.Store)
 	if _, err := fmt.Sscanf(m.addr[strings.LastIndexByte(m.addr, ':')+1:], "%d", &m.port); err != nil {
 		return nil, fmt.Errorf("address %q: %w", m.addr, err)
 	}
-	client, err := ringactor.Start[crdt.ORSet[string]](system, ringName, &benchBehaviour{m: m},
+	client, err := ringactor.Start[*crdt.ORSet[string]](system, ringName, &benchBehaviour{m: m},
 		c.storeOption(dir, store), ringactor.WithDurability(c.cfg.durability), ringactor.WithLogger(c.log),
 		ringactor.WithGossipInterval(c.cfg.gossip), ringactor.WithPush(c.cfg.pushFanout, c.cfg.pushHops),
 		ringactor.WithProbe(c.cfg.probeInterval, c.cfg.probeTimeout))
@@ -173,7 +174,7 @@ func (c *ringCluster) startMember(port int, dir string, store persistence.Store)
 		m.kill()
 		return nil, err
 	}
-	m.client = client
+	m.client = client.WithTimeout(c.cfg.deadline)
 	return m, nil
 }
 
@@ -204,7 +205,7 @@ func (c *ringCluster) start(n int) error {
 		c.members = append(c.members, m)
 	}
 	for _, m := range c.members[1:] {
-		if err := c.members[0].client.AddNode(m.addr); err != nil {
+		if err := c.members[0].client.AddNode(context.Background(), m.addr); err != nil {
 			return err
 		}
 	}
@@ -241,12 +242,12 @@ func (c *ringCluster) awaitEveryMember(what string, cond func(up, all []string) 
 	var last string
 	err := await(what, c.cfg.deadline, func() bool {
 		for _, m := range c.members {
-			up, err := m.client.Up()
+			up, err := m.client.Up(context.Background())
 			if err != nil {
 				last = fmt.Sprintf("%s: %v", m.addr, err)
 				return false
 			}
-			all, err := m.client.All()
+			all, err := m.client.All(context.Background())
 			if err != nil {
 				last = fmt.Sprintf("%s: %v", m.addr, err)
 				return false
@@ -273,7 +274,7 @@ func (c *ringCluster) disseminate(element string) (time.Duration, error) {
 		m.mu.Unlock()
 	}
 	start := time.Now()
-	if _, err := c.members[0].client.Call(addElements{elements: []string{element}}, c.cfg.deadline); err != nil {
+	if _, err := c.members[0].client.Call(context.Background(), addElements{elements: []string{element}}); err != nil {
 		return 0, err
 	}
 	var last time.Time
@@ -365,7 +366,7 @@ func (c *ringCluster) join() (time.Duration, error) {
 	defer newcomer.kill()
 	marks := c.marks()
 	start := time.Now()
-	if err := c.members[0].client.AddNode(newcomer.addr); err != nil {
+	if err := c.members[0].client.AddNode(context.Background(), newcomer.addr); err != nil {
 		return 0, err
 	}
 	_, last, err := c.awaitEvents("join", c.others(-1), marks, start, func(e ringEvent) bool {
@@ -374,7 +375,7 @@ func (c *ringCluster) join() (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := c.members[0].client.DelNode(newcomer.addr); err != nil {
+	if err := c.members[0].client.DelNode(context.Background(), newcomer.addr); err != nil {
 		return 0, err
 	}
 	return last, c.awaitEveryMember("removal of the joined member", func(up, all []string) bool {
@@ -435,7 +436,7 @@ func downMatch(addr string) func(ringEvent) bool {
 // returns the encoded size.
 func (c *ringCluster) grow(size int, tag string) (int, error) {
 	const elementSize = 1000
-	current, err := c.members[0].client.Call(addElements{}, c.cfg.deadline)
+	current, err := c.members[0].client.Call(context.Background(), addElements{})
 	if err != nil {
 		return 0, err
 	}
@@ -446,7 +447,7 @@ func (c *ringCluster) grow(size int, tag string) (int, error) {
 		for i := range elements {
 			elements[i] = fmt.Sprintf("%s-%d-%d-%s", tag, k, i, strings.Repeat("x", elementSize))
 		}
-		got, err := c.members[0].client.Call(addElements{elements: elements}, c.cfg.deadline)
+		got, err := c.members[0].client.Call(context.Background(), addElements{elements: elements})
 		if err != nil {
 			return 0, err
 		}

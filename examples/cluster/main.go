@@ -10,7 +10,7 @@
 //
 // then type inc, get, up, all, add ADDR, del ADDR, down ADDR, undown ADDR
 // or stop. The protocol is documented in package
-// github.com/genserverring/genserverring-go/examples/counternode; run
+// github.com/genserverring/genserverring-go/internal/counternode; run
 // with -h for the flags. The program exits 0 after stop, at the end of
 // stdin, or on SIGTERM or SIGINT, each time after stopping its ring.
 package main
@@ -18,7 +18,7 @@ package main
 import (
 	"os"
 
-	"github.com/genserverring/genserverring-go/examples/counternode"
+	"github.com/genserverring/genserverring-go/internal/counternode"
 )
 
 func main() {

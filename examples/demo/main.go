@@ -12,7 +12,7 @@
 // including those made while it was down and after it came back.
 //
 // The members are driven through the line protocol of
-// github.com/genserverring/genserverring-go/examples/counternode (the
+// github.com/genserverring/genserverring-go/internal/counternode (the
 // protocol of examples/cluster). Everything the demo makes (processes and
 // a temporary directory) is removed before it exits: 0 when every step
 // converged within its deadline, 1 with a message and the tail of each
@@ -31,7 +31,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/genserverring/genserverring-go/examples/counternode"
+	"github.com/genserverring/genserverring-go/internal/counternode"
 )
 
 // memberEnv, set to 1, makes this program run one member instead of the demo.

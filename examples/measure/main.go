@@ -19,7 +19,7 @@
 //	go run ./examples/measure -members 5 -trials 5
 //
 // Each member is this program re-executed with GENSERVERRING_MEASURE_MEMBER=1
-// (a member of examples/counternode's line protocol); every process and the
+// (a member of internal/counternode's line protocol); every process and the
 // temporary directory are removed before it exits.
 package main
 
@@ -35,7 +35,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/genserverring/genserverring-go/examples/counternode"
+	"github.com/genserverring/genserverring-go/internal/counternode"
 	"github.com/genserverring/genserverring-go/ringactor"
 )
 

@@ -27,7 +27,7 @@ func ParseFlags(name string, args []string, stderr io.Writer) (Config, error) {
 		fmt.Fprintf(stderr, "usage: %s [flags]\n\n", name)
 		fmt.Fprintf(stderr, "A ring member with a shared PN-counter, driven by commands on stdin\n")
 		fmt.Fprintf(stderr, "(inc [N], dec [N], get, all, up, add ADDR, del ADDR, down ADDR,\n")
-		fmt.Fprintf(stderr, "undown ADDR, stats, stop, help); see go doc ./examples/counternode.\n\nflags:\n")
+		fmt.Fprintf(stderr, "undown ADDR, stats, stop, help); see go doc ./internal/counternode.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	var cfg Config

@@ -229,14 +229,14 @@ func start(cfg Config, out *lineWriter) (*node, error) {
 		}
 		opts = append(opts, ringactor.WithKeyring(keyring))
 	}
-	client, err := ringactor.Start[crdt.PNCounter](system, cfg.Ring, counter, opts...)
+	client, err := ringactor.Start[*crdt.PNCounter](system, cfg.Ring, counter, opts...)
 	if err != nil {
 		n.closeSystem()
 		return nil, err
 	}
 	n.client = client
 	for _, peer := range cfg.Peers {
-		if err := client.AddNode(peer); err != nil {
+		if err := client.AddNode(context.Background(), peer); err != nil {
 			n.shutdown()
 			return nil, fmt.Errorf("add peer %s: %w", peer, err)
 		}
@@ -296,7 +296,7 @@ func (n *node) execute(line string) (result string, quit bool) {
 		} else if len(args) != 0 {
 			return usage("get"), false
 		}
-		reply, err := n.client.Call(msg, n.cfg.CommandTimeout)
+		reply, err := n.client.Call(context.Background(), msg) // bounded by the client's timeout, CommandTimeout
 		if err != nil {
 			return fail(err), false
 		}
@@ -314,7 +314,7 @@ func (n *node) execute(line string) (result string, quit bool) {
 		if command == "up" {
 			get = n.client.Up
 		}
-		nodes, err := get()
+		nodes, err := get(context.Background())
 		if err != nil {
 			return fail(err), false
 		}
@@ -324,11 +324,11 @@ func (n *node) execute(line string) (result string, quit bool) {
 		if len(args) != 1 {
 			return usage(command + " ADDR"), false
 		}
-		op := map[string]func(string) error{
+		op := map[string]func(context.Context, string) error{
 			"add": n.client.AddNode, "del": n.client.DelNode,
 			"down": n.client.ForceDown, "undown": n.client.UnforceDown,
 		}[command]
-		if err := op(args[0]); err != nil {
+		if err := op(context.Background(), args[0]); err != nil {
 			return fail(err), false
 		}
 		return KindOK, false
@@ -357,7 +357,7 @@ func (n *node) execute(line string) (result string, quit bool) {
 		if len(args) != 0 {
 			return usage("refused"), false
 		}
-		stats, err := n.client.Stats()
+		stats, err := n.client.Stats(context.Background())
 		if err != nil {
 			return fail(err), false
 		}
@@ -401,7 +401,7 @@ func (n *node) stopRing() {
 		return
 	default:
 	}
-	if err := n.client.LocalStop(); err != nil {
+	if err := n.client.LocalStop(context.Background()); err != nil {
 		n.log.Warn("cannot stop the ring", slog.Any("error", err))
 	}
 	select {
