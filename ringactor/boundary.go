@@ -83,6 +83,9 @@ func (b *boundary) outgoing(msg proto.Message) proto.Message {
 // logged (rate-limited), and, for a request, answered with the reason.
 func (b *boundary) admit(ctx actor.Context, message any) (any, bool) {
 	b.requestNonce = nil
+	// The receive guard counts the messages it refused for a full mailbox
+	// on its own goroutines; the member's Stats (and its metrics) follow.
+	b.stats.DroppedBusy = b.entry.busy.Load()
 	msg, ok := message.(proto.Message)
 	if !ok || !isRingMessage(msg) {
 		return message, true // local Go values, timers, system messages, the user's own messages
