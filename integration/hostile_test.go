@@ -148,7 +148,7 @@ func fakeNodeSet(top uint64, nodes ...string) *messages.ORSet {
 func fakeAddresses(n int) []string {
 	nodes := make([]string, n)
 	for i := range nodes {
-		nodes[i] = fmt.Sprintf("10.66.%d.%d:7000", i/250, i%250+1)
+		nodes[i] = fmt.Sprintf("127.66.%d.%d:7000", i/250, i%250+1)
 	}
 	return nodes
 }
@@ -201,7 +201,7 @@ func boundRows() []hostileRow {
 		{name: "a version-vector entry at 2^64-1", openRefuses: true, attack: func(t *testing.T, h *hostileRing) int64 {
 			for _, m := range h.members() {
 				g := forgedGossip(h.b.Node)
-				g.NodeSet = fakeNodeSet(math.MaxUint64, "10.66.0.1:7000")
+				g.NodeSet = fakeNodeSet(math.MaxUint64, "127.66.0.1:7000")
 				h.dial(t, m.Node, h.b.Node).send(t, ringPID(m), g)
 			}
 			return 3
@@ -209,7 +209,7 @@ func boundRows() []hostileRow {
 		{name: "two gossips of 2.5 MB with 55,000 fake replicas each", openRefuses: true, attack: func(t *testing.T, h *hostileRing) int64 {
 			clock := &messages.VClock{}
 			for i := range 55_000 {
-				clock.Entries = append(clock.Entries, &messages.Dot{Replica: fmt.Sprintf("10.66.%d.%d:7000/%08d", i/250%250, i%250, i), Counter: 1})
+				clock.Entries = append(clock.Entries, &messages.Dot{Replica: fmt.Sprintf("127.66.%d.%d:7000/%08d", i/250%250, i%250, i), Counter: 1})
 			}
 			g := forgedGossip(h.b.Node)
 			g.NodeSet = &messages.ORSet{Context: &messages.CausalContext{Clock: clock}}
@@ -321,7 +321,7 @@ func TestHostileTableSecuredRing(t *testing.T) {
 		}
 		o.sendAll(t, ringPID(h.a), msgs)
 		var heapAfter, guardAfter uint64
-		waitFor(t, "the guard refuses all 50,000", func() error {
+		waitWithin(t, "the guard refuses all 50,000", floodWithin, func() error {
 			heapAfter, guardAfter = heapOf(t, h.a)
 			if guardAfter-guardBefore < 50_000 {
 				return fmt.Errorf("%d refused", guardAfter-guardBefore)
@@ -405,7 +405,7 @@ func spoofHungMember(t *testing.T, h *hostileRing, secured bool) {
 // credentialRows are the clients of the issue's last paragraph, each in a
 // process of its own.
 func credentialRows(t *testing.T, h *hostileRing, tlsConfigs []ringactor.TLSConfig, secrets string) {
-	ops := []string{"add 10.66.0.1:7000", "del " + h.b.Node, "down " + h.b.Node, "stop", "all", "call"}
+	ops := []string{"add 127.66.0.1:7000", "del " + h.b.Node, "down " + h.b.Node, "stop", "all", "call"}
 	expired := issueExpired(t, secrets)
 	foreign, err := ringactor.MakeCertificates(filepath.Join(t.TempDir(), "foreign"), []string{h.a.Node}, time.Hour)
 	require.NoError(t, err)
@@ -490,7 +490,8 @@ func TestHostileTableOpenRing(t *testing.T) {
 	t.Run("50,000 messages of 2 KiB while the actor is busy", func(t *testing.T) {
 		heapBefore, guardBefore := heapOf(t, h.a)
 		lines := len(h.a.Lines())
-		h.a.exec("hold 20s")
+		h.a.exec("hold 5m")
+		t.Cleanup(func() { _ = h.a.Exec("release", commandTimeout) })
 		o := h.dial(t, h.a.Node, "127.0.0.1:1")
 		msgs := make([]proto.Message, 50_000)
 		padding := bytes.Repeat([]byte{'x'}, 2<<10)
@@ -501,13 +502,14 @@ func TestHostileTableOpenRing(t *testing.T) {
 		}
 		o.sendAll(t, ringPID(h.a), msgs)
 		var heapAfter, guardAfter uint64
-		waitFor(t, "the guard refuses what the full mailbox cannot take", func() error {
+		waitWithin(t, "the guard refuses what the full mailbox cannot take", floodWithin, func() error {
 			heapAfter, guardAfter = heapOf(t, h.a)
 			if guardAfter-guardBefore < 50_000-ringactor.DefaultMaxQueued {
 				return fmt.Errorf("%d refused", guardAfter-guardBefore)
 			}
 			return nil
 		})
+		h.a.exec("release")
 		logged := len(h.a.Lines()) - lines
 		t.Logf("MEASURE flood (open, actor busy): heap %.1f MB before, %.1f MB with 50,000 messages of 2 KiB sent; %d refused as busy, %d log lines",
 			mb(heapBefore), mb(heapAfter), guardAfter-guardBefore, logged)
@@ -540,6 +542,26 @@ func TestHostileTableOpenRing(t *testing.T) {
 				t.Logf("OPEN RING: %s: %s has %d nodes in its node set (error: %v), ring file changed: %v", row.name, m.name, len(nodes), err, changed)
 			}
 		})
+	}
+}
+
+// floodWithin bounds the wait for a flood of 50,000 messages to arrive:
+// sending them takes tens of seconds on a loaded 2-core machine.
+const floodWithin = 4 * settleWithin
+
+// waitWithin is waitFor with the bound d.
+func waitWithin(t *testing.T, what string, d time.Duration, cond func() error) {
+	t.Helper()
+	start := time.Now()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Since(start) > d {
+			t.Fatalf("%s: not within %v: %v", what, d, err)
+		}
+		time.Sleep(pollEvery)
 	}
 }
 

@@ -53,14 +53,23 @@ func (c *Counter) HandleCall(ctx *ringactor.Context[*crdt.PNCounter], _ ringacto
 	return ringactor.ReplyWith(counter.Value())
 }
 
-// Hold is a cast that keeps the ring actor busy for D, as a slow callback
-// would: the hostile-peer tests flood a member meanwhile.
-type Hold struct{ D time.Duration }
+// Hold is a cast that keeps the ring actor busy, as a slow callback would,
+// until Release is closed or D has passed: the hostile-peer tests flood a
+// member meanwhile.
+type Hold struct {
+	D       time.Duration
+	Release <-chan struct{}
+}
 
 // HandleCast runs Hold.
 func (c *Counter) HandleCast(_ *ringactor.Context[*crdt.PNCounter], msg any) {
 	if h, ok := msg.(Hold); ok {
-		time.Sleep(h.D)
+		timer := time.NewTimer(h.D)
+		defer timer.Stop()
+		select {
+		case <-h.Release:
+		case <-timer.C:
+		}
 	}
 }
 

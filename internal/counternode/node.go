@@ -154,6 +154,17 @@ type node struct {
 	// terminated is closed by the behaviour's Terminate.
 	terminated     chan struct{}
 	terminatedOnce sync.Once
+	// held ends the current hold when closed; nil when none. Commands run
+	// one at a time, so it needs no lock.
+	held chan struct{}
+}
+
+// release ends the current hold, if any.
+func (n *node) release() {
+	if n.held != nil {
+		close(n.held)
+		n.held = nil
+	}
 }
 
 func start(cfg Config, out *lineWriter) (*node, error) {
@@ -260,7 +271,7 @@ func terminatedKind(reason error) string {
 }
 
 // commands lists the commands, for help.
-var commands = []string{"inc", "dec", "get", "all", "up", "add", "del", "down", "undown", "stats", "refused", "hold", "stop", "help"}
+var commands = []string{"inc", "dec", "get", "all", "up", "add", "del", "down", "undown", "stats", "refused", "hold", "release", "stop", "help"}
 
 // execute runs one command line and returns its result line ("" for a
 // blank or comment line) and whether the member must exit.
@@ -375,9 +386,16 @@ func (n *node) execute(line string) (result string, quit bool) {
 		if err != nil || d <= 0 {
 			return usage("hold DURATION, a positive duration"), false
 		}
-		if err := n.client.Cast(Hold{D: d}); err != nil {
+		n.release()
+		n.held = make(chan struct{})
+		if err := n.client.Cast(Hold{D: d, Release: n.held}); err != nil {
 			return fail(err), false
 		}
+		return KindOK, false
+
+	case "release":
+		// Ends a hold before its time.
+		n.release()
 		return KindOK, false
 
 	case "stop":
