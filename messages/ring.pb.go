@@ -57,8 +57,13 @@ type Gossip struct {
 	// membership it changes passes it on while hops remain.
 	MembershipOnly bool   `protobuf:"varint,11,opt,name=membership_only,json=membershipOnly,proto3" json:"membership_only,omitempty"`
 	Hops           uint32 `protobuf:"varint,12,opt,name=hops,proto3" json:"hops,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// payload_type names the type of the sender's payload (see
+	// ringactor.PayloadTypeName): a receiver whose payload is of another
+	// type drops the gossip and reports the mismatch. Empty: not said (a
+	// member of an older build), taken as the receiver's own.
+	PayloadType   string `protobuf:"bytes,13,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Gossip) Reset() {
@@ -175,6 +180,13 @@ func (x *Gossip) GetHops() uint32 {
 	return 0
 }
 
+func (x *Gossip) GetPayloadType() string {
+	if x != nil {
+		return x.PayloadType
+	}
+	return ""
+}
+
 // Delta carries a batch of payload changes, pushed at once (eager push) to a
 // few random up members, who merge it and pass it on while it changes their
 // state and hops is not spent. Anti-entropy (Digest) repairs what a push
@@ -192,7 +204,9 @@ type Delta struct {
 	// ack_id, when not 0, asks the receiver to answer with a DeltaAck once it
 	// has merged the delta (and, with durability on, logged it): the sender
 	// waits for a number of them before it answers its caller.
-	AckId         uint64 `protobuf:"varint,5,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	AckId uint64 `protobuf:"varint,5,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	// payload_type names the type of the delta's payload, as in Gossip.
+	PayloadType   string `protobuf:"bytes,6,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -260,6 +274,13 @@ func (x *Delta) GetAckId() uint64 {
 		return x.AckId
 	}
 	return 0
+}
+
+func (x *Delta) GetPayloadType() string {
+	if x != nil {
+		return x.PayloadType
+	}
+	return ""
 }
 
 // StateChunk is one part of a ring message too big for one transport
@@ -496,7 +517,11 @@ type Ping struct {
 	// digest is the sender's state digest (see Digest), so that probing and
 	// anti-entropy share messages: a receiver whose digest differs answers
 	// with its gossip as well as the Ack. 0 on relayed pings.
-	Digest        uint64 `protobuf:"fixed64,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	Digest uint64 `protobuf:"fixed64,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	// payload_type, set, makes this ping a join handshake (AddNode, seeds):
+	// it names the sender's payload type, and the Ack that answers it names
+	// the receiver's. Regular probes leave it empty.
+	PayloadType   string `protobuf:"bytes,5,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -559,14 +584,25 @@ func (x *Ping) GetDigest() uint64 {
 	return 0
 }
 
+func (x *Ping) GetPayloadType() string {
+	if x != nil {
+		return x.PayloadType
+	}
+	return ""
+}
+
 // Ack answers a Ping. A member that probed on another's behalf forwards
 // the Ack to it with the requester's seq.
 type Ack struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Ring  string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
 	// from is the node that was probed.
-	From          string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	Seq           uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	From string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Seq  uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	// payload_type answers a join handshake's Ping: the probed member's
+	// payload type. Its from is the member's own name for itself, which the
+	// joiner adds, whatever address it dialled.
+	PayloadType   string `protobuf:"bytes,4,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -620,6 +656,13 @@ func (x *Ack) GetSeq() uint64 {
 		return x.Seq
 	}
 	return 0
+}
+
+func (x *Ack) GetPayloadType() string {
+	if x != nil {
+		return x.PayloadType
+	}
+	return ""
 }
 
 // PingRequest asks a member to probe target on the sender's behalf (the
@@ -1506,7 +1549,7 @@ const file_ring_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"ring.proto\x12\x16genserverring.messages\x1a\x19google/protobuf/any.proto\x1a\n" +
-	"crdt.proto\"\xa4\x03\n" +
+	"crdt.proto\"\xc7\x03\n" +
 	"\x06Gossip\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
@@ -1521,13 +1564,15 @@ const file_ring_proto_rawDesc = "" +
 	"\x11membership_digest\x18\n" +
 	" \x01(\x06R\x10membershipDigest\x12'\n" +
 	"\x0fmembership_only\x18\v \x01(\bR\x0emembershipOnly\x12\x12\n" +
-	"\x04hops\x18\f \x01(\rR\x04hops\"t\n" +
+	"\x04hops\x18\f \x01(\rR\x04hops\x12!\n" +
+	"\fpayload_type\x18\r \x01(\tR\vpayloadType\"\x97\x01\n" +
 	"\x05Delta\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x12\x12\n" +
 	"\x04hops\x18\x04 \x01(\rR\x04hops\x12\x15\n" +
-	"\x06ack_id\x18\x05 \x01(\x04R\x05ackId\"\xa9\x01\n" +
+	"\x06ack_id\x18\x05 \x01(\x04R\x05ackId\x12!\n" +
+	"\fpayload_type\x18\x06 \x01(\tR\vpayloadType\"\xa9\x01\n" +
 	"\n" +
 	"StateChunk\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
@@ -1545,16 +1590,18 @@ const file_ring_proto_rawDesc = "" +
 	"\x06Digest\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x16\n" +
-	"\x06digest\x18\x03 \x01(\x06R\x06digest\"X\n" +
+	"\x06digest\x18\x03 \x01(\x06R\x06digest\"{\n" +
 	"\x04Ping\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x16\n" +
-	"\x06digest\x18\x04 \x01(\x06R\x06digest\"?\n" +
+	"\x06digest\x18\x04 \x01(\x06R\x06digest\x12!\n" +
+	"\fpayload_type\x18\x05 \x01(\tR\vpayloadType\"b\n" +
 	"\x03Ack\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +
-	"\x03seq\x18\x03 \x01(\x04R\x03seq\"_\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12!\n" +
+	"\fpayload_type\x18\x04 \x01(\tR\vpayloadType\"_\n" +
 	"\vPingRequest\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +

@@ -88,6 +88,12 @@ type ringActor[P Payload[P]] struct {
 	initErr    error
 	stopReason error
 	terminated bool
+	// joinWaiters are the AddNode requests waiting for their join
+	// handshake (join.go).
+	joinWaiters joinWaiters
+	// seeds joins the seeds until the member has joined (seeds.go); nil
+	// without seeds or once joined.
+	seeds *seeder
 }
 
 // Receive implements actor.Actor.
@@ -127,13 +133,19 @@ func (a *ringActor[P]) Receive(ctx actor.Context) {
 	if a.core == nil {
 		// Init failed: the actor is stopping. Answer requests so callers
 		// do not wait for their timeout.
-		a.respondStopped(ctx)
+		a.respondStopped(ctx, a.initErr)
 		return
 	}
-	if _, tick := ctx.Message().(*gossipTick); tick && ctx.ActorSystem().IsStopped() {
-		// ActorSystem.Shutdown stops no actor: without this the ring, its
-		// timers and its sends would run on after the system is gone.
-		a.stop(ctx, fmt.Errorf("%w: the actor system was shut down", ErrStopped))
+	if ctx.ActorSystem().IsStopped() {
+		// ActorSystem.Shutdown stops no actor, and the system still
+		// delivers messages: without this the ring would answer requests,
+		// and its timers and sends run on, after the system is gone. It
+		// is checked on every message (a select on a channel), so the
+		// first request after the shutdown is refused; the ring's own
+		// ticks make it stop within ProbeInterval when none comes.
+		reason := fmt.Errorf("%w: the actor system was shut down", ErrStopped)
+		a.respondStopped(ctx, reason)
+		a.stop(ctx, reason)
 		return
 	}
 	message, ok := a.boundary.admit(ctx, ctx.Message())
@@ -181,7 +193,15 @@ func (a *ringActor[P]) handle(ctx actor.Context, message any) {
 
 	// Requests.
 	case *messages.AddNode:
-		a.respondOp(ctx, c.addNode(msg.GetNode()))
+		a.addNode(ctx, msg.GetNode())
+		return
+	case *joinDeadline:
+		c.onJoinTimeout(msg.seq)
+	case *seedTick:
+		a.seedRound(ctx)
+		return
+	case *seedsResolved:
+		a.seedsFound(ctx, msg)
 		return
 	case *messages.DelNode:
 		a.respondOp(ctx, c.delNode(msg.GetNode()))
@@ -355,6 +375,7 @@ func (a *ringActor[P]) start(ctx actor.Context) error {
 		ring: a.name, self: self, replica: a.view.replica, indirectChecks: a.cfg.IndirectChecks,
 		pushFanout: a.cfg.PushFanout, pushHops: uint32(a.cfg.PushHops),
 		chunkBytes: a.cfg.ChunkBytes, maxStateBytes: a.cfg.MaxStateBytes,
+		payloadType: payloadTypeName(payload),
 	}
 	core, err := newCore(cfg, persisted, a, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), a.log)
 	if err != nil {
@@ -380,6 +401,7 @@ func (a *ringActor[P]) start(ctx actor.Context) error {
 	a.timers.every(a.cfg.ProbeInterval, &probeTick{})
 	a.timers.every(a.cfg.RejoinInterval, &rejoinTick{})
 	a.timers.once(a.cfg.InitTimeout, &initDeadline{})
+	a.startSeeds(ctx)
 	return nil
 }
 
@@ -393,6 +415,10 @@ func (a *ringActor[P]) apply(ctx actor.Context) {
 			}
 		}
 		a.deltaAcksDue(eff.deltaAcks)
+		for _, seq := range eff.joinTimers {
+			a.timers.once(min(a.cfg.ProbeTimeout, a.cfg.RequestTimeout/2), &joinDeadline{seq: seq})
+		}
+		a.answerJoins(ctx, eff.joinAnswers)
 		if len(eff.sends) > 0 && !a.synced() {
 			// What must be durable is written before any message that
 			// may depend on it is sent.
@@ -422,6 +448,9 @@ func (a *ringActor[P]) apply(ctx actor.Context) {
 				delay /= 2
 			}
 			a.timers.once(delay, &probeDeadline{seq: t.seq, phase: t.phase})
+		}
+		for _, mismatch := range eff.payloadMismatches {
+			a.callback(ctx, "HandleInfo", func() { a.behaviour.HandleInfo(a.ctx, mismatch) })
 		}
 		if eff.stateChanged {
 			a.callback(ctx, "HandleStateChange", func() { a.behaviour.HandleStateChange(a.ctx, a.view.payload) })
@@ -459,8 +488,9 @@ func (a *ringActor[P]) respondOp(ctx actor.Context, err error) {
 	a.boundary.respond(ctx, opReply(err))
 }
 
-func (a *ringActor[P]) respondStopped(ctx actor.Context) {
-	err := a.initErr
+// respondStopped answers a request to a ring actor that is stopping with
+// err (ErrStopped when nil).
+func (a *ringActor[P]) respondStopped(ctx actor.Context, err error) {
 	if err == nil {
 		err = ErrStopped
 	}
@@ -469,7 +499,8 @@ func (a *ringActor[P]) respondStopped(ctx actor.Context) {
 		respond(ctx, &callReply{err: err})
 	case *messages.CallRequest:
 		respond(ctx, &messages.CallReply{Error: err.Error(), ErrorCodes: codesOf(err)})
-	case *messages.AddNode, *messages.DelNode, *messages.ForceDown, *messages.UnforceDown, *messages.StopRing, *messages.LocalStop:
+	case *messages.AddNode, *messages.DelNode, *messages.ForceDown, *messages.UnforceDown, *messages.StopRing, *messages.LocalStop,
+		*messages.GetAll, *messages.GetUp:
 		respond(ctx, opReply(err))
 	}
 }
@@ -489,6 +520,7 @@ func (a *ringActor[P]) cancelTimers() {
 	if a.transport != nil {
 		a.transport.stop()
 	}
+	a.stopSeeds()
 	a.metrics.stop()
 }
 
@@ -508,6 +540,9 @@ func (a *ringActor[P]) terminate(ctx actor.Context) {
 	reason := a.stopReason
 	if reason == nil {
 		reason = ErrStopped
+	}
+	for waiter := range a.joinWaiters.waiting {
+		a.joinWaiters.answer(ctx, waiter, reason)
 	}
 	a.callback(ctx, "Terminate", func() { a.behaviour.Terminate(a.ctx, reason) })
 }

@@ -62,7 +62,8 @@ type Behaviour[P any] interface {
 	HandleCast(ctx *Context[P], msg any)
 
 	// HandleInfo handles any message sent to the ring actor that is neither
-	// a call, a cast nor a message of the ring itself.
+	// a call, a cast nor a message of the ring itself, and the ring's
+	// PayloadMismatch notices.
 	HandleInfo(ctx *Context[P], msg any)
 
 	// HandleStateChange runs after gossip from another member changed the
@@ -160,6 +161,9 @@ const (
 	// ReasonRemoved: this member learnt it was removed from the ring; New
 	// is empty and the ring actor stops next.
 	ReasonRemoved Reason = "removed"
+	// ReasonPayloadMismatch: a member was found to have a payload of
+	// another type (HandleInfo gets a PayloadMismatch too).
+	ReasonPayloadMismatch Reason = "payload_mismatch"
 )
 
 // RingChange describes a change of the up set: the members believed up

@@ -59,11 +59,11 @@ func Start[P Payload[P]](system *actor.ActorSystem, name string, behaviour Behav
 }
 
 // NewClient returns a Client for the ring member named ring on node (a
-// host:port address; this process's own address for the local member).
-// A request waits at most 5 s, or less if its context says so (see
-// WithTimeout).
+// host:port address, normalized as NormalizeNode does; this process's own
+// address, in any spelling, for the local member). A request waits at most
+// 5 s, or less if its context says so (see WithTimeout).
 func NewClient(system *actor.ActorSystem, node, ring string) *Client {
-	return &Client{system: system, pid: actor.NewPID(node, ring), ring: ring, timeout: DefaultConfig().RequestTimeout}
+	return &Client{system: system, pid: actor.NewPID(clientNode(system, node), ring), ring: ring, timeout: DefaultConfig().RequestTimeout}
 }
 
 // WithTimeout returns a copy of the client whose requests wait at most d

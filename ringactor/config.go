@@ -123,6 +123,25 @@ type Config struct {
 	// logger, with the attributes ring and node.
 	Logger *slog.Logger
 
+	// Seeds are addresses (host:port) of members this member joins by
+	// itself, at start and then in rounds further apart, until another
+	// member is up for it: a deployment needs no AddNode (see WithSeeds).
+	// A seed that does not answer yet is tried again. Default none.
+	Seeds []string
+
+	// SeedDNS are DNS names with a port ("name:port"), each standing for
+	// the members at its A and AAAA records with the port, looked up again
+	// each round: a Kubernetes headless service. Default none.
+	SeedDNS []string
+
+	// SeedResolver looks up SeedDNS. Default net.DefaultResolver.
+	SeedResolver SeedResolver
+
+	// SeedRetry is the wait between the first two rounds of seed joins;
+	// each later one waits twice as long as the one before, up to
+	// SeedRetryMax. Defaults 1 s and 30 s.
+	SeedRetry, SeedRetryMax time.Duration
+
 	// MeterProvider receives the member's OpenTelemetry instruments (see
 	// the package documentation, Metrics). Default the actor system's
 	// (actor.WithMetricProviders) when one was set there, otherwise
@@ -157,6 +176,8 @@ func DefaultConfig() Config {
 		MaxClockSkew:    time.Minute,
 		ChunkBytes:      256 << 10,
 		MaxStateBytes:   256 << 20,
+		SeedRetry:       time.Second,
+		SeedRetryMax:    30 * time.Second,
 	}
 }
 
@@ -246,6 +267,9 @@ func (c Config) validate() error {
 		}
 	}
 	if err := c.Security.validate(); err != nil {
+		return err
+	}
+	if err := c.validateSeeds(); err != nil {
 		return err
 	}
 	if c.PushFanout < 0 || c.PushHops < 0 {

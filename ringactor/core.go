@@ -47,6 +47,9 @@ type coreConfig struct {
 	// what a member accepts in one chunked transfer.
 	chunkBytes    int
 	maxStateBytes int
+	// payloadType names the payload's type in gossip, deltas and the join
+	// handshake (payloadtype.go); "" in tests that do not check it.
+	payloadType string
 }
 
 // outbound is one message for the ring actor of node to.
@@ -105,6 +108,13 @@ type effects struct {
 	deltaAcks []deltaAck
 	// acked are DeltaAcks this member received for its own deltas.
 	acked []deltaAck
+	// joinTimers are join handshakes (join.go) whose deadline to arm;
+	// joinAnswers the outcomes of joins that requests wait for.
+	joinTimers  []uint64
+	joinAnswers []joinAnswer
+	// payloadMismatches are members newly found to have a payload of
+	// another type: tell the behaviour (HandleInfo).
+	payloadMismatches []PayloadMismatch
 }
 
 // deltaAck is a DeltaAck to send (to: the delta's sender) or one received
@@ -167,6 +177,15 @@ type ringCore struct {
 	chunkedStateTo map[string]sentState
 	// probeTicks counts probe intervals: the core's only notion of time.
 	probeTicks uint64
+	// joins are the join handshakes in flight, by seq (join.go);
+	// mismatched the members whose payload is of another type, with its
+	// name (payloadtype.go): they are never up.
+	joins      map[uint64]pendingJoin
+	nextJoin   uint64
+	mismatched map[string]string
+	// selfAliases are addresses whose join handshake reached this member
+	// itself.
+	selfAliases map[string]bool
 }
 
 // newCore builds a member's core from its persisted ring (nil when there is
@@ -301,6 +320,10 @@ func (c *ringCore) onGossip(g *messages.Gossip) {
 	if !c.acceptFrom("gossip", g.GetRing(), g.GetFrom()) {
 		return
 	}
+	if !c.samePayloadType("gossip", g.GetFrom(), g.GetPayloadType()) {
+		c.stats.Dropped++
+		return
+	}
 	from := g.GetFrom()
 	if md := g.GetMembershipDigest(); md != 0 {
 		if own, err := c.encodedMembership(); err == nil && own.hash == md {
@@ -415,7 +438,7 @@ func (c *ringCore) sendGossip(node string, replyRequested bool) {
 	if replyRequested {
 		g = &messages.Gossip{
 			Ring: g.Ring, From: g.From, Replica: g.Replica, NodeSet: g.NodeSet,
-			ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, MembershipDigest: g.MembershipDigest, ReplyRequested: true,
+			ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, MembershipDigest: g.MembershipDigest, ReplyRequested: true, PayloadType: g.PayloadType,
 		}
 	}
 	c.stats.GossipSent++
@@ -433,7 +456,7 @@ func (c *ringCore) sendGossipAnswer(node string) {
 	}
 	answer := &messages.Gossip{
 		Ring: g.Ring, From: g.From, Replica: g.Replica, NodeSet: g.NodeSet,
-		ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, MembershipDigest: g.MembershipDigest, NoReply: true,
+		ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, MembershipDigest: g.MembershipDigest, NoReply: true, PayloadType: g.PayloadType,
 	}
 	c.stats.GossipSent++
 	c.send(node, answer)
@@ -454,6 +477,7 @@ func (c *ringCore) gossipMessage() (*messages.Gossip, error) {
 	g := &messages.Gossip{
 		Ring: c.cfg.ring, From: c.cfg.self, Replica: string(c.cfg.replica),
 		NodeSet: membership.nodeSet, ForcedDown: membership.forcedDown, Payload: payload,
+		PayloadType: c.cfg.payloadType,
 	}
 	digest := combineDigest(membership.hash, payload)
 	g.Digest, g.MembershipDigest = digest, membership.hash
@@ -465,7 +489,10 @@ func (c *ringCore) gossipMessage() (*messages.Gossip, error) {
 
 // onTerminated handles a watch notice: node's ring actor or its connection
 // is gone.
-func (c *ringCore) onTerminated(node string) { c.onDown(node, "watch notice") }
+func (c *ringCore) onTerminated(node string) {
+	c.onDown(node, "watch notice")
+	c.joinUnreachable(node)
+}
 
 // acceptFrom reports whether a message of the ring protocol from node is to
 // be handled; it logs and counts the ones that are dropped.
@@ -538,6 +565,7 @@ func (c *ringCore) addNode(node string) error {
 // delNode removes node from the ring. Removing this member itself tells
 // every up member, then stops.
 func (c *ringCore) delNode(node string) error {
+	node = c.findNode(node)
 	if !c.nodeSet.Contains(node) {
 		return fmt.Errorf("%w: %s", ErrUnknownNode, node)
 	}
@@ -563,6 +591,7 @@ func (c *ringCore) delNode(node string) error {
 
 // forceDown makes the member ignore node until unforceDown.
 func (c *ringCore) forceDown(node string) error {
+	node = c.findNode(node)
 	if node == c.cfg.self {
 		return ErrSelf
 	}
@@ -584,6 +613,7 @@ func (c *ringCore) forceDown(node string) error {
 // unforceDown stops ignoring node; it is up again once it gossips or
 // answers.
 func (c *ringCore) unforceDown(node string) error {
+	node = c.findNode(node)
 	if c.forcedDown.Contains(node) {
 		c.forcedDown.Remove(node)
 		c.out.persist = true
@@ -609,7 +639,7 @@ func (c *ringCore) removeSelf() {
 func (c *ringCore) settle(reason Reason) {
 	up := []string{c.cfg.self}
 	for node := range c.alive {
-		if c.nodeSet.Contains(node) && !c.forcedDown.Contains(node) {
+		if c.nodeSet.Contains(node) && !c.forcedDown.Contains(node) && c.mismatched[node] == "" {
 			up = append(up, node)
 		}
 	}
@@ -686,5 +716,6 @@ func validateNodes(sets ...*crdt.ORSet[string]) error {
 func (c *ringCore) hasEffects() bool {
 	e := &c.out
 	return len(e.sends) > 0 || len(e.watch) > 0 || e.persist || len(e.ringChanges) > 0 ||
-		e.stateChanged || e.removed || len(e.probeTimers) > 0 || len(e.deltaAcks) > 0 || len(e.acked) > 0
+		e.stateChanged || e.removed || len(e.probeTimers) > 0 || len(e.deltaAcks) > 0 || len(e.acked) > 0 ||
+		len(e.joinTimers) > 0 || len(e.joinAnswers) > 0 || len(e.payloadMismatches) > 0
 }

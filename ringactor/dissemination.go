@@ -179,7 +179,7 @@ func (c *ringCore) forwardMembership(hops uint32, except string) {
 		c.send(node, &messages.Gossip{
 			Ring: c.cfg.ring, From: c.cfg.self, Replica: string(c.cfg.replica),
 			NodeSet: membership.nodeSet, ForcedDown: membership.forcedDown, MembershipDigest: membership.hash,
-			MembershipOnly: true, NoReply: true, Hops: hops,
+			MembershipOnly: true, NoReply: true, Hops: hops, PayloadType: c.cfg.payloadType,
 		})
 	}
 }
@@ -194,7 +194,7 @@ func (c *ringCore) forwardDelta(delta []byte, hops uint32, except string) {
 	targets := c.randomUpOthers(c.cfg.pushFanout, except)
 	for _, node := range targets {
 		c.stats.DeltasSent++
-		c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: hops})
+		c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: hops, PayloadType: c.cfg.payloadType})
 	}
 }
 
@@ -207,7 +207,7 @@ func (c *ringCore) pushDeltaAcked(delta []byte, id uint64) int {
 		if node != c.cfg.self {
 			asked++
 			c.stats.DeltasSent++
-			c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: c.cfg.pushHops, AckId: id})
+			c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: c.cfg.pushHops, AckId: id, PayloadType: c.cfg.payloadType})
 		}
 	}
 	return asked
@@ -230,6 +230,10 @@ func (c *ringCore) onDeltaAck(a *messages.DeltaAck) {
 func (c *ringCore) onDelta(d *messages.Delta) {
 	c.stats.DeltasReceived++
 	if !c.acceptFrom("delta", d.GetRing(), d.GetFrom()) {
+		return
+	}
+	if !c.samePayloadType("delta", d.GetFrom(), d.GetPayloadType()) {
+		c.stats.Dropped++
 		return
 	}
 	from := d.GetFrom()

@@ -124,7 +124,18 @@
 // # Membership
 //
 // AddNode adds a node to the node set (and this member too, if no one had
-// added it yet: a lone member is a ring of one). A member first heard of
+// added it yet: a lone member is a ring of one). It first asks the node,
+// with a join handshake, for its payload type and its own name: a node
+// whose payload is of another type is refused with ErrPayloadMismatch
+// (gossip of another type is dropped too, counted in
+// Stats.PayloadMismatches and reported to HandleInfo as a
+// PayloadMismatch), and a node is added under the name it gives itself,
+// so that two spellings of one address are one member (addresses given
+// by the user are normalized as NormalizeNode says). A node that does not
+// answer in time is added as given, and is up once it answers. With
+// Config.Seeds or Config.SeedDNS (a Kubernetes headless service) a member
+// joins by itself, at start and, with backoff, as seeds come up, until
+// another member is up for it. A member first heard of
 // through gossip is presumed up and watched. DelNode removes a node; the
 // removed member, told at once, deletes its ring file, calls
 // HandleRingChange with ReasonRemoved and Terminate with ErrRemoved, and

@@ -82,6 +82,11 @@ var (
 	// (Config.MaxStateBytes, encoded). The change was refused: the payload
 	// is as it was before the call, and nothing of it was logged or sent.
 	ErrPayloadTooLarge = errors.New("ringactor: change refused: payload too large")
+
+	// ErrPayloadMismatch is returned by AddNode for a member whose payload
+	// is of another type than this member's (one ring name used for two
+	// rings); see PayloadMismatch.
+	ErrPayloadMismatch = errors.New("ringactor: member has a payload of another type")
 )
 
 // errorCodes names every sentinel a member's answer can wrap, on the wire.
@@ -111,6 +116,7 @@ var errorCodes = []struct {
 	{"handshake", ErrHandshake},
 	{"busy", ErrBusy},
 	{"payload_too_large", ErrPayloadTooLarge},
+	{"payload_mismatch", ErrPayloadMismatch},
 	// A ring actor whose ring file failed to load answers with that error
 	// while it stops.
 	{"persistence.not_found", persistence.ErrNotFound},

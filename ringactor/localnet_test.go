@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -22,7 +23,13 @@ import (
 // never shares a protobuf message with another.
 type localNet struct {
 	system *actor.ActorSystem
+	// aliases map other names of a node to it, as DNS names or other
+	// spellings of an address reach the member there (alias).
+	aliases sync.Map // alias -> node
 }
+
+// alias makes messages to name reach the member of node.
+func (n *localNet) alias(name, node string) { n.aliases.Store(name, node) }
 
 // member returns the option that makes a member node of this network.
 func (n *localNet) member(node string) Option {
@@ -46,7 +53,7 @@ type localSeam struct {
 func (s localSeam) actorName(ring string) string { return ring + "@" + s.node }
 
 func (s localSeam) transport(system *actor.ActorSystem, ring string, _ Config) transport {
-	return &localTransport{system: system, ring: ring, node: s.node}
+	return &localTransport{system: system, ring: ring, node: s.node, net: s.net}
 }
 
 // localTransport is a member's transport on a localNet.
@@ -54,6 +61,7 @@ type localTransport struct {
 	system *actor.ActorSystem
 	ring   string
 	node   string
+	net    *localNet
 }
 
 func (t *localTransport) self() string { return t.node }
@@ -63,6 +71,9 @@ func (t *localTransport) start(*slog.Logger) {}
 func (t *localTransport) stop() {}
 
 func (t *localTransport) pid(node string) *actor.PID {
+	if real, ok := t.net.aliases.Load(node); ok {
+		node = real.(string)
+	}
 	return actor.NewPID(t.system.Address(), t.ring+"@"+node)
 }
 

@@ -87,6 +87,7 @@ var dropReasons = []struct {
 	{"other_ring", func(s *Stats) uint64 { return s.DroppedOtherRing }},
 	{"forced_down", func(s *Stats) uint64 { return s.DroppedForcedDown }},
 	{"malformed", func(s *Stats) uint64 { return s.DroppedMalformed }},
+	{"payload_mismatch", func(s *Stats) uint64 { return s.PayloadMismatches }},
 	{"unsealed", func(s *Stats) uint64 { return s.Security.Unsealed }},
 	{"bad_seal", func(s *Stats) uint64 { return s.Security.BadSeal }},
 	{"replayed", func(s *Stats) uint64 { return s.Security.Replayed }},

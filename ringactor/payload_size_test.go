@@ -83,15 +83,15 @@ func TestChangeOverMaxStateBytesIsRefused(t *testing.T) {
 	require.Eventually(t, func() bool { return length(b) == 40<<10 }, waitFor, tick)
 }
 
-// setBehaviour adds an element of 4 KiB per call to an OR-set, so the
+// growingSetBehaviour adds an element of 4 KiB per call to an OR-set, so the
 // payload grows change by change.
-type setBehaviour struct {
+type growingSetBehaviour struct {
 	DefaultBehaviour[*crdt.ORSet[string]]
 }
 
 type addElement struct{ n int }
 
-func (setBehaviour) HandleCall(ctx *Context[*crdt.ORSet[string]], _ From, msg any) CallResult {
+func (growingSetBehaviour) HandleCall(ctx *Context[*crdt.ORSet[string]], _ From, msg any) CallResult {
 	switch m := msg.(type) {
 	case addElement:
 		ctx.Update(func(s *crdt.ORSet[string]) *crdt.ORSet[string] {
@@ -109,7 +109,7 @@ func (setBehaviour) HandleCall(ctx *Context[*crdt.ORSet[string]], _ From, msg an
 // later one too; the elements taken before stay.
 func TestGrowingPayloadStopsAtMaxStateBytes(t *testing.T) {
 	const limit = 64 << 10
-	c, _ := startPayloadMember[*crdt.ORSet[string]](t, "growing", setBehaviour{}, persistence.NewMemoryStore(), WithChunks(16<<10, limit))
+	c, _ := startPayloadMember[*crdt.ORSet[string]](t, "growing", growingSetBehaviour{}, persistence.NewMemoryStore(), WithChunks(16<<10, limit))
 	taken := 0
 	for i := range 100 {
 		n, err := c.Call(within(time.Second), addElement{n: i})

@@ -240,6 +240,10 @@ func (c *ringCore) onNodeDown(n *messages.NodeDown) {
 
 // onPing answers a probe. A ping also shows that its sender is alive.
 func (c *ringCore) onPing(p *messages.Ping) {
+	if p.GetPayloadType() != "" {
+		c.onJoinPing(p) // a join handshake (join.go)
+		return
+	}
 	if !c.acceptFrom("ping", p.GetRing(), p.GetFrom()) {
 		return
 	}
@@ -272,6 +276,10 @@ func (c *ringCore) onPingRequest(r *messages.PingRequest) {
 // answers no ping in flight (late, or to a ping forgotten when the node was
 // seen down) proves nothing.
 func (c *ringCore) onAck(a *messages.Ack) {
+	if a.GetSeq()&joinSeqBit != 0 {
+		c.onJoinAck(a) // a join handshake (join.go)
+		return
+	}
 	if !c.acceptFrom("ack", a.GetRing(), a.GetFrom()) {
 		return
 	}

@@ -43,6 +43,9 @@ type Stats struct {
 	// RingChanges and StateChanges count HandleRingChange and
 	// HandleStateChange notices.
 	RingChanges, StateChanges uint64
+	// PayloadMismatches counts gossip, deltas and join handshakes from
+	// members whose payload is of another type (see PayloadMismatch).
+	PayloadMismatches uint64
 	// CallbackPanics counts behaviour callbacks that panicked.
 	CallbackPanics uint64
 	// PersistErrors counts failed writes of the ring file.

@@ -2,6 +2,7 @@ package ringactor
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -42,6 +43,18 @@ import (
 //     writer's EndpointTerminatedEvent.
 //   - open: connected: messages and watches go straight to Proto.Actor.
 //
+// An address that accepts TCP connections but where Proto.Actor's writer
+// fails to connect (not a ring member, a TLS handshake that fails, a
+// process that is stopped and leaves connections in its backlog) is backed
+// off: after the writer's EndpointTerminatedEvent with no
+// EndpointConnectedEvent before it, what comes for the node is dropped
+// (its watches answered at once) for connectBackoff, doubling with each
+// failure in a row up to maxConnectBackoff, and only then is the node
+// dialled again. Otherwise the ring's rejoin gossip would make the writer
+// try, and Proto.Actor log two ERROR lines, every couple of seconds for
+// as long as the address is in the ring. A member behind such an address
+// that becomes healthy is reached within maxConnectBackoff.
+//
 // Cost: one TCP connect and close per link opening and per message to a
 // node that does not accept connections (rejoin gossip: one per
 // RejoinInterval), on goroutines; none on an open link. A remote whose gRPC
@@ -63,7 +76,28 @@ type remoteTransport struct {
 	links   map[string]*link // absent: no writer
 	sub     *eventstream.Subscription
 	stopped bool
+	// failed holds the nodes whose last connects failed (see above).
+	failed map[string]*connectFailures
+	now    func() time.Time
 }
+
+// errConnectFailed is why what waited for a link whose connect failed is
+// dropped.
+var errConnectFailed = errors.New("Proto.Actor's writer failed to connect")
+
+// connectFailures counts a node's failed connects in a row; nothing is
+// handed to Proto.Actor for it before until.
+type connectFailures struct {
+	count int
+	until time.Time
+}
+
+// connectBackoff is the wait after a first failed connect; it doubles
+// with each failure in a row, up to maxConnectBackoff.
+const (
+	connectBackoff    = time.Second
+	maxConnectBackoff = 10 * time.Second
+)
 
 // linkState is where a node's endpoint writer is.
 type linkState int
@@ -82,6 +116,8 @@ type link struct {
 	pending []pendingSend
 	// watchers watched the node through the transport while it connected.
 	watchers []*actor.PID
+	// connected: the writer published EndpointConnectedEvent.
+	connected bool
 }
 
 // pendingSend is a message, or a watch when msg is nil, waiting for the
@@ -99,7 +135,7 @@ func newRemoteTransport(system *actor.ActorSystem, ring string, dialTimeout time
 	ctx, cancel := context.WithCancel(context.Background())
 	return &remoteTransport{
 		system: system, ring: ring, dialTimeout: dialTimeout, connectCheck: min(dialTimeout, 100*time.Millisecond),
-		ctx: ctx, cancel: cancel, links: map[string]*link{},
+		ctx: ctx, cancel: cancel, links: map[string]*link{}, failed: map[string]*connectFailures{}, now: time.Now,
 	}
 }
 
@@ -153,10 +189,14 @@ func (t *remoteTransport) onEndpointEvent(evt any) {
 	defer t.mu.Unlock()
 	switch e := evt.(type) {
 	case *remote.EndpointConnectedEvent:
+		delete(t.failed, e.Address)
 		l, known := t.links[e.Address]
+		if known {
+			l.connected = true
+		}
 		switch {
 		case !known:
-			t.links[e.Address] = &link{state: linkOpen}
+			t.links[e.Address] = &link{state: linkOpen, connected: true}
 		case l.state == linkConnecting || l.state == linkStuck:
 			t.handOver(e.Address, l)
 			l.state, l.watchers = linkOpen, nil
@@ -168,12 +208,16 @@ func (t *remoteTransport) onEndpointEvent(evt any) {
 		// The writer is gone (its connection broke, or it failed to
 		// connect): what comes next dials first.
 		l, known := t.links[e.Address]
+		if known && l.state != linkDialing && !l.connected {
+			t.backOff(e.Address)
+		}
 		switch {
 		case !known || l.state == linkDialing:
-		case len(l.pending) > 0 && !t.stopped:
+		case len(l.pending) > 0 && !t.stopped && t.failed[e.Address] == nil:
 			l.state, l.watchers = linkDialing, nil
 			go t.dial(e.Address)
 		default:
+			t.dropPending(e.Address, l, errConnectFailed)
 			delete(t.links, e.Address)
 		}
 	}
@@ -201,6 +245,9 @@ func (t *remoteTransport) direct(node string, op pendingSend) bool {
 	case known && l.state == linkOpen:
 		return true
 	case t.stopped:
+		return false
+	case !known && t.backingOff(node):
+		t.dropOne(node, op)
 		return false
 	case known && l.state == linkStuck:
 		// The node refused connections when last checked.
@@ -345,4 +392,24 @@ func (t *remoteTransport) dropOne(node string, op pendingSend) {
 // terminated tells watcher that node's ring actor cannot be reached.
 func (t *remoteTransport) terminated(node string, watcher *actor.PID) {
 	t.system.Root.Send(watcher, &actor.Terminated{Who: t.pid(node), Why: actor.TerminatedReason_AddressTerminated})
+}
+
+// backOff records a failed connect to node; called with the lock held.
+func (t *remoteTransport) backOff(node string) {
+	f := t.failed[node]
+	if f == nil {
+		f = &connectFailures{}
+		t.failed[node] = f
+	}
+	f.count++
+	wait := min(connectBackoff<<min(f.count-1, 16), maxConnectBackoff)
+	f.until = t.now().Add(wait)
+	t.log.Debug("connecting to the node failed; backing off", slog.String("to", node), slog.Int("failures", f.count), slog.Duration("wait", wait))
+}
+
+// backingOff reports whether node's last connects failed and its wait is
+// not over; called with the lock held.
+func (t *remoteTransport) backingOff(node string) bool {
+	f := t.failed[node]
+	return f != nil && t.now().Before(f.until)
 }

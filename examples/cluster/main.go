@@ -8,6 +8,13 @@
 //	go run ./examples/cluster -listen 127.0.0.1:7002 -peers 127.0.0.1:7001
 //	go run ./examples/cluster -listen 127.0.0.1:7003 -peers 127.0.0.1:7001
 //
+// or, with no AddNode and in any order, let them join by seeds:
+//
+//	go run ./examples/cluster -listen 127.0.0.1:7001 -seeds 127.0.0.1:7002,127.0.0.1:7003
+//	go run ./examples/cluster -listen 127.0.0.1:7002 -seeds 127.0.0.1:7001
+//	go run ./examples/cluster -listen 127.0.0.1:7003 -seeds 127.0.0.1:7001
+//
+// (in Kubernetes, -seed-dns NAME:PORT with a headless service's name);
 // then type inc, get, up, all, add ADDR, del ADDR, down ADDR, undown ADDR
 // or stop. The protocol is documented in package
 // github.com/genserverring/genserverring-go/internal/counternode; run

@@ -32,21 +32,22 @@ const (
 // sentinels are the errors the library documents, by name: a call
 // "fail:NAME" is answered with an error that wraps the sentinel NAME.
 var sentinels = map[string]error{
-	"ErrUnhandledCall": ringactor.ErrUnhandledCall,
-	"ErrCallbackPanic": ringactor.ErrCallbackPanic,
-	"ErrTimeout":       ringactor.ErrTimeout,
-	"ErrMemberGone":    ringactor.ErrMemberGone,
-	"ErrRemoved":       ringactor.ErrRemoved,
-	"ErrStopped":       ringactor.ErrStopped,
-	"ErrNotProto":      ringactor.ErrNotProto,
-	"ErrInvalidNode":   ringactor.ErrInvalidNode,
-	"ErrUnknownNode":   ringactor.ErrUnknownNode,
-	"ErrSelf":          ringactor.ErrSelf,
-	"ErrNoRemote":      ringactor.ErrNoRemote,
-	"ErrNotDurable":    ringactor.ErrNotDurable,
-	"ErrNotReplicated": ringactor.ErrNotReplicated,
-	"ErrKeyRequired":   ringactor.ErrKeyRequired,
-	"ErrHandshake":     ringactor.ErrHandshake,
+	"ErrUnhandledCall":   ringactor.ErrUnhandledCall,
+	"ErrCallbackPanic":   ringactor.ErrCallbackPanic,
+	"ErrTimeout":         ringactor.ErrTimeout,
+	"ErrMemberGone":      ringactor.ErrMemberGone,
+	"ErrRemoved":         ringactor.ErrRemoved,
+	"ErrStopped":         ringactor.ErrStopped,
+	"ErrNotProto":        ringactor.ErrNotProto,
+	"ErrInvalidNode":     ringactor.ErrInvalidNode,
+	"ErrUnknownNode":     ringactor.ErrUnknownNode,
+	"ErrSelf":            ringactor.ErrSelf,
+	"ErrNoRemote":        ringactor.ErrNoRemote,
+	"ErrNotDurable":      ringactor.ErrNotDurable,
+	"ErrNotReplicated":   ringactor.ErrNotReplicated,
+	"ErrKeyRequired":     ringactor.ErrKeyRequired,
+	"ErrHandshake":       ringactor.ErrHandshake,
+	"ErrPayloadMismatch": ringactor.ErrPayloadMismatch,
 }
 
 // Counter is the application's behaviour: "inc", "get", "later" (never

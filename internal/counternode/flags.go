@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -31,13 +33,15 @@ func ParseFlags(name string, args []string, stderr io.Writer) (Config, error) {
 		fs.PrintDefaults()
 	}
 	var cfg Config
-	var peers, level string
+	var peers, seeds, seedDNS, level string
 	var tlsConfig ringactor.TLSConfig
 	fs.StringVar(&cfg.Ring, "ring", DefaultRing, "ring name, the same on every member")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:0", "host:port to listen on (port 0: a free port, printed on the ready line)")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "host:port the other members reach this one at, if not the listen address")
 	fs.StringVar(&cfg.DataDir, "data", "", "directory of the ring file ring.pb (default data/<ring>/<host>_<port>)")
 	fs.StringVar(&peers, "peers", "", "comma-separated host:port of members to add at start")
+	fs.StringVar(&seeds, "seeds", "", "comma-separated host:port of members to join, at start and later until joined (members may start in any order)")
+	fs.StringVar(&seedDNS, "seed-dns", "", "comma-separated name:port whose A/AAAA records are members to join, looked up until joined (a Kubernetes headless service)")
 	fs.DurationVar(&cfg.GossipInterval, "gossip", time.Second, "gossip interval")
 	fs.DurationVar(&cfg.ProbeInterval, "probe-interval", time.Second, "probe interval")
 	fs.DurationVar(&cfg.ProbeTimeout, "probe-timeout", time.Second, "probe timeout: a member that does not answer for this long is down")
@@ -65,9 +69,10 @@ func ParseFlags(name string, args []string, stderr io.Writer) (Config, error) {
 	case set:
 		cfg.TLS = &tlsConfig
 	}
-	for _, peer := range strings.Split(peers, ",") {
-		if peer = strings.TrimSpace(peer); peer != "" {
-			cfg.Peers = append(cfg.Peers, peer)
+	cfg.Peers, cfg.Seeds, cfg.SeedDNS = splitList(peers), splitList(seeds), splitList(seedDNS)
+	for _, name := range cfg.SeedDNS {
+		if _, port, err := net.SplitHostPort(name); err != nil || !isPort(port) {
+			return fail(fmt.Errorf("-seed-dns: %q is not name:port", name))
 		}
 	}
 	var logLevel slog.Level
@@ -97,4 +102,20 @@ func Main(name string, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// splitList returns the non-empty items of a comma-separated list.
+func splitList(list string) []string {
+	var items []string
+	for _, item := range strings.Split(list, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
+}
+
+func isPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n > 0 && n <= 65535
 }

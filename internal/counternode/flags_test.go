@@ -25,3 +25,15 @@ func TestSecurityFlags(t *testing.T) {
 	_, err = ParseFlags("cluster", []string{"-tls-ca", "ca.pem"}, io.Discard)
 	assert.ErrorContains(t, err, "go together")
 }
+
+func TestSeedFlags(t *testing.T) {
+	cfg, err := ParseFlags("cluster", []string{"-seeds", "127.0.0.1:7001, 127.0.0.1:7002,", "-seed-dns", "ring.default.svc.cluster.local:7000"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"127.0.0.1:7001", "127.0.0.1:7002"}, cfg.Seeds)
+	assert.Equal(t, []string{"ring.default.svc.cluster.local:7000"}, cfg.SeedDNS)
+
+	for _, bad := range []string{"no-port", "name:0", "name:http"} {
+		_, err = ParseFlags("cluster", []string{"-seed-dns", bad}, io.Discard)
+		assert.ErrorContains(t, err, "-seed-dns", bad)
+	}
+}

@@ -48,6 +48,13 @@ type Config struct {
 	DataDir string
 	// Peers are added to the ring when the member starts.
 	Peers []string
+	// Seeds are members the ring joins by itself, at start and later
+	// until it has joined (ringactor.Config.Seeds): members may start in
+	// any order. SeedDNS are DNS names with a port whose A and AAAA
+	// records are members (ringactor.Config.SeedDNS): a Kubernetes
+	// headless service.
+	Seeds   []string
+	SeedDNS []string
 
 	// GossipInterval, ProbeInterval, ProbeTimeout, RejoinInterval and
 	// InitTimeout set the ring's options of the same names.
@@ -231,6 +238,18 @@ func start(cfg Config, out *lineWriter) (*node, error) {
 			timeout = defaults.ProbeTimeout
 		}
 		opts = append(opts, ringactor.WithProbe(interval, timeout))
+	}
+	if len(cfg.Seeds) > 0 {
+		opts = append(opts, ringactor.WithSeeds(cfg.Seeds...))
+	}
+	for _, name := range cfg.SeedDNS {
+		host, port, err := net.SplitHostPort(name)
+		number, convErr := strconv.Atoi(port)
+		if err != nil || convErr != nil {
+			n.closeSystem()
+			return nil, fmt.Errorf("seed DNS name %q: want name:port", name)
+		}
+		opts = append(opts, ringactor.WithSeedDNS(host, number))
 	}
 	if cfg.KeyFile != "" {
 		keyring, err := ringactor.LoadKeyringFile(cfg.KeyFile)
