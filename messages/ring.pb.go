@@ -61,9 +61,14 @@ type Gossip struct {
 	// ringactor.PayloadTypeName): a receiver whose payload is of another
 	// type drops the gossip and reports the mismatch. Empty: not said (a
 	// member of an older build), taken as the receiver's own.
-	PayloadType   string `protobuf:"bytes,13,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PayloadType string `protobuf:"bytes,13,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
+	// forgotten_marks are the replicas whose prune marks the sender forgot
+	// (after their time to live, once every member held them): a receiver
+	// forgets them too, so that a mark forgotten by some members is not
+	// kept alive by another that saw it later.
+	ForgottenMarks []string `protobuf:"bytes,14,rep,name=forgotten_marks,json=forgottenMarks,proto3" json:"forgotten_marks,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Gossip) Reset() {
@@ -185,6 +190,13 @@ func (x *Gossip) GetPayloadType() string {
 		return x.PayloadType
 	}
 	return ""
+}
+
+func (x *Gossip) GetForgottenMarks() []string {
+	if x != nil {
+		return x.ForgottenMarks
+	}
+	return nil
 }
 
 // Delta carries a batch of payload changes, pushed at once (eager push) to a
@@ -449,10 +461,15 @@ func (x *DeltaAck) GetAckId() uint64 {
 // differs answers with its gossip (push-pull); an equal digest costs nothing
 // more.
 type Digest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ring          string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
-	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	Digest        uint64                 `protobuf:"fixed64,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Ring   string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
+	From   string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Digest uint64                 `protobuf:"fixed64,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	// replica is the sender's replica ID for this life of the process, sent
+	// with the digest so that a member learns which replica each member
+	// writes with and whether it holds the same state (pruning: a replica
+	// that is no member's current one will never write again).
+	Replica       string `protobuf:"bytes,4,opt,name=replica,proto3" json:"replica,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -508,6 +525,13 @@ func (x *Digest) GetDigest() uint64 {
 	return 0
 }
 
+func (x *Digest) GetReplica() string {
+	if x != nil {
+		return x.Replica
+	}
+	return ""
+}
+
 // Ping asks a member to prove it is alive by answering with an Ack.
 type Ping struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -521,7 +545,10 @@ type Ping struct {
 	// payload_type, set, makes this ping a join handshake (AddNode, seeds):
 	// it names the sender's payload type, and the Ack that answers it names
 	// the receiver's. Regular probes leave it empty.
-	PayloadType   string `protobuf:"bytes,5,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
+	PayloadType string `protobuf:"bytes,5,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
+	// replica is the sender's replica ID, as in Digest; empty on relayed
+	// pings.
+	Replica       string `protobuf:"bytes,6,opt,name=replica,proto3" json:"replica,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -587,6 +614,13 @@ func (x *Ping) GetDigest() uint64 {
 func (x *Ping) GetPayloadType() string {
 	if x != nil {
 		return x.PayloadType
+	}
+	return ""
+}
+
+func (x *Ping) GetReplica() string {
+	if x != nil {
+		return x.Replica
 	}
 	return ""
 }
@@ -1549,7 +1583,7 @@ const file_ring_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"ring.proto\x12\x16genserverring.messages\x1a\x19google/protobuf/any.proto\x1a\n" +
-	"crdt.proto\"\xc7\x03\n" +
+	"crdt.proto\"\xf0\x03\n" +
 	"\x06Gossip\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
@@ -1565,7 +1599,8 @@ const file_ring_proto_rawDesc = "" +
 	" \x01(\x06R\x10membershipDigest\x12'\n" +
 	"\x0fmembership_only\x18\v \x01(\bR\x0emembershipOnly\x12\x12\n" +
 	"\x04hops\x18\f \x01(\rR\x04hops\x12!\n" +
-	"\fpayload_type\x18\r \x01(\tR\vpayloadType\"\x97\x01\n" +
+	"\fpayload_type\x18\r \x01(\tR\vpayloadType\x12'\n" +
+	"\x0fforgotten_marks\x18\x0e \x03(\tR\x0eforgottenMarks\"\x97\x01\n" +
 	"\x05Delta\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
@@ -1586,17 +1621,19 @@ const file_ring_proto_rawDesc = "" +
 	"\bDeltaAck\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x15\n" +
-	"\x06ack_id\x18\x03 \x01(\x04R\x05ackId\"H\n" +
+	"\x06ack_id\x18\x03 \x01(\x04R\x05ackId\"b\n" +
 	"\x06Digest\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x16\n" +
-	"\x06digest\x18\x03 \x01(\x06R\x06digest\"{\n" +
+	"\x06digest\x18\x03 \x01(\x06R\x06digest\x12\x18\n" +
+	"\areplica\x18\x04 \x01(\tR\areplica\"\x95\x01\n" +
 	"\x04Ping\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x16\n" +
 	"\x06digest\x18\x04 \x01(\x06R\x06digest\x12!\n" +
-	"\fpayload_type\x18\x05 \x01(\tR\vpayloadType\"b\n" +
+	"\fpayload_type\x18\x05 \x01(\tR\vpayloadType\x12\x18\n" +
+	"\areplica\x18\x06 \x01(\tR\areplica\"b\n" +
 	"\x03Ack\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +

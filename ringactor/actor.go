@@ -390,6 +390,7 @@ func (a *ringActor[P]) start(ctx actor.Context) error {
 	}
 	a.core = core
 	a.view.core = core
+	a.startPruning(core)
 	a.boundary = newBoundary(a.name, self, a.cfg.Security, ctx.ActorSystem(), &core.stats, a.log)
 	a.timers = newTimers(ctx.ActorSystem().Root, ctx.Self())
 	a.metrics = newRingMetrics(meterProvider(a.cfg, ctx.ActorSystem()), a.name, self, a.log)

@@ -75,6 +75,38 @@ type Config struct {
 	// cost of a write does not grow with the payload. Default 1 MiB.
 	SnapshotBytes int64
 
+	// Pruning folds away the entries of replicas that will never write
+	// again (a member removed with DelNode; an earlier life of a member
+	// that lost its data or runs DurabilityNone, which takes a new replica
+	// ID each life), so that version vectors and counters stay bounded as
+	// members come and go: the lowest member of the node set moves a
+	// retired replica's contribution into its own replica once every
+	// member is up and has shown it holds the same state, and the decision
+	// spreads as a change (see the package documentation, "Pruning"). It
+	// is off, whatever this says, for a payload type that is not
+	// crdt.Prunable (crdt.LWWRegister, or a type of your own). Default on.
+	Pruning bool
+
+	// PruneDelay is how long a replica must have been retired before it
+	// is pruned: long enough for a removed member that does not know it
+	// yet to stop writing and for its last messages to arrive. What such a
+	// member writes after the pruning is lost. Default 1 min.
+	PruneDelay time.Duration
+
+	// PruneMarkTTL is how long a member keeps the mark of a pruning (a
+	// few dozen bytes in the payload) before it forgets it, once every
+	// member is up and holds it. While a member holds the mark, a state
+	// from before the pruning cannot bring the retired replica's entries
+	// back; after, one can, and they are then counted twice. Members that
+	// are down hold forgetting back, so what remains is a state older than
+	// the TTL from elsewhere: a member removed while it was down that comes
+	// back with its old data, a data directory restored from a backup taken
+	// before the pruning, or a message delayed that long. Longer is safer;
+	// the cost is the marks of the replicas retired within it (about 60
+	// bytes each in every state). Default 6 h, as Akka Distributed Data's
+	// pruning-marker-time-to-live.
+	PruneMarkTTL time.Duration
+
 	// ProbeInterval is how often the member probes other members to find
 	// those that hang without closing their connections: each interval it
 	// pings its successor in the sorted up set and one random up member.
@@ -178,6 +210,10 @@ func DefaultConfig() Config {
 		MaxStateBytes:   256 << 20,
 		SeedRetry:       time.Second,
 		SeedRetryMax:    30 * time.Second,
+
+		Pruning:      true,
+		PruneDelay:   time.Minute,
+		PruneMarkTTL: 6 * time.Hour,
 	}
 }
 
@@ -237,6 +273,16 @@ func WithMaxClockSkew(d time.Duration) Option { return func(c *Config) { c.MaxCl
 // WithSnapshotBytes sets Config.SnapshotBytes.
 func WithSnapshotBytes(n int64) Option { return func(c *Config) { c.SnapshotBytes = n } }
 
+// WithPruning turns pruning on (Config.Pruning) with Config.PruneDelay and
+// Config.PruneMarkTTL.
+func WithPruning(delay, markTTL time.Duration) Option {
+	return func(c *Config) { c.Pruning, c.PruneDelay, c.PruneMarkTTL = true, delay, markTTL }
+}
+
+// WithoutPruning turns pruning off (Config.Pruning): version vectors and
+// counters then gain an entry for each replica that ever wrote.
+func WithoutPruning() Option { return func(c *Config) { c.Pruning = false } }
+
 // WithLogger sets Config.Logger.
 func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.Logger = l } }
 
@@ -286,6 +332,9 @@ func (c Config) validate() error {
 	}
 	if c.SnapshotBytes <= 0 {
 		return fmt.Errorf("ringactor: config: SnapshotBytes must be positive, got %d", c.SnapshotBytes)
+	}
+	if c.Pruning && (c.PruneDelay <= 0 || c.PruneMarkTTL <= 0) {
+		return fmt.Errorf("ringactor: config: with Pruning, PruneDelay and PruneMarkTTL must be positive, got %v and %v", c.PruneDelay, c.PruneMarkTTL)
 	}
 	if c.IndirectChecks < 0 {
 		return fmt.Errorf("ringactor: config: IndirectChecks must not be negative, got %d", c.IndirectChecks)

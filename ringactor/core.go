@@ -177,6 +177,8 @@ type ringCore struct {
 	chunkedStateTo map[string]sentState
 	// probeTicks counts probe intervals: the core's only notion of time.
 	probeTicks uint64
+	// pruning is nil when pruning is off (pruning.go).
+	pruning *pruning
 	// joins are the join handshakes in flight, by seq (join.go);
 	// mismatched the members whose payload is of another type, with its
 	// name (payloadtype.go): they are never up.
@@ -325,6 +327,7 @@ func (c *ringCore) onGossip(g *messages.Gossip) {
 		return
 	}
 	from := g.GetFrom()
+	c.noteReport(from, g.GetReplica(), g.GetDigest())
 	if md := g.GetMembershipDigest(); md != 0 {
 		if own, err := c.encodedMembership(); err == nil && own.hash == md {
 			c.mergeGossip(g, nil, nil, nil) // same membership: only the payload
@@ -378,6 +381,7 @@ func (c *ringCore) mergeGossip(g *messages.Gossip, nodeSet, forcedDown *crdt.ORS
 			c.drop("gossip", "malformed", from, fmt.Errorf("payload: %w", err))
 			return
 		}
+		c.forgetAsTold(g.GetForgottenMarks())
 	}
 	wasMember := c.nodeSet.Contains(c.cfg.self)
 	nodeSetChanged := nodeSet != nil && c.nodeSet.Merge(nodeSet)
@@ -439,6 +443,7 @@ func (c *ringCore) sendGossip(node string, replyRequested bool) {
 		g = &messages.Gossip{
 			Ring: g.Ring, From: g.From, Replica: g.Replica, NodeSet: g.NodeSet,
 			ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, MembershipDigest: g.MembershipDigest, ReplyRequested: true, PayloadType: g.PayloadType,
+			ForgottenMarks: g.ForgottenMarks,
 		}
 	}
 	c.stats.GossipSent++
@@ -457,6 +462,7 @@ func (c *ringCore) sendGossipAnswer(node string) {
 	answer := &messages.Gossip{
 		Ring: g.Ring, From: g.From, Replica: g.Replica, NodeSet: g.NodeSet,
 		ForcedDown: g.ForcedDown, Payload: g.Payload, Digest: g.Digest, MembershipDigest: g.MembershipDigest, NoReply: true, PayloadType: g.PayloadType,
+		ForgottenMarks: g.ForgottenMarks,
 	}
 	c.stats.GossipSent++
 	c.send(node, answer)
@@ -477,7 +483,8 @@ func (c *ringCore) gossipMessage() (*messages.Gossip, error) {
 	g := &messages.Gossip{
 		Ring: c.cfg.ring, From: c.cfg.self, Replica: string(c.cfg.replica),
 		NodeSet: membership.nodeSet, ForcedDown: membership.forcedDown, Payload: payload,
-		PayloadType: c.cfg.payloadType,
+		PayloadType:    c.cfg.payloadType,
+		ForgottenMarks: c.forgottenMarks(),
 	}
 	digest := combineDigest(membership.hash, payload)
 	g.Digest, g.MembershipDigest = digest, membership.hash

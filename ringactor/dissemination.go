@@ -99,6 +99,7 @@ func combineDigest(membershipHash uint64, payload []byte) uint64 {
 // unless a probe carried one since the last tick (probes and anti-entropy
 // share messages: with probing on, a ring sends no digest of its own).
 func (c *ringCore) onGossipTick() {
+	c.prunePass()
 	if c.digestRodeProbe {
 		c.digestRodeProbe = false
 		return
@@ -113,7 +114,7 @@ func (c *ringCore) onGossipTick() {
 		return
 	}
 	c.stats.DigestsSent++
-	c.send(target, &messages.Digest{Ring: c.cfg.ring, From: c.cfg.self, Digest: d})
+	c.send(target, &messages.Digest{Ring: c.cfg.ring, From: c.cfg.self, Digest: d, Replica: string(c.cfg.replica)})
 }
 
 // onDigest answers another member's digest with this member's state when
@@ -125,6 +126,7 @@ func (c *ringCore) onDigest(d *messages.Digest) {
 		return
 	}
 	from := d.GetFrom()
+	c.noteReport(from, d.GetReplica(), d.GetDigest())
 	firstContact := !c.alive[from]
 	c.heardFrom(from)
 	if firstContact || !c.nodeSet.Contains(from) || c.lastingMismatch(from, d.GetDigest()) {

@@ -179,6 +179,47 @@
 // anti-entropy brings it what changed while it was away. A ring file made
 // by hand that does not list the member seeds a ring it joins.
 //
+// # Pruning
+//
+// Each replica ID that ever wrote has an entry in version vectors and
+// counters. A member keeps its replica ID across restarts while its data is
+// intact, but a member removed with DelNode, or one that lost its data or
+// runs DurabilityNone (a new replica ID each life), leaves behind a replica
+// that will never write again. With Config.Pruning (on by default) the ring
+// folds those away, as Akka Distributed Data prunes removed nodes.
+//
+// Members send their replica ID with their digest, so each member knows
+// every member's current replica and whether that member's state matched
+// its own. A replica with entries in the payload that is no member's
+// current one is retired. The lowest member of the node set decides: once
+// a replica has been retired for PruneDelay, every member is up, and every
+// member has since sent a digest equal to its own (so it holds everything
+// of that replica that any member holds), it moves the replica's
+// contribution into its own replica (crdt.Prunable.Prune). The decision
+// takes the path of any change: logged, pushed, repaired by anti-entropy.
+// It carries a mark, merged like the rest of the payload, that makes every
+// member ignore the retired replica's entries from then on, so late gossip
+// from before the pruning never brings them back. Counters keep their
+// value.
+//
+// A member forgets a mark (crdt.Prunable.ForgetPruned) after PruneMarkTTL,
+// once every member is up and holds it, and its gossip tells the others,
+// who forget it too (a member that saw the mark late does not keep it).
+// Members snapshot their payload when their marks change, so that no log
+// record from before a pruning is replayed. After that, a state from
+// before the pruning would count the retired replica twice: do not restore
+// a data directory from a backup older than PruneMarkTTL, and start a
+// member removed while it was down for longer with an empty one (its
+// gossip, merged before it learns it was removed, would bring its old
+// state back).
+//
+// Pruning needs a quiet moment: it waits while a member is down or forced
+// down, and while writes keep members' digests apart. A member that writes
+// after it was pruned (a removed member that had not learnt it yet, past
+// PruneDelay) loses those writes. A payload type that is not crdt.Prunable
+// (crdt.LWWRegister, or a type of your own) is never pruned: it holds a
+// bounded number of replica IDs, or it is its own business.
+//
 // # Metrics
 //
 // A member reports through OpenTelemetry, on the MeterProvider of

@@ -107,7 +107,7 @@ func (c *ringCore) probe(target string, kind probeKind) {
 	c.stats.ProbesSent++
 	c.stats.DigestsSent++
 	c.digestRodeProbe = true
-	c.send(target, &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self, Seq: seq, Digest: c.digest()})
+	c.send(target, &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self, Seq: seq, Digest: c.digest(), Replica: string(c.cfg.replica)})
 	switch kind {
 	case probeCheck:
 		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseIndirect}, probeTimer{seq, phaseFinal})
@@ -247,6 +247,7 @@ func (c *ringCore) onPing(p *messages.Ping) {
 	if !c.acceptFrom("ping", p.GetRing(), p.GetFrom()) {
 		return
 	}
+	c.noteReport(p.GetFrom(), p.GetReplica(), p.GetDigest())
 	c.send(p.GetFrom(), &messages.Ack{Ring: c.cfg.ring, From: c.cfg.self, Seq: p.GetSeq()})
 	c.heardFrom(p.GetFrom())
 	if d := p.GetDigest(); d != 0 {

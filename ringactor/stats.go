@@ -81,6 +81,9 @@ type Stats struct {
 	// failed): a peer must never see a dot this member could reissue
 	// after a crash.
 	StateSendsHeld uint64
+	// Prunes counts retired replicas this member folded into its own
+	// (pruning.go); PruneMarksForgotten the prune marks it forgot.
+	Prunes, PruneMarksForgotten uint64
 }
 
 // counters returns every counter of s by its field name, "Security.BadSeal"
