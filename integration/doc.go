@@ -18,4 +18,11 @@
 // goroutine count logged at the start and the end ("STATS" lines).
 // Detection times are logged with t.Logf on lines that start with
 // "MEASURE", for go test -v to collect.
+//
+// A failed test logs the last lines of each member and keeps the full
+// output of every member in files, whose directory it logs. Set
+// GENSERVERRING_LOGDIR to a directory to keep them for passing tests too,
+// and GENSERVERRING_LOG_LEVEL=debug to run the members at debug level
+// (the ring's reasons for taking members up and down, and the messages
+// its transport drops).
 package integration

@@ -1,7 +1,10 @@
 package integration
 
 import (
+	"cmp"
 	"fmt"
+	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -44,6 +47,19 @@ const (
 const hangBound = probeInterval + probeTimeout + probeTimeout/2
 
 const ringName = "itest"
+
+// Two environment variables keep more evidence of a run than the tail of
+// each member that a failed test logs (often only polling):
+//   - GENSERVERRING_LOGDIR=dir writes the full output of every life of every
+//     member to dir/<test>/<member>-<pid>.log when the test ends, passed or
+//     failed. A failed test writes them anyway, to a new directory under
+//     the system's temporary directory; it logs the path either way.
+//   - GENSERVERRING_LOG_LEVEL=debug starts every member at that -log-level
+//     (debug shows why the ring took each member up or down).
+const (
+	logDirEnv   = "GENSERVERRING_LOGDIR"
+	logLevelEnv = "GENSERVERRING_LOG_LEVEL"
+)
 
 // cluster owns the member processes of one test: it kills them when the
 // test ends and, when the test failed, logs the tail of each one's output.
@@ -115,7 +131,7 @@ func (m *member) tryLaunch() (*counternode.Process, error) {
 		"-gossip", gossipInterval.String(),
 		"-probe-interval", probeInterval.String(), "-probe-timeout", probeTimeout.String(),
 		"-rejoin", rejoinInterval.String(), "-init-timeout", initTimeout.String(),
-		"-command-timeout", "10s", "-log-level", m.logLevel,
+		"-command-timeout", "10s", "-log-level", cmp.Or(os.Getenv(logLevelEnv), m.logLevel),
 	}
 	args = append(args, m.extra...)
 	var cmd *exec.Cmd
@@ -155,7 +171,8 @@ func (m *member) restart() {
 }
 
 // cleanup kills every process still running and, if the test failed, logs
-// the tail of each process's output.
+// the tail of each process's output; it keeps the full output in files
+// when the test failed or logDirEnv asks for it.
 func (c *cluster) cleanup() {
 	c.mu.Lock()
 	procs := slices.Clone(c.procs)
@@ -171,6 +188,37 @@ func (c *cluster) cleanup() {
 			c.t.Logf("last lines of %s (pid %d, %s):\n%s", p.Name, p.PID, p.Node, p.Tail(60))
 		}
 	}
+	if dir := os.Getenv(logDirEnv); dir != "" || c.t.Failed() {
+		if path, err := keepLogs(dir, c.t.Name(), procs); err != nil {
+			c.t.Logf("cannot keep the members' output: %v", err)
+		} else {
+			c.t.Logf("full output of every member in %s", path)
+		}
+	}
+}
+
+// keepLogs writes the full output of each process to a file of its own in
+// dir/test (in a new temporary directory when dir is empty) and returns
+// that directory.
+func keepLogs(dir, test string, procs []*counternode.Process) (string, error) {
+	test = strings.ReplaceAll(test, "/", "_")
+	var err error
+	if dir == "" {
+		dir, err = os.MkdirTemp("", "genserverring-"+test+"-")
+	} else {
+		dir = filepath.Join(dir, test)
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		return "", err
+	}
+	for _, p := range procs {
+		name := filepath.Join(dir, fmt.Sprintf("%s-%d.log", p.Name, p.PID))
+		if err := os.WriteFile(name, []byte(p.Tail(math.MaxInt)), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }
 
 // --- commands; each fails the test on an error ---

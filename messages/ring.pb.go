@@ -218,7 +218,14 @@ type Delta struct {
 	// waits for a number of them before it answers its caller.
 	AckId uint64 `protobuf:"varint,5,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
 	// payload_type names the type of the delta's payload, as in Gossip.
-	PayloadType   string `protobuf:"bytes,6,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
+	PayloadType string `protobuf:"bytes,6,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
+	// id names a large delta, which travels by lazy push (Plumtree's IHAVE
+	// and IWANT): a Delta with an id and no payload announces that its
+	// sender holds the delta and may be asked for it; want set asks the
+	// receiver for the delta of that id; a Delta with an id and a payload is
+	// the delta itself. Small deltas carry no id and are pushed whole.
+	Id            uint64 `protobuf:"fixed64,7,opt,name=id,proto3" json:"id,omitempty"`
+	Want          bool   `protobuf:"varint,8,opt,name=want,proto3" json:"want,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -293,6 +300,20 @@ func (x *Delta) GetPayloadType() string {
 		return x.PayloadType
 	}
 	return ""
+}
+
+func (x *Delta) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Delta) GetWant() bool {
+	if x != nil {
+		return x.Want
+	}
+	return false
 }
 
 // StateChunk is one part of a ring message too big for one transport
@@ -1600,14 +1621,16 @@ const file_ring_proto_rawDesc = "" +
 	"\x0fmembership_only\x18\v \x01(\bR\x0emembershipOnly\x12\x12\n" +
 	"\x04hops\x18\f \x01(\rR\x04hops\x12!\n" +
 	"\fpayload_type\x18\r \x01(\tR\vpayloadType\x12'\n" +
-	"\x0fforgotten_marks\x18\x0e \x03(\tR\x0eforgottenMarks\"\x97\x01\n" +
+	"\x0fforgotten_marks\x18\x0e \x03(\tR\x0eforgottenMarks\"\xbb\x01\n" +
 	"\x05Delta\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x12\x12\n" +
 	"\x04hops\x18\x04 \x01(\rR\x04hops\x12\x15\n" +
 	"\x06ack_id\x18\x05 \x01(\x04R\x05ackId\x12!\n" +
-	"\fpayload_type\x18\x06 \x01(\tR\vpayloadType\"\xa9\x01\n" +
+	"\fpayload_type\x18\x06 \x01(\tR\vpayloadType\x12\x0e\n" +
+	"\x02id\x18\a \x01(\x06R\x02id\x12\x12\n" +
+	"\x04want\x18\b \x01(\bR\x04want\"\xa9\x01\n" +
 	"\n" +
 	"StateChunk\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +

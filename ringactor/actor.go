@@ -52,8 +52,8 @@ func Props[P Payload[P]](name string, behaviour Behaviour[P], opts ...Option) (*
 // start of the actor (nil, or why it failed).
 func newProps[P Payload[P]](name string, behaviour Behaviour[P], cfg Config, started func(error)) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &ringActor[P]{name: name, behaviour: behaviour, cfg: cfg, started: started}
-	})
+		return &ringActor[P]{name: name, behaviour: behaviour, cfg: cfg, started: started, size: payloadSize{exact: -1}}
+	}, ringMailbox(name))
 }
 
 // ringActor is the shell around ringCore: it turns messages into core calls
@@ -77,6 +77,8 @@ type ringActor[P Payload[P]] struct {
 	// (boundary.go).
 	boundary *boundary
 	metrics  *ringMetrics // metrics.go
+	// size estimates the encoded payload (payload_size.go).
+	size payloadSize
 
 	transport transport
 
@@ -100,7 +102,7 @@ func (a *ringActor[P]) Receive(ctx actor.Context) {
 		a.ctx.actorContext = ctx
 	}
 	a.actorCtx = ctx
-	a.pending.changedNow, a.pending.callAcksSet = false, false
+	a.pending.changedNow, a.pending.callAcksSet, a.pending.refusedNow = false, false, nil
 	switch ctx.Message().(type) {
 	case *actor.Started:
 		err := a.start(ctx)
@@ -178,6 +180,7 @@ func (a *ringActor[P]) handle(ctx actor.Context, message any) {
 // remoteCall handles a call from another process.
 func (a *ringActor[P]) remoteCall(ctx actor.Context, msg *messages.CallRequest) {
 	from := a.newFrom(ctx, true)
+	from.seal = a.boundary.replySeal()
 	body, err := unpackBody(msg.GetBody())
 	if err != nil {
 		a.log.Warn("dropped call", slog.Any("error", err))
@@ -262,13 +265,13 @@ func (a *ringActor[P]) handleRing(ctx actor.Context, message any) {
 		a.respondOp(ctx, c.unforceDown(msg.GetNode()))
 		return
 	case *messages.GetAll:
-		respond(ctx, &messages.Nodes{Nodes: c.all()})
+		a.boundary.respond(ctx, &messages.Nodes{Nodes: c.all()})
 	case *messages.GetUp:
-		respond(ctx, &messages.Nodes{Nodes: c.upNodes()})
+		a.boundary.respond(ctx, &messages.Nodes{Nodes: c.upNodes()})
 	case *statsRequest:
-		respond(ctx, c.stats)
+		respond(ctx, a.boundary.withGuardCounts(c.stats))
 	case *messages.GetStats:
-		respond(ctx, &messages.StatsReply{Counters: c.stats.counters()})
+		a.boundary.respond(ctx, &messages.StatsReply{Counters: a.boundary.withGuardCounts(c.stats).counters()})
 	case *messages.StopRing:
 		for _, node := range c.upNodes() {
 			if node != a.view.self {
@@ -277,14 +280,14 @@ func (a *ringActor[P]) handleRing(ctx actor.Context, message any) {
 				}
 			}
 		}
-		respond(ctx, &messages.OpReply{})
+		a.boundary.respond(ctx, &messages.OpReply{})
 		a.stop(ctx, stopReason(msg.GetReason()))
 	case *messages.StopMember:
 		if msg.GetRing() == a.name {
 			a.stop(ctx, stopReason(msg.GetReason()))
 		}
 	case *messages.LocalStop:
-		respond(ctx, &messages.OpReply{})
+		a.boundary.respond(ctx, &messages.OpReply{})
 		a.stop(ctx, stopReason(msg.GetReason()))
 
 	default:
@@ -331,7 +334,7 @@ func (a *ringActor[P]) callback(ctx actor.Context, name string, f func()) (panic
 			a.log.Error("callback panicked", slog.String("callback", name), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
 		}
 		if a.core != nil {
-			a.core.payloadTouched()
+			a.core.callbackRan()
 		}
 	}()
 	f()
@@ -520,7 +523,7 @@ func (a *ringActor[P]) respondOp(ctx actor.Context, err error) {
 		// written: the caller must not read it as done.
 		err = fmt.Errorf("%w: the ring file of %s could not be written", ErrNotDurable, a.store)
 	}
-	respond(ctx, opReply(err))
+	a.boundary.respond(ctx, opReply(err))
 }
 
 // respondStopped answers a request to a ring actor that is stopping with
@@ -605,10 +608,20 @@ func (a *ringActor[P]) mergeEncoded(data []byte) (bool, error) {
 	if err := checkClock(remote, time.Now(), a.cfg.MaxClockSkew); err != nil {
 		return false, err
 	}
-	return a.view.payload.Merge(remote), nil
+	changed := a.view.payload.Merge(remote)
+	if changed {
+		a.size.growth += len(data) // at most what the merge added
+	}
+	return changed, nil
 }
 
-func (a *ringActor[P]) encode() ([]byte, error) { return a.view.payload.MarshalBinary() }
+func (a *ringActor[P]) encode() ([]byte, error) {
+	data, err := a.view.payload.MarshalBinary()
+	if err == nil {
+		a.size.measured(len(data))
+	}
+	return data, err
+}
 
 func respond(ctx actor.Context, msg any) {
 	if ctx.Sender() != nil {

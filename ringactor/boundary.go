@@ -28,6 +28,12 @@ type boundary struct {
 	// larger one, and Proto.Actor would drop the connection with it, so
 	// the peer would be seen down; the boundary drops the message instead.
 	maxSend int
+	// entry is what the receive guards know of this ring (mailbox.go).
+	entry *ringEntry
+	// requestNonce is the nonce of the sealed request being handled, to
+	// seal its answer for; nil while handling anything else.
+	requestNonce []byte
+	log          *slog.Logger
 }
 
 // batchOverhead is room for what Proto.Actor adds around a message in a
@@ -38,11 +44,12 @@ const batchOverhead = 4 << 10
 // stats. It registers the ring with this process's receive guards, and
 // warns once when nothing authenticates the ring's peers.
 func newBoundary(ring, self string, sec Security, system *actor.ActorSystem, stats *Stats, log *slog.Logger) *boundary {
-	registerRing(ring, sec.Keyring != nil)
-	b := &boundary{ring: ring, stats: stats, drops: newDropLog(log), maxNodes: sec.maxNodes(), maxSend: maxMessageBytes(system) - batchOverhead}
+	b := &boundary{ring: ring, stats: stats, drops: newDropLog(log), maxNodes: sec.maxNodes(), maxSend: maxMessageBytes(system) - batchOverhead, log: log}
 	if sec.Keyring != nil {
 		b.sealer = newSealer(ring, self, sec.Keyring, sec.ReplayWindow, sec.ReplayCacheSize)
 	}
+	b.entry = registerRing(ring, sec.Keyring != nil, sec.maxQueued())
+	b.entry.answer.Store(&busyAnswer{system: system, seal: b.sealAnswer})
 	if sec.Keyring == nil && !sec.TransportAuthenticated && !transportAuthenticated(system) {
 		log.Warn("the ring is open: no ring key and no mTLS, so any process that reaches this member's port can change its membership, stop it and forge its gossip (see Security.Keyring and RemoteOptions.TLS)")
 	}
@@ -78,6 +85,10 @@ func (b *boundary) outgoing(msg proto.Message) proto.Message {
 // small: it runs on the hot path of every call, on a mailbox goroutine
 // whose stack starts small.
 func (b *boundary) admit(ctx actor.Context, message any) (any, bool) {
+	b.requestNonce = nil
+	// The receive guard counts the messages it refused for a full mailbox
+	// on its own goroutines; the member's Stats (and its metrics) follow.
+	b.stats.DroppedBusy = b.entry.busy.Load()
 	msg, ok := message.(proto.Message)
 	if !ok || !isRingMessage(msg) {
 		return message, true // local Go values, timers, system messages, the user's own messages
@@ -95,6 +106,9 @@ func (b *boundary) admit(ctx actor.Context, message any) (any, bool) {
 			return nil, false
 		}
 		msg = inner
+		if isRequest(sealed.GetType()) {
+			b.requestNonce = sealed.GetNonce()
+		}
 	case b.sealer != nil:
 		b.refuseUnsealed(ctx, msg)
 		return nil, false
@@ -174,6 +188,55 @@ func (b *boundary) refuse(ctx actor.Context, typeName, what string, err error, f
 	}
 }
 
+// respond answers the message being handled with msg: sealed for the
+// request when it came sealed, as it is otherwise.
+func (b *boundary) respond(ctx actor.Context, msg proto.Message) {
+	if ctx.Sender() == nil {
+		return
+	}
+	if b.requestNonce == nil {
+		ctx.Respond(msg)
+		return
+	}
+	if sealed := b.sealAnswer(msg, b.requestNonce); sealed != nil {
+		ctx.Respond(sealed)
+	}
+}
+
+// replySeal returns what seals a later answer to the request being handled
+// (a call's reply, now or deferred), or nil when it came unsealed. It may
+// be called from any goroutine (Reply).
+func (b *boundary) replySeal() func(proto.Message) proto.Message {
+	if b.requestNonce == nil {
+		return nil
+	}
+	nonce := b.requestNonce
+	return func(msg proto.Message) proto.Message { return b.sealAnswer(msg, nonce) }
+}
+
+// sealAnswer seals reply for the request whose nonce is requestNonce; nil,
+// logged, if it cannot (the caller then times out rather than read an
+// answer it cannot trust). Safe for concurrent use: sealing reads only
+// the keyring, which has its own lock.
+func (b *boundary) sealAnswer(reply proto.Message, requestNonce []byte) proto.Message {
+	if b.sealer == nil {
+		return reply // a ring without a keyring answers a sealed request in the clear, with an error
+	}
+	sealed, err := b.sealer.sealReply(reply, requestNonce)
+	if err != nil {
+		b.log.Warn("cannot seal an answer; not sent", slog.Any("error", err))
+		return nil
+	}
+	return sealed
+}
+
+// withGuardCounts returns stats with the counts that the receive guards
+// keep for this ring.
+func (b *boundary) withGuardCounts(stats Stats) Stats {
+	stats.DroppedBusy = b.entry.busy.Load()
+	return stats
+}
+
 // isRingMessage reports whether msg is one of the ring's own messages
 // (protocol and requests), which a keyring covers.
 func isRingMessage(msg proto.Message) bool {
@@ -208,10 +271,45 @@ func (c *Client) WithKeyring(k *Keyring) *Client {
 
 // sealRequest seals msg when the client holds a keyring and msg is one of
 // the ring's requests; the local Go values of Call and Cast need no seal.
-func (c *Client) sealRequest(msg any) (any, error) {
+// It returns the nonce the answer must be sealed for (nil: none).
+func (c *Client) sealRequest(msg any) (any, []byte, error) {
 	m, ok := msg.(proto.Message)
 	if c.sealer == nil || !ok || !isRingMessage(m) {
-		return msg, nil
+		return msg, nil, nil
 	}
-	return c.sealer.seal(m)
+	sealed, err := c.sealer.seal(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sealed, sealed.GetNonce(), nil
+}
+
+// openAnswer opens the answer to a request sealed with nonce. A ring that
+// could not open the request (no key, the wrong key, no keyring) answers
+// unsealed, with the reason: an unsealed answer is taken when it carries
+// an error, never when it says ok, so that whoever can reach this process
+// cannot forge a success.
+func (c *Client) openAnswer(res any, nonce []byte) (any, error) {
+	if nonce == nil {
+		return res, nil
+	}
+	switch r := res.(type) {
+	case *messages.Sealed:
+		msg, err := c.sealer.openReply(r, nonce)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the answer of %s: %v", ErrKeyRequired, c.pid.GetAddress(), err)
+		}
+		return msg, nil
+	case *messages.OpReply:
+		if r.GetError() != "" {
+			return r, nil
+		}
+	case *messages.CallReply:
+		if r.GetError() != "" {
+			return r, nil
+		}
+	case *callReply:
+		return r, nil // this process's own answer: nothing crossed a network
+	}
+	return nil, fmt.Errorf("%w: %T from %s", errUnsealedReply, res, c.pid.GetAddress())
 }

@@ -63,7 +63,7 @@ func FuzzOpenSealed(f *testing.F) {
 // FuzzScreenBatch feeds the receive guard arbitrary batches: it must never
 // panic, whatever the indexes, type names and bytes.
 func FuzzScreenBatch(f *testing.F) {
-	registerRing("fuzzring", true)
+	registerRing("fuzzring", true, 0)
 	seed := &remote.MessageBatch{
 		TypeNames: []string{"actor.Stop", "actor.Terminated", "genserverring.messages.Gossip"},
 		Targets:   nil,

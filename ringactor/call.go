@@ -31,6 +31,9 @@ type callReply struct {
 type From struct {
 	pid    *actor.PID
 	remote bool
+	// seal seals the reply for the sealed request it answers (nil: the
+	// request came unsealed).
+	seal func(proto.Message) proto.Message
 	// arrived is when the ring actor took the call from its mailbox; the
 	// reply records the call's latency in metrics (metrics.go).
 	arrived time.Time
@@ -55,7 +58,11 @@ func reply(sender actor.SenderContext, from From, value any, callErr error) erro
 		return nil
 	}
 	out, err := encodeCallReply(value, callErr)
-	sender.Send(from.pid, out)
+	if from.seal == nil {
+		sender.Send(from.pid, out)
+	} else if sealed := from.seal(out); sealed != nil {
+		sender.Send(from.pid, sealed)
+	}
 	return err
 }
 

@@ -23,7 +23,8 @@ const (
 
 // resendStateAfterTicks is how many probe intervals a member waits before it
 // sends the same large state to the same member again (the first copy may
-// have been lost).
+// have been lost), or its state to a member it sent a large delta that
+// brings it there.
 const resendStateAfterTicks = 20
 
 // sentState is a large state sent to a member: its digest, and when.
@@ -39,6 +40,20 @@ type transfer struct {
 	total uint32
 	parts [][]byte
 	bytes int
+	tick  uint64 // when its first part arrived
+}
+
+// receiving reports whether a chunked transfer to this member is under
+// way: its digest is then about to change, and a mismatch is no reason to
+// start another transfer. A transfer whose parts stopped coming for
+// resendStateAfterTicks no longer counts.
+func (c *ringCore) receiving() bool {
+	for _, t := range c.transfers {
+		if c.probeTicks-t.tick < resendStateAfterTicks {
+			return true
+		}
+	}
+	return false
 }
 
 // chunkKind returns the chunk kind of msg, or "" for a message that is
@@ -61,18 +76,34 @@ func (c *ringCore) sendChunked(to string, msg proto.Message) {
 		c.out.sends = append(c.out.sends, outbound{to: to, msg: msg})
 		return
 	}
-	if g, ok := msg.(*messages.Gossip); ok {
-		// A large state takes a while to arrive: the digests of the probes
-		// meanwhile still differ, and must not queue copies behind it.
+	// A large state or delta takes a while to arrive: the digests of the
+	// probes meanwhile still differ, and must not queue copies of the
+	// state behind it.
+	var digest uint64
+	switch m := msg.(type) {
+	case *messages.Gossip:
+		digest = m.GetDigest()
 		last, sent := c.chunkedStateTo[to]
-		if sent && last.digest == g.GetDigest() && c.probeTicks-last.tick < resendStateAfterTicks {
+		if sent && last.digest == digest && c.probeTicks-last.tick < resendStateAfterTicks {
 			c.stats.ChunkedResendsSkipped++
 			return
 		}
+		// One large state a probe interval at most: anti-entropy is the
+		// safety net, and copies of a large state to many members at once
+		// starve the probes, whose failures would ask for more copies.
+		if c.chunkedStateTick == c.probeTicks+1 {
+			c.stats.ChunkedResendsSkipped++
+			return
+		}
+		c.chunkedStateTick = c.probeTicks + 1
+	case *messages.Delta:
+		digest = c.digest() // what the delta brings the member to, if it lacked only that
+	}
+	if digest != 0 {
 		if c.chunkedStateTo == nil {
 			c.chunkedStateTo = map[string]sentState{}
 		}
-		c.chunkedStateTo[to] = sentState{digest: g.GetDigest(), tick: c.probeTicks}
+		c.chunkedStateTo[to] = sentState{digest: digest, tick: c.probeTicks}
 	}
 	data, err := proto.Marshal(msg)
 	if err != nil {
@@ -112,7 +143,7 @@ func (c *ringCore) onChunk(ch *messages.StateChunk) {
 			c.drop("chunk", "malformed", from, fmt.Errorf("%w: %d parts of %q (at most %d)", errTransfer, ch.GetTotal(), ch.GetKind(), maxParts))
 			return
 		}
-		t = &transfer{id: ch.GetTransferId(), kind: ch.GetKind(), total: ch.GetTotal()}
+		t = &transfer{id: ch.GetTransferId(), kind: ch.GetKind(), total: ch.GetTotal(), tick: c.probeTicks}
 		if c.transfers == nil {
 			c.transfers = map[string]*transfer{}
 		}

@@ -91,25 +91,36 @@ func TestPayloadOverTheTransportLimitIsShared(t *testing.T) {
 	// over 256 KiB (gRPC's default is 4 MB: the same test at a size the
 	// race detector runs quickly).
 	const limit = 256 << 10
+	stats := shareBlob(t, limit, 4*limit, WithChunks(16<<10, 64<<20))
+	assert.NotZero(t, stats.ChunksSent)
+}
+
+// shareBlob sets a payload of size bytes on a member of this process and
+// awaits it on a peer process whose transport takes messages up to limit
+// bytes; it returns the local member's stats.
+func shareBlob(t *testing.T, limit, size int, opts ...Option) Stats {
 	ring := uniqueRing("blob")
 	p, startErr := startPeer(t, ring, peerBlobEnv+"="+fmt.Sprint(limit))
 	require.Empty(t, startErr)
 	client, err := Start[*crdt.LWWRegister[[]byte]](sharedRemote(t), ring, blobBehaviour{},
-		append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelInfo)), WithChunks(16<<10, 64<<20)}, testOptions...)...)
+		append(append([]Option{WithStore(persistence.NewMemoryStore()), WithLogger(memberLogger(t, slog.LevelInfo))}, testOptions...), opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, sharedRemote(t).Root.StopFuture(client.PID()).Wait()) })
 	clients := []*Client{client, NewClient(sharedRemote(t), p.node, ring)}
 	require.NoError(t, clients[0].AddNode(context.Background(), p.node))
-	const size = 4 * limit
-	_, err = clients[0].Call(within(10*time.Second), setBlob{data: bytes.Repeat([]byte("x"), size)})
+	// The call makes a change of size bytes durable before it answers.
+	_, err = clients[0].WithTimeout(time.Minute).Call(context.Background(), setBlob{data: bytes.Repeat([]byte("x"), size)})
 	require.NoError(t, err)
+	// Under the race detector a large state takes seconds to encode and
+	// decode: wait in proportion to its size.
+	wait := waitFor + time.Duration(size>>20)*time.Second
 	require.Eventually(t, func() bool {
 		n, err := clients[1].Call(within(5*time.Second), wrapperspb.String("len"))
-		return err == nil && n.(*wrapperspb.Int64Value).GetValue() == size
-	}, waitFor, 50*time.Millisecond, "a payload four times the transport's limit reaches the other member")
+		return err == nil && n.(*wrapperspb.Int64Value).GetValue() == int64(size)
+	}, wait, 50*time.Millisecond, "a payload of %d bytes reaches the other member, whose transport takes %d", size, limit)
 	stats, err := clients[0].Stats(context.Background())
 	require.NoError(t, err)
-	assert.NotZero(t, stats.ChunksSent)
+	return stats
 }
 
 func TestStateFromTheFutureIsRefused(t *testing.T) {

@@ -148,7 +148,7 @@ func (c *Client) Cast(msg any) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := c.sealRequest(&messages.CastRequest{Body: body})
+	sealed, _, err := c.sealRequest(&messages.CastRequest{Body: body})
 	if err != nil {
 		return err
 	}
@@ -284,7 +284,7 @@ func (c *Client) request(ctx context.Context, msg any) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("ringactor: %T to %s not sent: %w", msg, c.pid, err)
 	}
-	out, err := c.sealRequest(msg)
+	out, nonce, err := c.sealRequest(msg)
 	if err != nil {
 		return nil, err
 	}
@@ -306,6 +306,9 @@ func (c *Client) request(ctx context.Context, msg any) (any, error) {
 		if !stop() {
 			cancelled = res == nil && err == nil
 		}
+	}
+	if err == nil && res != nil {
+		res, err = c.openAnswer(res, nonce)
 	}
 	if err != nil {
 		err = explainUnreachable(c.system, c.pid.GetAddress(), err)

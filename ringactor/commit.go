@@ -66,6 +66,9 @@ type pendingChanges[P any] struct {
 	flushQueued bool
 	// changedNow: the message being handled changed the payload.
 	changedNow bool
+	// refusedNow is why a change of the message being handled was
+	// refused (payload_size.go); its call's reply is that error.
+	refusedNow error
 	// encodeErr is set when a delta of the batch could not be encoded.
 	encodeErr error
 	// callAcks is the current call's own WriteAcks (Context.SetWriteAcks);
@@ -90,12 +93,12 @@ func (a *ringActor[P]) update(mutate func(P) P) {
 		mutate(a.view.payload)
 		return
 	}
-	delta := mutate(a.view.payload)
-	a.core.payloadTouched()
-	if isNilPayload(delta) {
-		delta = a.view.payload // a full state is always a valid delta
-	}
 	p := &a.pending
+	delta, data, encodeErr, refused := a.guardedUpdate(mutate)
+	if refused != nil {
+		p.refusedNow = refused
+		return
+	}
 	p.changedNow = true
 	if p.hasDelta {
 		p.delta.Merge(delta)
@@ -103,9 +106,8 @@ func (a *ringActor[P]) update(mutate func(P) P) {
 		p.delta, p.hasDelta = delta.Clone(), true
 	}
 	if a.payloadStore != nil {
-		data, err := delta.MarshalBinary()
-		if err != nil {
-			p.encodeErr = fmt.Errorf("encode delta: %w", err)
+		if encodeErr != nil {
+			p.encodeErr = fmt.Errorf("encode delta: %w", encodeErr)
 		} else {
 			p.deltas = append(p.deltas, data)
 		}
@@ -147,6 +149,9 @@ func (a *ringActor[P]) queueFlush() {
 // sendReply answers a call now, or holds the answer until the changes
 // before it are durable.
 func (a *ringActor[P]) sendReply(ctx actor.SenderContext, from From, value any, err error) error {
+	if a.pending.refusedNow != nil && err == nil {
+		value, err = nil, a.pending.refusedNow
+	}
 	acks := 0
 	if a.pending.changedNow && err == nil {
 		acks = a.cfg.WriteAcks

@@ -47,7 +47,11 @@ type Config struct {
 	ChunkBytes int
 
 	// MaxStateBytes bounds the gossip or delta a member accepts in chunks:
-	// the largest payload (encoded) the ring can share. Default 256 MiB.
+	// the largest payload (encoded) the ring can share; a change that
+	// would make the payload larger is refused with ErrPayloadTooLarge.
+	// Default 64 MiB, the size a payload's decoder (crdt.DefaultLimits)
+	// and the payload log (persistence.MaxDeltaSize) accept: a larger
+	// value would let a member hold a payload its peers cannot read.
 	MaxStateBytes int
 
 	// MaxClockSkew bounds how far in the future a timestamp of a state from
@@ -207,7 +211,7 @@ func DefaultConfig() Config {
 		WriteAckTimeout: time.Second,
 		MaxClockSkew:    time.Minute,
 		ChunkBytes:      256 << 10,
-		MaxStateBytes:   256 << 20,
+		MaxStateBytes:   64 << 20,
 		SeedRetry:       time.Second,
 		SeedRetryMax:    30 * time.Second,
 

@@ -48,7 +48,9 @@ func (c *Context[P]) Payload() P { return c.ring.payload }
 // the reply of the call being handled, and every later one, leaves this
 // member only once the change is on its disk; the changes of all the calls
 // waiting in the mailbox share one sync. Then the delta is pushed at once
-// to a few up members, who pass it on.
+// to a few up members, who pass it on. A change that would make the
+// payload larger than Config.MaxStateBytes is refused: the payload stays
+// as it was and the call being handled is answered ErrPayloadTooLarge.
 func (c *Context[P]) Update(mutate func(p P) P) { c.ring.update(mutate) }
 
 // SetWriteAcks sets, for the call being handled, how many other up members

@@ -160,6 +160,9 @@ type ringCore struct {
 	// their hash: they change far less often than the payload, and a ring
 	// of hundreds of members should not encode them at each payload change.
 	membershipCache *encodedMembership
+	// payloadMaybeTouched: a callback ran since the last gossip tick (see
+	// callbackRan).
+	payloadMaybeTouched bool
 	// digestRodeProbe: a ping carried the digest since the last gossip
 	// tick, which then has nothing to send.
 	digestRodeProbe bool
@@ -175,6 +178,10 @@ type ringCore struct {
 	// chunkedStateTo remembers the last large state sent to each member, so
 	// that probes arriving while it is on its way do not send it again.
 	chunkedStateTo map[string]sentState
+	// chunkedStateTick is 1 + the probe tick of the last large state sent.
+	chunkedStateTick uint64
+	// lazy is the state of lazy push, for large deltas (lazypush.go).
+	lazy lazyPush
 	// probeTicks counts probe intervals: the core's only notion of time.
 	probeTicks uint64
 	// pruning is nil when pruning is off (pruning.go).
@@ -261,9 +268,16 @@ func (c *ringCore) takeEffects() effects {
 	return e
 }
 
-// payloadTouched tells the core the payload may have changed outside a merge
-// (a user callback ran): the next gossip must encode it again.
+// payloadTouched tells the core the payload changed outside a merge (a
+// user callback's Update): the next gossip must encode it again.
 func (c *ringCore) payloadTouched() { c.gossipCache, c.lastChange = nil, c.probeTicks }
+
+// callbackRan tells the core a user callback ran, which may have changed
+// the payload directly, not through Update. Such a change reaches the
+// others only with anti-entropy, so the digest takes it in at the next
+// gossip tick: encoding a large payload again after every call would cost
+// more than the calls.
+func (c *ringCore) callbackRan() { c.payloadMaybeTouched = true }
 
 // membershipChanged tells the core the node set or forced-down set changed.
 func (c *ringCore) membershipChanged() {
@@ -312,7 +326,7 @@ func (c *ringCore) onRejoinTick() {
 	}
 	if len(down) > 0 {
 		slices.Sort(down) // map order must not leak into the random choice
-		c.sendGossip(down[c.rng.IntN(len(down))], true)
+		c.greet(down[c.rng.IntN(len(down))], true)
 	}
 }
 
@@ -418,7 +432,14 @@ func (c *ringCore) mergeGossip(g *messages.Gossip, nodeSet, forcedDown *crdt.ORS
 	// our state now instead of when random gossip finds it (a removed
 	// member never gets random gossip).
 	switch {
-	case g.GetReplyRequested() || firstContact || !c.nodeSet.Contains(from):
+	case g.GetReplyRequested() || (firstContact || !c.nodeSet.Contains(from)) && !g.GetNoReply():
+		// (A gossip that is itself an answer gets none: two members that
+		// each believe the other down would answer each other until a
+		// probe brings them up.)
+		c.answerGreeting(from)
+	case g.GetMembershipOnly() && g.GetDigest() != 0 && c.digest() != g.GetDigest():
+		// A greeting (or the answer to one) whose digest differs:
+		// push-pull begins.
 		c.sendGossip(from, false)
 	case g.GetMembershipOnly():
 	case g.GetDigest() != 0 && !g.GetNoReply() && c.digest() != g.GetDigest():

@@ -99,6 +99,9 @@ func combineDigest(membershipHash uint64, payload []byte) uint64 {
 // unless a probe carried one since the last tick (probes and anti-entropy
 // share messages: with probing on, a ring sends no digest of its own).
 func (c *ringCore) onGossipTick() {
+	if c.payloadMaybeTouched {
+		c.payloadMaybeTouched, c.gossipCache = false, nil
+	}
 	c.prunePass()
 	if c.digestRodeProbe {
 		c.digestRodeProbe = false
@@ -129,9 +132,48 @@ func (c *ringCore) onDigest(d *messages.Digest) {
 	c.noteReport(from, d.GetReplica(), d.GetDigest())
 	firstContact := !c.alive[from]
 	c.heardFrom(from)
-	if firstContact || !c.nodeSet.Contains(from) || c.lastingMismatch(from, d.GetDigest()) {
+	switch {
+	case firstContact || !c.nodeSet.Contains(from):
+		c.greet(from, false)
+	case c.lastingMismatch(from, d.GetDigest()):
 		c.sendGossip(from, false)
 	}
+}
+
+// greet sends node this member's membership and state digest, for a member
+// that must hear from this one whether or not their states differ (a first
+// contact, a member believed down, a removed member): the payload goes too
+// only when it is small, and otherwise only if the digests differ (the
+// receiver answers a differing digest with its state, and push-pull
+// follows). A member that flaps under load then costs a few hundred bytes
+// each time it comes back, not a copy of a large payload each way.
+func (c *ringCore) greet(node string, replyRequested bool) {
+	c.sendGreeting(node, replyRequested, false)
+}
+
+// answerGreeting greets node in answer to its gossip; node does not answer
+// again.
+func (c *ringCore) answerGreeting(node string) { c.sendGreeting(node, false, true) }
+
+func (c *ringCore) sendGreeting(node string, replyRequested, noReply bool) {
+	g, err := c.gossipMessage()
+	if err != nil {
+		c.sendGossip(node, replyRequested) // logs and counts the error
+		return
+	}
+	if large := len(g.GetPayload()) > lazyPushBytes; large || replyRequested || noReply {
+		greeting := &messages.Gossip{
+			Ring: g.Ring, From: g.From, Replica: g.Replica, NodeSet: g.NodeSet, ForcedDown: g.ForcedDown,
+			Payload: g.Payload, Digest: g.Digest, MembershipDigest: g.MembershipDigest,
+			ReplyRequested: replyRequested, NoReply: noReply, PayloadType: g.PayloadType,
+		}
+		if large {
+			greeting.Payload, greeting.MembershipOnly = nil, true
+		}
+		g = greeting
+	}
+	c.stats.GossipSent++
+	c.send(node, g)
 }
 
 // lastingMismatch reports whether member from's digest, theirs, differs from
@@ -139,14 +181,18 @@ func (c *ringCore) onDigest(d *messages.Digest) {
 // the digests of members differ while its push is on its way, for a few
 // milliseconds: sending state then would copy the whole payload for
 // nothing. So when this member's state changed in this probe interval or
-// the one before, and pushes are on, a mismatch counts only the second time
-// in a row it is seen from the same member.
+// the one before, or a large delta it pulled is on its way, and pushes are
+// on, a mismatch counts only the second time in a row it is seen from the
+// same member.
 func (c *ringCore) lastingMismatch(from string, theirs uint64) bool {
 	if theirs == c.digest() {
 		delete(c.mismatches, from)
 		return false
 	}
-	if c.cfg.pushFanout == 0 || c.probeTicks-c.lastChange >= 2 {
+	if c.receiving() {
+		return false // a large state is on its way here
+	}
+	if c.cfg.pushFanout == 0 || (c.probeTicks-c.lastChange >= 2 && !c.pulling()) {
 		delete(c.mismatches, from)
 		return true
 	}
@@ -187,8 +233,12 @@ func (c *ringCore) forwardMembership(hops uint32, except string) {
 }
 
 // pushDelta sends a batch's encoded delta at once to a few random up
-// members.
+// members; a large one goes on from them by lazy push (lazypush.go).
 func (c *ringCore) pushDelta(delta []byte) {
+	if len(delta) > lazyPushBytes {
+		c.pushLarge(delta)
+		return
+	}
 	c.forwardDelta(delta, c.cfg.pushHops, "")
 }
 
@@ -228,7 +278,8 @@ func (c *ringCore) onDeltaAck(a *messages.DeltaAck) {
 	c.out.acked = append(c.out.acked, deltaAck{node: a.GetFrom(), id: a.GetAckId()})
 }
 
-// onDelta merges a pushed delta and passes it on if it was news here.
+// onDelta merges a pushed delta and passes it on if it was news here: a
+// small one whole, a large one by announcing it (lazy push).
 func (c *ringCore) onDelta(d *messages.Delta) {
 	c.stats.DeltasReceived++
 	if !c.acceptFrom("delta", d.GetRing(), d.GetFrom()) {
@@ -239,10 +290,26 @@ func (c *ringCore) onDelta(d *messages.Delta) {
 		return
 	}
 	from := d.GetFrom()
+	id := d.GetId()
+	switch {
+	case d.GetWant() && (id == 0 || len(d.GetPayload()) > 0):
+		c.drop("delta", "malformed", from, fmt.Errorf("%w: a pull names no delta, or carries one", errLazyPush))
+		return
+	case id != 0 && len(d.GetPayload()) == 0:
+		c.heardFrom(from)
+		c.onLazyDelta(d) // an announcement or a pull
+		return
+	case id != 0 && deltaID(d.GetPayload()) != id:
+		c.drop("delta", "malformed", from, fmt.Errorf("%w: the delta does not match its id", errLazyPush))
+		return
+	}
 	changed, err := c.payload.mergeEncoded(d.GetPayload())
 	if err != nil {
 		c.drop("delta", "malformed", from, fmt.Errorf("payload: %w", err))
 		return
+	}
+	if id != 0 {
+		c.sawDelta(id)
 	}
 	c.heardFrom(from)
 	if id := d.GetAckId(); id != 0 {
@@ -255,7 +322,16 @@ func (c *ringCore) onDelta(d *messages.Delta) {
 	c.out.stateChanged = true
 	c.stats.StateChanges++
 	c.payloadTouched()
-	if hops := d.GetHops(); hops > 0 {
+	hops := d.GetHops()
+	switch {
+	case hops == 0:
+	case len(d.GetPayload()) > lazyPushBytes:
+		if id == 0 {
+			id = deltaID(d.GetPayload())
+			c.sawDelta(id)
+		}
+		c.announceDelta(id, d.GetPayload(), hops-1, from)
+	default:
 		c.forwardDelta(d.GetPayload(), hops-1, from)
 	}
 }

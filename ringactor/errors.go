@@ -72,6 +72,17 @@ var (
 	// certificate at all).
 	ErrHandshake = errors.New("ringactor: TLS handshake failed")
 
+	// ErrBusy is the answer to a request from another process that the
+	// member refused because its mailbox was full (Security.MaxQueued):
+	// nothing was done; try again later.
+	ErrBusy = errors.New("ringactor: member busy, request not queued")
+
+	// ErrPayloadTooLarge is wrapped by the error of a call whose change
+	// would make the payload larger than the ring can carry
+	// (Config.MaxStateBytes, encoded). The change was refused: the payload
+	// is as it was before the call, and nothing of it was logged or sent.
+	ErrPayloadTooLarge = errors.New("ringactor: change refused: payload too large")
+
 	// ErrPayloadMismatch is returned by AddNode for a member whose payload
 	// is of another type than this member's (one ring name used for two
 	// rings); see PayloadMismatch.
@@ -103,6 +114,8 @@ var errorCodes = []struct {
 	{"not_replicated", ErrNotReplicated},
 	{"key_required", ErrKeyRequired},
 	{"handshake", ErrHandshake},
+	{"busy", ErrBusy},
+	{"payload_too_large", ErrPayloadTooLarge},
 	{"payload_mismatch", ErrPayloadMismatch},
 	// A ring actor whose ring file failed to load answers with that error
 	// while it stops.

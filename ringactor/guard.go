@@ -47,21 +47,36 @@ import (
 // stopped is refused too, which is harmless). Proto.Actor finds the target
 // of a system message by name only, whatever address its PID names, so
 // the guard must too.
-var localRings sync.Map // name -> *atomic.Bool (keyed)
+var localRings sync.Map // name -> *ringEntry (mailbox.go)
 
-func registerRing(name string, keyed bool) {
-	entry, _ := localRings.LoadOrStore(name, new(atomic.Bool))
-	if keyed {
-		entry.(*atomic.Bool).Store(true)
+// ringEntryOf returns the entry of the ring actor name, made on first use.
+func ringEntryOf(name string) *ringEntry {
+	if entry, ok := localRings.Load(name); ok {
+		return entry.(*ringEntry)
 	}
+	entry, _ := localRings.LoadOrStore(name, &ringEntry{depth: &mailboxDepth{}})
+	return entry.(*ringEntry)
 }
 
-func lookupRing(name string) (keyed, ok bool) {
-	entry, ok := localRings.Load(name)
-	if !ok {
-		return false, false
+// registerRing tells the receive guards that a ring actor named name runs
+// here, whether it has a keyring, and how many messages its mailbox may
+// hold before messages from the network are refused.
+func registerRing(name string, keyed bool, maxQueued int) *ringEntry {
+	entry := ringEntryOf(name)
+	entry.registered.Store(true)
+	if keyed {
+		entry.keyed.Store(true)
 	}
-	return entry.(*atomic.Bool).Load(), true
+	entry.maxQueued.Store(int64(maxQueued))
+	return entry
+}
+
+func lookupRing(name string) (*ringEntry, bool) {
+	entry, ok := localRings.Load(name)
+	if !ok || !entry.(*ringEntry).registered.Load() {
+		return nil, false
+	}
+	return entry.(*ringEntry), true
 }
 
 // tlsSystems holds the actor systems that StartActorSystem started with
@@ -103,10 +118,13 @@ type GuardStats struct {
 	// BadTargets counts envelopes whose target or type index is out of
 	// range.
 	BadTargets uint64
+	// Busy counts messages refused because the ring actor's mailbox was
+	// full (Security.MaxQueued).
+	Busy uint64
 }
 
 var guardStats struct {
-	unknownTypes, systemMessages, terminated, forgedFrom, unsealed, badTargets atomic.Uint64
+	unknownTypes, systemMessages, terminated, forgedFrom, unsealed, badTargets, busy atomic.Uint64
 }
 
 // RemoteGuardStats returns the counters of the receive guards of this
@@ -119,6 +137,7 @@ func RemoteGuardStats() GuardStats {
 		ForgedFrom:     guardStats.forgedFrom.Load(),
 		Unsealed:       guardStats.unsealed.Load(),
 		BadTargets:     guardStats.badTargets.Load(),
+		Busy:           guardStats.busy.Load(),
 	}
 }
 
@@ -174,10 +193,11 @@ func screenEnvelope(batch *remote.MessageBatch, env *remote.MessageEnvelope, kno
 		return true
 	}
 	target := batch.Targets[targetID].GetId()
-	keyed, ring := lookupRing(target)
+	entry, ring := lookupRing(target)
 	if !ring {
 		return false
 	}
+	keyed := entry.keyed.Load()
 	refuse := func(counter *atomic.Uint64, reason string, attrs ...any) bool {
 		counter.Add(1)
 		attrs = append(attrs, slog.String("type", typeName), slog.String("ring", truncate(target)), slog.String("peer", truncate(peer.claimed)))
@@ -204,6 +224,10 @@ func screenEnvelope(batch *remote.MessageBatch, env *remote.MessageEnvelope, kno
 		if from, ok := envelopeFrom(typeName, env); ok && !peer.identity.covers(from) {
 			return refuse(&guardStats.forgedFrom, "sender is not the certificate's member", slog.String("from", truncate(from)), slog.String("certificate", truncate(peer.identity.String())))
 		}
+	}
+	if entry.full() {
+		refuseBusy(entry, batch, env, typeName, target, peer, drops)
+		return true
 	}
 	return false
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/genserverring/genserverring-go/messages"
 )
@@ -167,35 +168,48 @@ type joinDeadline struct{ seq uint64 }
 // joinWaiters holds the requests waiting for a join's outcome.
 type joinWaiters struct {
 	next    uint64
-	waiting map[uint64]*actor.PID
+	waiting map[uint64]joinWaiter
+}
+
+// joinWaiter is a request waiting for a join's outcome: who to answer, and
+// what seals the answer for it (nil: the request came unsealed).
+type joinWaiter struct {
+	pid  *actor.PID
+	seal func(proto.Message) proto.Message
 }
 
 // add registers the sender of the request being handled; 0 when there is
 // none to answer.
-func (w *joinWaiters) add(sender *actor.PID) uint64 {
+func (w *joinWaiters) add(sender *actor.PID, seal func(proto.Message) proto.Message) uint64 {
 	if sender == nil {
 		return 0
 	}
 	if w.waiting == nil {
-		w.waiting = map[uint64]*actor.PID{}
+		w.waiting = map[uint64]joinWaiter{}
 	}
 	w.next++
-	w.waiting[w.next] = sender
+	w.waiting[w.next] = joinWaiter{pid: sender, seal: seal}
 	return w.next
 }
 
 // answer sends the outcome of a join to the request that waits for it.
 func (w *joinWaiters) answer(ctx actor.Context, waiter uint64, err error) {
-	if pid, ok := w.waiting[waiter]; ok {
+	if waiting, ok := w.waiting[waiter]; ok {
 		delete(w.waiting, waiter)
-		ctx.Send(pid, opReply(err))
+		var reply proto.Message = opReply(err)
+		if waiting.seal != nil {
+			if reply = waiting.seal(reply); reply == nil {
+				return
+			}
+		}
+		ctx.Send(waiting.pid, reply)
 	}
 }
 
 // addNode handles an AddNode request: its answer leaves when the join
 // handshake ends.
 func (a *ringActor[P]) addNode(ctx actor.Context, node string) {
-	waiter := a.joinWaiters.add(ctx.Sender())
+	waiter := a.joinWaiters.add(ctx.Sender(), a.boundary.replySeal())
 	if err := a.core.join(node, waiter, true); err != nil {
 		a.joinWaiters.answer(ctx, waiter, err)
 	}

@@ -95,6 +95,8 @@ var dropReasons = []struct {
 	{"refused_request", func(s *Stats) uint64 { return s.Security.RefusedRequests }},
 	{"too_large", func(s *Stats) uint64 { return s.Security.TooLarge }},
 	{"oversized_send", func(s *Stats) uint64 { return s.Security.OversizedSends }},
+	{"busy", func(s *Stats) uint64 { return s.DroppedBusy }},
+	{"payload_too_large", func(s *Stats) uint64 { return s.RefusedTooLarge }},
 }
 
 // newRingMetrics makes the instruments of member node of ring and registers

@@ -73,7 +73,10 @@ func runPeer(ring string) int {
 		opts = append(opts, WithInitTimeout(init))
 	}
 	if blobLimit > 0 {
-		_, err = Start[*crdt.LWWRegister[[]byte]](system, ring, blobBehaviour{}, append(opts, WithChunks(16<<10, 64<<20))...)
+		// Chunks far below the transport's limit; any state the defaults
+		// accept.
+		defaults := DefaultConfig()
+		_, err = Start[*crdt.LWWRegister[[]byte]](system, ring, blobBehaviour{}, append(opts, WithChunks(min(blobLimit/16, defaults.ChunkBytes), defaults.MaxStateBytes))...)
 	} else {
 		_, err = Start[*crdt.PNCounter](system, ring, &counterBehaviour{}, opts...)
 	}

@@ -107,7 +107,11 @@ func (c *ringCore) probe(target string, kind probeKind) {
 	c.stats.ProbesSent++
 	c.stats.DigestsSent++
 	c.digestRodeProbe = true
-	c.send(target, &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self, Seq: seq, Digest: c.digest(), Replica: string(c.cfg.replica)})
+	var digest uint64
+	if !c.receiving() { // else no member should start another transfer here
+		digest = c.digest()
+	}
+	c.send(target, &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self, Seq: seq, Digest: digest, Replica: string(c.cfg.replica)})
 	switch kind {
 	case probeCheck:
 		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseIndirect}, probeTimer{seq, phaseFinal})
@@ -143,6 +147,7 @@ func (c *ringCore) onDown(node, why string) {
 // onProbeTick starts this interval's probes.
 func (c *ringCore) onProbeTick() {
 	c.probeTicks++
+	c.expireLazy()
 	var targets []string
 	if successor, ok := c.successor(); ok {
 		targets = append(targets, successor)
@@ -232,7 +237,7 @@ func (c *ringCore) onNodeDown(n *messages.NodeDown) {
 	switch {
 	case target == c.cfg.self:
 		// We are alive: show it to the member that thinks otherwise.
-		c.sendGossip(n.GetFrom(), false)
+		c.greet(n.GetFrom(), false)
 	case c.alive[target] && !c.probes.probing(target, probeConfirm):
 		c.probe(target, probeConfirm)
 	}

@@ -165,3 +165,74 @@ func sealedAAD(s *messages.Sealed) []byte {
 	aad = binary.BigEndian.AppendUint64(aad, uint64(s.GetUnixNanos()))
 	return aad
 }
+
+// Replies: a ring with a keyring seals its answer to a sealed request, and
+// binds it to that request: the answer's authenticated data ends with the
+// request's nonce. The client opens it knowing the nonce it sent, so an
+// answer cannot be forged without the key, nor replayed to another request
+// (each request has a fresh nonce, and a future takes one answer), which is
+// why an answer needs no replay cache.
+
+// errUnsealedReply is the error of a client holding a keyring that got an
+// answer, not an error, which is not sealed.
+var errUnsealedReply = errors.New("ringactor: answer not sealed by the ring's key")
+
+// sealReply seals reply, the answer to the sealed request whose nonce is
+// requestNonce.
+func (s *sealer) sealReply(reply proto.Message, requestNonce []byte) (*messages.Sealed, error) {
+	body, err := proto.Marshal(reply)
+	if err != nil {
+		return nil, fmt.Errorf("ringactor: seal %T: %w", reply, err)
+	}
+	id, aead := s.keyring.primaryKey()
+	nonce := make([]byte, nonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("ringactor: seal: %w", err)
+	}
+	sealed := &messages.Sealed{
+		Ring: s.ring, From: s.from, KeyId: id, UnixNanos: s.now().UnixNano(),
+		Nonce: nonce, Type: string(reply.ProtoReflect().Descriptor().FullName()),
+	}
+	sealed.Body = aead.Seal(nil, nonce, body, replyAAD(sealed, requestNonce))
+	return sealed, nil
+}
+
+// openReply authenticates and decrypts the answer to the request whose
+// nonce was requestNonce.
+func (s *sealer) openReply(sealed *messages.Sealed, requestNonce []byte) (proto.Message, error) {
+	if sealed.GetRing() != s.ring {
+		return nil, errOtherRing
+	}
+	now := s.now()
+	aead, ok := s.keyring.lookup(sealed.GetKeyId(), time.Unix(0, sealed.GetUnixNanos()), now, s.window)
+	if !ok {
+		return nil, errUnknownKey
+	}
+	if len(sealed.GetNonce()) != nonceSize {
+		return nil, fmt.Errorf("%w: nonce of %d bytes", errBadSealed, len(sealed.GetNonce()))
+	}
+	body, err := aead.Open(nil, sealed.GetNonce(), sealed.GetBody(), replyAAD(sealed, requestNonce))
+	if err != nil {
+		return nil, errBadTag
+	}
+	if age := now.Sub(time.Unix(0, sealed.GetUnixNanos())); age > s.window || age < -s.window {
+		return nil, fmt.Errorf("%w: %v off this clock", errStale, age.Round(time.Millisecond))
+	}
+	msg, err := newSealable(sealed.GetType())
+	if err != nil {
+		return nil, err
+	}
+	if err := proto.Unmarshal(body, msg); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", errBadSealed, sealed.GetType(), err)
+	}
+	return msg, nil
+}
+
+// replyAAD is sealedAAD with the nonce of the request answered, marked so
+// that no request's data equals any answer's.
+func replyAAD(s *messages.Sealed, requestNonce []byte) []byte {
+	aad := sealedAAD(s)
+	aad = append(aad, "reply\x00"...)
+	aad = binary.BigEndian.AppendUint32(aad, uint32(len(requestNonce)))
+	return append(aad, requestNonce...)
+}

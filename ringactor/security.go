@@ -38,6 +38,16 @@ type Security struct {
 	// Default 1024.
 	MaxNodes int
 
+	// MaxQueued is how many messages the ring actor's mailbox may hold
+	// before the member refuses more from other processes: a peer that
+	// floods a busy member fills gRPC's buffers and this many messages,
+	// not the heap. A refused request is answered ErrBusy at once; a
+	// refused message between members is dropped (anti-entropy repairs
+	// what it carried). The ring's own timers and the calls of this
+	// process are never refused. Counted in Stats.DroppedBusy. Default
+	// 8192 (about 16 MB of messages of 2 KiB).
+	MaxQueued int
+
 	// TransportAuthenticated tells the member that its actor system's
 	// remote authenticates peers (mTLS) although it was not started by
 	// StartActorSystem with RemoteOptions.TLS; it only silences the warning
@@ -63,6 +73,8 @@ func (s Security) validate() error {
 		return fmt.Errorf("ringactor: config: Security.ReplayCacheSize must not be negative, got %d", s.ReplayCacheSize)
 	case s.MaxNodes < 0:
 		return fmt.Errorf("ringactor: config: Security.MaxNodes must not be negative, got %d", s.MaxNodes)
+	case s.MaxQueued < 0:
+		return fmt.Errorf("ringactor: config: Security.MaxQueued must not be negative, got %d", s.MaxQueued)
 	}
 	return nil
 }
@@ -72,6 +84,13 @@ func (s Security) maxNodes() int {
 		return DefaultMaxNodes
 	}
 	return s.MaxNodes
+}
+
+func (s Security) maxQueued() int {
+	if s.MaxQueued == 0 {
+		return DefaultMaxQueued
+	}
+	return s.MaxQueued
 }
 
 // SecurityStats counts what a member's boundary refused (Stats.Security).
@@ -123,6 +142,8 @@ func explainUnreachable(system *actor.ActorSystem, address string, err error) er
 		if hs := files.(*tlsFiles).diagnose(address); hs != nil {
 			return hs
 		}
+	} else if hs := speaksTLS(address); hs != nil {
+		return hs
 	}
 	return err
 }

@@ -37,6 +37,7 @@ type guardedSpec struct {
 	TLS             *TLSConfig // nil: plaintext
 	MaxMessageBytes int        // 0: the default
 	MaxNodes        int        // Security.MaxNodes; 0: the default
+	MaxQueued       int        // Security.MaxQueued; 0: the default
 	// Probes: testOptions' probes, which find a silent member down; by
 	// default secureTestOptions', which never do within a test.
 	Probes bool
@@ -192,13 +193,14 @@ func TestSecurityPeerProcess(t *testing.T) {
 	if spec.Probes {
 		opts = append(opts, testOptions...)
 	}
-	sec := Security{MaxNodes: spec.MaxNodes}
+	sec := Security{MaxNodes: spec.MaxNodes, MaxQueued: spec.MaxQueued}
 	if spec.Key != "" {
 		sec.Keyring, err = ParseKeyring(spec.Key)
 		require.NoError(t, err)
 	}
 	b := &counterBehaviour{}
-	client, err := Start[*crdt.PNCounter](system, spec.Ring, b, append(opts, WithSecurity(sec))...)
+	holding := &holdingBehaviour{counterBehaviour: b}
+	client, err := Start[*crdt.PNCounter](system, spec.Ring, holding, append(opts, WithSecurity(sec))...)
 	require.NoError(t, err)
 	say := func(line string) { fmt.Println(guardedPrefix + line) }
 	errText := func(err error) string {
@@ -222,6 +224,15 @@ func TestSecurityPeerProcess(t *testing.T) {
 			say(errText(client.DelNode(context.Background(), arg)))
 		case "localstop":
 			say(errText(client.LocalStop(context.Background())))
+		case "hold":
+			say(errText(holding.hold(client)))
+		case "unhold":
+			holding.unhold()
+			say("")
+		case "heap":
+			data, err := json.Marshal(readHeap())
+			require.NoError(t, err)
+			say(string(data))
 		default:
 			say("unknown command " + verb)
 		}

@@ -26,6 +26,10 @@ type Stats struct {
 	DroppedForcedDown uint64
 	// DroppedMalformed counts messages that failed to decode or validate.
 	DroppedMalformed uint64
+	// DroppedBusy counts messages from other processes refused because
+	// the ring actor's mailbox was full (Security.MaxQueued), since this
+	// process started a ring actor of this name.
+	DroppedBusy uint64
 	// Security counts what the boundary refused (keys, replays, forged
 	// senders, requests without a key, oversized gossip).
 	Security SecurityStats
@@ -57,6 +61,10 @@ type Stats struct {
 	// DeltasSent and DeltasReceived count pushed deltas (eager push and
 	// its forwarding).
 	DeltasSent, DeltasReceived uint64
+	// DeltaAnnouncementsSent counts announcements of large deltas (lazy
+	// push), DeltaPullsSent the requests for one this member lacked, and
+	// DeltaPullsUnserved the requests it got for one it no longer held.
+	DeltaAnnouncementsSent, DeltaPullsSent, DeltaPullsUnserved uint64
 	// Syncs counts the group commits that made payload changes durable;
 	// SyncedDeltas the deltas they carried (SyncedDeltas / Syncs is the
 	// mean batch size). SyncErrors counts group commits that failed.
@@ -69,6 +77,9 @@ type Stats struct {
 	ChunkedResendsSkipped uint64
 	// Snapshots counts compactions of the payload log into a snapshot.
 	Snapshots uint64
+	// RefusedTooLarge counts payload changes refused because they made the
+	// payload larger than Config.MaxStateBytes (ErrPayloadTooLarge).
+	RefusedTooLarge uint64
 	// StateSendsHeld counts messages carrying state that were not sent
 	// because a change of this member was not yet durable (its disk
 	// failed): a peer must never see a dot this member could reissue

@@ -40,7 +40,14 @@ import (
 //     node die during the handshake, the writer sleeps 2 s; the transport
 //     sees the port refuse again (it dials after connectCheck), answers
 //     the node's watches at once and drops what comes (stuck), until the
-//     writer's EndpointTerminatedEvent.
+//     writer's EndpointTerminatedEvent, or maxStuck at most. The events
+//     name an address, not a writer, so the writer handed the first
+//     message may be one connected before, unseen (a message sent between
+//     the endpoint manager's handling of a terminated event and this
+//     transport's starts one), which publishes nothing more: if only the
+//     check's dial was lost (packet loss, a loaded machine), a link stuck
+//     for good would drop everything sent to a live node. After maxStuck
+//     the next message or watch dials again, as for an absent link.
 //   - open: connected: messages and watches go straight to Proto.Actor.
 //
 // An address that accepts TCP connections but where Proto.Actor's writer
@@ -68,6 +75,9 @@ type remoteTransport struct {
 
 	// log is set by start, before any goroutine of the transport runs.
 	log *slog.Logger
+	// reach checks that a node accepts TCP connections (reachable; tests
+	// replace it).
+	reach func(node string) error
 	// ctx ends pending dials at stop.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -109,9 +119,17 @@ const (
 	linkStuck                       // the writer failed to connect and sleeps
 )
 
+// maxStuck bounds how long a link stays stuck without an endpoint event:
+// Proto.Actor's writer publishes its EndpointTerminatedEvent 2 s after a
+// failed connect, so a link stuck for longer most likely has no writer
+// asleep, and dropping what is sent to the node would go on for good.
+const maxStuck = 3 * time.Second
+
 // link is the state of a node that is not absent.
 type link struct {
 	state linkState
+	// stuckSince is when the link became stuck.
+	stuckSince time.Time
 	// pending waits, in order, while dialing, connecting or stuck.
 	pending []pendingSend
 	// watchers watched the node through the transport while it connected.
@@ -133,10 +151,12 @@ const maxPending = 64
 
 func newRemoteTransport(system *actor.ActorSystem, ring string, dialTimeout time.Duration) *remoteTransport {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &remoteTransport{
+	t := &remoteTransport{
 		system: system, ring: ring, dialTimeout: dialTimeout, connectCheck: min(dialTimeout, 100*time.Millisecond),
 		ctx: ctx, cancel: cancel, links: map[string]*link{}, failed: map[string]*connectFailures{}, now: time.Now,
 	}
+	t.reach = t.reachable
+	return t
 }
 
 func (t *remoteTransport) self() string { return t.system.Address() }
@@ -249,10 +269,17 @@ func (t *remoteTransport) direct(node string, op pendingSend) bool {
 	case !known && t.backingOff(node):
 		t.dropOne(node, op)
 		return false
-	case known && l.state == linkStuck:
+	case known && l.state == linkStuck && t.now().Sub(l.stuckSince) < maxStuck:
 		// The node refused connections when last checked.
 		t.dropOne(node, op)
 		return false
+	case known && l.state == linkStuck:
+		// No endpoint event came in the time a failed writer sleeps: the
+		// writer the check took for failed was most likely connected
+		// already. Check the node again, as for a new link.
+		t.log.Debug("no endpoint event since the link got stuck: dialing again", slog.String("to", node), slog.Duration("stuck", t.now().Sub(l.stuckSince)))
+		l.state = linkDialing
+		go t.dial(node)
 	case !known:
 		l = &link{state: linkDialing}
 		t.links[node] = l
@@ -268,7 +295,7 @@ func (t *remoteTransport) direct(node string, op pendingSend) bool {
 // dial checks that node accepts connections, then hands the first waiting
 // operation to Proto.Actor (its writer then connects), or drops what waits.
 func (t *remoteTransport) dial(node string) {
-	err := t.reachable(node)
+	err := t.reach(node)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	l := t.links[node]
@@ -311,7 +338,7 @@ func (t *remoteTransport) checkConnect(node string) {
 	if !connecting {
 		return
 	}
-	err := t.reachable(node)
+	err := t.reach(node)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if l, known := t.links[node]; !known || l.state != linkConnecting || t.stopped {
@@ -322,7 +349,7 @@ func (t *remoteTransport) checkConnect(node string) {
 		l.state, l.watchers = linkOpen, nil
 		return
 	}
-	l.state = linkStuck
+	l.state, l.stuckSince = linkStuck, t.now()
 	for _, watcher := range l.watchers {
 		t.terminated(node, watcher)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"syscall"
 	"time"
@@ -87,6 +88,9 @@ func measureRing(cfg config, rs *results, n, rep int) error {
 		if err != nil {
 			return fmt.Errorf("grow the payload to %d bytes: %w", size, err)
 		}
+		if err := awaitSamePayload(c); err != nil {
+			return err
+		}
 		name := sizeName(size)
 		b, cpu := steady(cfg.window, n, c.sent)
 		record("payload size, "+name, unitEncodedLen, float64(encoded))
@@ -146,5 +150,38 @@ func measureMemberlist(cfg config, rs *results, system string, gossip time.Durat
 	}
 	record("hang seen by the first survivor", unitMillis, millis(first))
 	record("hang seen by the last survivor", unitMillis, millis(last))
+	return nil
+}
+
+// awaitSamePayload waits until every member's payload encodes to as many
+// bytes as member 0's: the steady window must not count the tail of the
+// growth (grow awaits the arrival of its last, small element, which eager
+// push can bring before the large ones).
+func awaitSamePayload(c *ringCluster) error {
+	var last string
+	size := func(m *ringMember) (int, error) {
+		got, err := m.client.Call(context.Background(), addElements{})
+		if err != nil {
+			return 0, err
+		}
+		return got.(int), nil
+	}
+	err := await("every member's payload as large as member 0's", c.cfg.deadline, func() bool {
+		want, err := size(c.members[0])
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		for _, m := range c.members[1:] {
+			if got, err := size(m); err != nil || got != want {
+				last = fmt.Sprintf("%s: %d bytes of %d (%v)", m.addr, got, want, err)
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("%w (last seen: %s)", err, last)
+	}
 	return nil
 }

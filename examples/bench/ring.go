@@ -40,6 +40,8 @@ type ringMember struct {
 	dir    string            // its data directory, kept across a restart
 	store  persistence.Store // with -store memory, kept across a restart
 
+	killed sync.Once
+
 	mu     sync.Mutex
 	watch  string    // the element whose arrival is timed
 	seen   time.Time // when HandleStateChange first had watch
@@ -193,10 +195,15 @@ func startCountedSystem(log *slog.Logger, port int, creds credentials.TransportC
 
 // kill ends a member the way a dying process does: every connection it
 // has closes at once and it answers no more, then its actor system stops.
+// A member killed by a figure and not restarted (its restart failed) is
+// killed again when the cluster closes: only the first kill acts, since
+// Proto.Actor's Shutdown panics when called twice.
 func (m *ringMember) kill() {
-	m.wire.kill()
-	m.remote.Shutdown(false)
-	m.system.Shutdown()
+	m.killed.Do(func() {
+		m.wire.kill()
+		m.remote.Shutdown(false)
+		m.system.Shutdown()
+	})
 }
 
 func (c *ringCluster) start(n int) error {

@@ -48,6 +48,8 @@ var sentinels = map[string]error{
 	"ErrKeyRequired":     ringactor.ErrKeyRequired,
 	"ErrHandshake":       ringactor.ErrHandshake,
 	"ErrPayloadMismatch": ringactor.ErrPayloadMismatch,
+	"ErrBusy":            ringactor.ErrBusy,
+	"ErrPayloadTooLarge": ringactor.ErrPayloadTooLarge,
 }
 
 // Counter is the application's behaviour: "inc", "get", "later" (never

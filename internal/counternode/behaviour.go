@@ -2,6 +2,7 @@ package counternode
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/genserverring/genserverring-go/crdt"
 	"github.com/genserverring/genserverring-go/ringactor"
@@ -50,6 +51,26 @@ func (c *Counter) HandleCall(ctx *ringactor.Context[*crdt.PNCounter], _ ringacto
 		return ringactor.ReplyWithError(fmt.Errorf("%w: %T", ringactor.ErrUnhandledCall, msg))
 	}
 	return ringactor.ReplyWith(counter.Value())
+}
+
+// Hold is a cast that keeps the ring actor busy, as a slow callback would,
+// until Release is closed or D has passed: the hostile-peer tests flood a
+// member meanwhile.
+type Hold struct {
+	D       time.Duration
+	Release <-chan struct{}
+}
+
+// HandleCast runs Hold.
+func (c *Counter) HandleCast(_ *ringactor.Context[*crdt.PNCounter], msg any) {
+	if h, ok := msg.(Hold); ok {
+		timer := time.NewTimer(h.D)
+		defer timer.Stop()
+		select {
+		case <-h.Release:
+		case <-timer.C:
+		}
+	}
 }
 
 // HandleStateChange reports the merged value to OnStateChange.

@@ -161,6 +161,17 @@ type node struct {
 	// terminated is closed by the behaviour's Terminate.
 	terminated     chan struct{}
 	terminatedOnce sync.Once
+	// held ends the current hold when closed; nil when none. Commands run
+	// one at a time, so it needs no lock.
+	held chan struct{}
+}
+
+// release ends the current hold, if any.
+func (n *node) release() {
+	if n.held != nil {
+		close(n.held)
+		n.held = nil
+	}
 }
 
 func start(cfg Config, out *lineWriter) (*node, error) {
@@ -279,7 +290,7 @@ func terminatedKind(reason error) string {
 }
 
 // commands lists the commands, for help.
-var commands = []string{"inc", "dec", "get", "all", "up", "add", "del", "down", "undown", "stats", "stop", "help"}
+var commands = []string{"inc", "dec", "get", "all", "up", "add", "del", "down", "undown", "stats", "refused", "hold", "release", "stop", "help"}
 
 // execute runs one command line and returns its result line ("" for a
 // blank or comment line) and whether the member must exit.
@@ -357,7 +368,54 @@ func (n *node) execute(line string) (result string, quit bool) {
 		if len(args) != 0 {
 			return usage("stats"), false
 		}
-		return formatLine(KindOK, "goroutines", strconv.Itoa(runtime.NumGoroutine())), false
+		// heap is the live heap after a collection; guard counts what the
+		// remote's receive guard refused. Neither asks the ring actor, so
+		// they answer while it is busy.
+		runtime.GC()
+		var mem runtime.MemStats
+		runtime.ReadMemStats(&mem)
+		g := ringactor.RemoteGuardStats()
+		guard := g.UnknownTypes + g.SystemMessages + g.Terminated + g.ForgedFrom + g.Unsealed + g.BadTargets + g.Busy
+		return formatLine(KindOK, "goroutines", strconv.Itoa(runtime.NumGoroutine()),
+			"heap", strconv.FormatUint(mem.HeapAlloc, 10), "guard", strconv.FormatUint(guard, 10)), false
+
+	case "refused":
+		// A count that moves with everything this member refused or
+		// dropped from others, the receive guard's refusals included (some
+		// refusals count twice: it is a signal, not a tally): the
+		// hostile-peer tests check that each attempt shows here.
+		if len(args) != 0 {
+			return usage("refused"), false
+		}
+		stats, err := n.client.Stats(context.Background())
+		if err != nil {
+			return fail(err), false
+		}
+		g := ringactor.RemoteGuardStats()
+		sec := stats.Security
+		total := stats.Dropped + stats.DroppedBusy + stats.RefusedTooLarge + sec.RefusedRequests + sec.BadSeal + sec.Replayed + sec.ForgedFrom + sec.Unsealed +
+			g.UnknownTypes + g.SystemMessages + g.Terminated + g.ForgedFrom + g.Unsealed + g.BadTargets
+		return formatLine(KindOK, "value", strconv.FormatUint(total, 10)), false
+
+	case "hold":
+		if len(args) != 1 {
+			return usage("hold DURATION"), false
+		}
+		d, err := time.ParseDuration(args[0])
+		if err != nil || d <= 0 {
+			return usage("hold DURATION, a positive duration"), false
+		}
+		n.release()
+		n.held = make(chan struct{})
+		if err := n.client.Cast(Hold{D: d, Release: n.held}); err != nil {
+			return fail(err), false
+		}
+		return KindOK, false
+
+	case "release":
+		// Ends a hold before its time.
+		n.release()
+		return KindOK, false
 
 	case "stop":
 		if len(args) != 0 {
