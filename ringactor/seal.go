@@ -66,6 +66,12 @@ func newSealer(ring, from string, keyring *Keyring, window time.Duration, cacheS
 
 // seal encrypts msg with the primary key.
 func (s *sealer) seal(msg proto.Message) (*messages.Sealed, error) {
+	return s.sealWith(msg, sealedAAD)
+}
+
+// sealWith encrypts msg with the primary key, authenticating the envelope
+// fields that aad picks (a request's, or a reply's bound to its request).
+func (s *sealer) sealWith(msg proto.Message, aad func(*messages.Sealed) []byte) (*messages.Sealed, error) {
 	body, err := proto.Marshal(msg)
 	if err != nil {
 		return nil, fmt.Errorf("ringactor: seal %T: %w", msg, err)
@@ -79,7 +85,7 @@ func (s *sealer) seal(msg proto.Message) (*messages.Sealed, error) {
 		Ring: s.ring, From: s.from, KeyId: id, UnixNanos: s.now().UnixNano(),
 		Nonce: nonce, Type: string(msg.ProtoReflect().Descriptor().FullName()),
 	}
-	sealed.Body = aead.Seal(nil, nonce, body, sealedAAD(sealed))
+	sealed.Body = aead.Seal(nil, nonce, body, aad(sealed))
 	return sealed, nil
 }
 
@@ -180,21 +186,7 @@ var errUnsealedReply = errors.New("ringactor: answer not sealed by the ring's ke
 // sealReply seals reply, the answer to the sealed request whose nonce is
 // requestNonce.
 func (s *sealer) sealReply(reply proto.Message, requestNonce []byte) (*messages.Sealed, error) {
-	body, err := proto.Marshal(reply)
-	if err != nil {
-		return nil, fmt.Errorf("ringactor: seal %T: %w", reply, err)
-	}
-	id, aead := s.keyring.primaryKey()
-	nonce := make([]byte, nonceSize)
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, fmt.Errorf("ringactor: seal: %w", err)
-	}
-	sealed := &messages.Sealed{
-		Ring: s.ring, From: s.from, KeyId: id, UnixNanos: s.now().UnixNano(),
-		Nonce: nonce, Type: string(reply.ProtoReflect().Descriptor().FullName()),
-	}
-	sealed.Body = aead.Seal(nil, nonce, body, replyAAD(sealed, requestNonce))
-	return sealed, nil
+	return s.sealWith(reply, func(sealed *messages.Sealed) []byte { return replyAAD(sealed, requestNonce) })
 }
 
 // openReply authenticates and decrypts the answer to the request whose
