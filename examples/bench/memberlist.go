@@ -321,21 +321,12 @@ func (c *mlCluster) disseminate() (time.Duration, error) {
 	}
 	start := time.Now()
 	c.members[0].set(c.version)
-	var last time.Time
-	err := await("memberlist dissemination", c.cfg.deadline, func() bool {
-		last = time.Time{}
-		for _, m := range c.members[1:] {
-			m.mu.Lock()
-			seen := m.seen
-			m.mu.Unlock()
-			if seen.IsZero() {
-				return false
-			}
-			last = later(last, seen)
-		}
-		return true
+	return awaitArrivals("memberlist dissemination", c.cfg.deadline, start, len(c.members)-1, func(i int) time.Time {
+		m := c.members[i+1]
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.seen
 	})
-	return last.Sub(start), err
 }
 
 func (c *mlCluster) marks() []int {

@@ -196,25 +196,12 @@ func (c *pcCluster) disseminate() (time.Duration, error) {
 	}
 	start := time.Now()
 	c.members[0].cluster.Gossip.SetState(pcGossipKey, wrapperspb.Int64(c.version))
-	var last time.Time
-	missing := 0
-	err := await("Proto.Actor cluster dissemination", c.cfg.deadline, func() bool {
-		last, missing = time.Time{}, 0
-		for _, m := range c.members[1:] {
-			m.mu.Lock()
-			seen := m.seen
-			m.mu.Unlock()
-			if seen.IsZero() {
-				missing++
-			}
-			last = later(last, seen)
-		}
-		return missing == 0
+	return awaitArrivals("Proto.Actor cluster dissemination", c.cfg.deadline, start, len(c.members)-1, func(i int) time.Time {
+		m := c.members[i+1]
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.seen
 	})
-	if err != nil {
-		return 0, fmt.Errorf("%w: %d of %d other members lack it", err, missing, len(c.members)-1)
-	}
-	return last.Sub(start), nil
 }
 
 func (c *pcCluster) sent() uint64 {

@@ -302,25 +302,12 @@ func (c *ringCluster) disseminate(element string) (time.Duration, error) {
 	if _, err := c.members[0].client.Call(context.Background(), addElements{elements: []string{element}}); err != nil {
 		return 0, err
 	}
-	var last time.Time
-	missing := 0
-	err := await("dissemination of "+element, c.cfg.deadline, func() bool {
-		last, missing = time.Time{}, 0
-		for _, m := range c.members[1:] {
-			m.mu.Lock()
-			seen := m.seen
-			m.mu.Unlock()
-			if seen.IsZero() {
-				missing++
-			}
-			last = later(last, seen)
-		}
-		return missing == 0
+	return awaitArrivals("dissemination of "+element, c.cfg.deadline, start, len(c.members)-1, func(i int) time.Time {
+		m := c.members[i+1]
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.seen
 	})
-	if err != nil {
-		return 0, fmt.Errorf("%w: %d of %d other members lack it", err, missing, len(c.members)-1)
-	}
-	return last.Sub(start), nil
 }
 
 // marks returns each member's event count, to look only at later events.

@@ -21,3 +21,27 @@ func await(what string, timeout time.Duration, cond func() bool) error {
 	}
 	return nil
 }
+
+// awaitArrivals waits until each of n other members has seen a change made
+// at start (seenBy(i) is its arrival time, zero until then) and returns the
+// time from start to the last arrival. The ring and both peers measure
+// dissemination with it, so the figures mean the same thing.
+func awaitArrivals(what string, timeout time.Duration, start time.Time, n int, seenBy func(i int) time.Time) (time.Duration, error) {
+	var last time.Time
+	missing := 0
+	err := await(what, timeout, func() bool {
+		last, missing = time.Time{}, 0
+		for i := range n {
+			seen := seenBy(i)
+			if seen.IsZero() {
+				missing++
+			}
+			last = later(last, seen)
+		}
+		return missing == 0
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%w: %d of %d other members lack it", err, missing, n)
+	}
+	return last.Sub(start), nil
+}
