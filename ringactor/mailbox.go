@@ -50,10 +50,11 @@ func (d *mailboxDepth) MessageReceived(any) { d.queued.Add(-1) }
 func (d *mailboxDepth) MailboxEmpty() {}
 
 // ringMailbox returns the mailbox of the ring actor named name: unbounded,
-// its depth counted for the receive guard.
+// its depth counted for the receive guard, run on a warm dispatcher of its
+// own (dispatcher.go).
 func ringMailbox(name string) actor.PropsOption {
 	depth := ringEntryOf(name).depth
-	return actor.WithMailbox(actor.Unbounded(depth))
+	return actor.WithMailbox(onWarmDispatcher(actor.Unbounded(depth)))
 }
 
 // ringEntry is what the receive guards of this process know of one ring
