@@ -66,6 +66,9 @@ type pendingChanges[P any] struct {
 	flushQueued bool
 	// changedNow: the message being handled changed the payload.
 	changedNow bool
+	// unmeasured: a change of the batch was not encoded on its own; the
+	// commit measures the batch (payload_size.go).
+	unmeasured bool
 	// refusedNow is why a change of the message being handled was
 	// refused (payload_size.go); its call's reply is that error.
 	refusedNow error
@@ -211,10 +214,16 @@ func (a *ringActor[P]) commit(ctx actor.Context) {
 	}
 	p.acksToSend = nil
 	// Encode the delta only for someone: a ring of one pushes nothing (but
-	// a call waiting for confirmations must still get its answer).
-	if p.hasDelta && (len(a.core.up) > 1 || len(waiting) > 0) {
+	// a call waiting for confirmations must still get its answer, and a
+	// batch not yet measured is measured).
+	if p.hasDelta && (len(a.core.up) > 1 || len(waiting) > 0 || p.unmeasured) {
 		data, encErr := p.delta.MarshalBinary()
+		if encErr == nil {
+			a.measureBatch(data)
+		}
 		switch {
+		case len(a.core.up) <= 1 && len(waiting) == 0:
+			// Measured only.
 		case encErr != nil:
 			a.core.stats.EncodeErrors++
 			a.log.Error("cannot encode a delta to push", slog.Any("error", encErr))

@@ -107,9 +107,18 @@ func (growingSetBehaviour) HandleCall(ctx *Context[*crdt.ORSet[string]], _ From,
 // A payload that grows by small changes is refused at the change that
 // would pass the limit, whatever its estimate said before, and every
 // later one too; the elements taken before stay.
+// With durability off the changes under a quarter of the limit are
+// measured per batch, the later ones one by one, so the refusal is the
+// same.
 func TestGrowingPayloadStopsAtMaxStateBytes(t *testing.T) {
+	for _, durability := range []Durability{DurabilityDisk, DurabilityNone} {
+		t.Run(durability.String(), func(t *testing.T) { testGrowingPayloadStops(t, durability) })
+	}
+}
+
+func testGrowingPayloadStops(t *testing.T, durability Durability) {
 	const limit = 64 << 10
-	c, _ := startPayloadMember[*crdt.ORSet[string]](t, "growing", growingSetBehaviour{}, persistence.NewMemoryStore(), WithChunks(16<<10, limit))
+	c, _ := startPayloadMember[*crdt.ORSet[string]](t, "growing", growingSetBehaviour{}, persistence.NewMemoryStore(), WithChunks(16<<10, limit), WithDurability(durability))
 	taken := 0
 	for i := range 100 {
 		n, err := c.Call(within(time.Second), addElement{n: i})
@@ -130,4 +139,24 @@ func TestGrowingPayloadStopsAtMaxStateBytes(t *testing.T) {
 	stats, err := c.Stats(within(time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), stats.RefusedTooLarge)
+}
+
+// With durability off, a single local change that takes a small payload
+// over the limit is not refused (changes under a quarter of the limit are
+// measured per batch, payload_size.go): its commit catches it, counts it
+// and logs it, and the next change is measured on its own and refused.
+func TestDurabilityNoneCatchesAnOversizedBatchAtCommit(t *testing.T) {
+	const limit = 64 << 10
+	c, _ := startPayloadMember[*crdt.LWWRegister[[]byte]](t, "toolarge-none", blobBehaviour{}, persistence.NewMemoryStore(), WithChunks(16<<10, limit), WithDurability(DurabilityNone))
+	set := func(size int) error {
+		_, err := c.Call(within(5*time.Second), setBlob{data: bytes.Repeat([]byte("x"), size)})
+		return err
+	}
+	require.NoError(t, set(1<<10))
+	require.NoError(t, set(128<<10), "answered before its batch is measured")
+	require.Eventually(t, func() bool {
+		stats, err := c.Stats(within(time.Second))
+		return err == nil && stats.RefusedTooLarge == 1
+	}, waitFor, tick)
+	require.ErrorIs(t, set(129<<10), ErrPayloadTooLarge, "measured one by one from now on")
 }
