@@ -81,6 +81,9 @@ type ringActor[P Payload[P]] struct {
 	size payloadSize
 
 	transport transport
+	// credit bounds what is handed to Proto.Actor for each peer
+	// (outbound.go).
+	credit *outboundCredit
 
 	actorCtx   actor.Context // the context of the message being handled
 	ownsStore  bool          // the store was opened here (not WithStore): close it at the end
@@ -213,6 +216,9 @@ func (a *ringActor[P]) handleRing(ctx actor.Context, message any) {
 	// The ring protocol.
 	case *messages.Gossip, *messages.Digest, *messages.Delta, *messages.DeltaAck, *messages.StateChunk, *messages.Ping, *messages.Ack, *messages.PingRequest, *messages.NodeDown:
 		a.metrics.heard(c, msg)
+		// The one place where messages of peers enter: any of them
+		// gives its sender its full outbound credit.
+		a.credit.restore(msg.(interface{ GetFrom() string }).GetFrom())
 		c.step(msg)
 	case *actor.Terminated:
 		node, member := a.transport.nodeOf(msg.GetWho())
@@ -275,9 +281,7 @@ func (a *ringActor[P]) handleRing(ctx actor.Context, message any) {
 	case *messages.StopRing:
 		for _, node := range c.upNodes() {
 			if node != a.view.self {
-				if stop := a.boundary.outgoing(&messages.StopMember{Ring: a.name, From: a.view.self, Reason: msg.GetReason()}); stop != nil {
-					a.transport.send(ctx, node, stop)
-				}
+				a.sendPeer(ctx, node, &messages.StopMember{Ring: a.name, From: a.view.self, Reason: msg.GetReason()})
 			}
 		}
 		a.boundary.respond(ctx, &messages.OpReply{})
@@ -342,7 +346,8 @@ func (a *ringActor[P]) callback(ctx actor.Context, name string, f func()) (panic
 }
 
 func (a *ringActor[P]) start(ctx actor.Context) error {
-	a.transport = newTransport(ctx.ActorSystem(), a.name, a.cfg)
+	a.credit = newOutboundCredit(a.cfg.Security.maxUnanswered())
+	a.transport = newTransport(ctx.ActorSystem(), a.name, a.cfg, a.credit)
 	self := a.transport.self()
 	a.log = a.cfg.Logger
 	if a.log == nil {
@@ -476,9 +481,7 @@ func (a *ringActor[P]) applyEffects(ctx actor.Context) {
 				a.core.stats.StateSendsHeld++
 				continue
 			}
-			if msg := a.boundary.outgoing(out.msg); msg != nil {
-				a.transport.send(ctx, out.to, msg)
-			}
+			a.sendPeer(ctx, out.to, out.msg)
 		}
 		for _, t := range eff.probeTimers {
 			delay := a.cfg.ProbeTimeout

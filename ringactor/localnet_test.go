@@ -26,6 +26,59 @@ type localNet struct {
 	// aliases map other names of a node to it, as DNS names or other
 	// spellings of an address reach the member there (alias).
 	aliases sync.Map // alias -> node
+	// stalled holds the nodes whose member stands for a process stopped
+	// with SIGSTOP (stall): node -> *heldMessages.
+	stalled sync.Map
+}
+
+// heldMessages are the messages sent to a stalled node, in order, as
+// Proto.Actor's endpoint writer would queue them for a peer that does not
+// read.
+type heldMessages struct {
+	mu   sync.Mutex
+	msgs []heldMessage
+	// resumed: the messages were delivered; a sender that found the node
+	// stalled just before delivers its own.
+	resumed bool
+}
+
+type heldMessage struct {
+	to  *actor.PID
+	msg proto.Message
+}
+
+// stall makes node's member stand for a stopped process: what is sent to
+// it is held until resume, and what it sends is lost (a stopped process
+// sends nothing). Its actor runs on, as a process's timers would fire all
+// at once on SIGCONT.
+func (n *localNet) stall(node string) { n.stalled.Store(node, &heldMessages{}) }
+
+// resume delivers what was held for node, in order, and ends its stall.
+func (n *localNet) resume(node string) {
+	held, ok := n.stalled.Load(node)
+	if !ok {
+		return
+	}
+	h := held.(*heldMessages)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n.stalled.Delete(node)
+	for _, m := range h.msgs {
+		n.system.Root.Send(m.to, m.msg)
+	}
+	h.msgs, h.resumed = nil, true
+}
+
+// held returns how many messages wait for the stalled node.
+func (n *localNet) held(node string) int {
+	held, ok := n.stalled.Load(node)
+	if !ok {
+		return 0
+	}
+	h := held.(*heldMessages)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.msgs)
 }
 
 // alias makes messages to name reach the member of node.
@@ -52,8 +105,8 @@ type localSeam struct {
 
 func (s localSeam) actorName(ring string) string { return ring + "@" + s.node }
 
-func (s localSeam) transport(system *actor.ActorSystem, ring string, _ Config) transport {
-	return &localTransport{system: system, ring: ring, node: s.node, net: s.net}
+func (s localSeam) transport(system *actor.ActorSystem, ring string, _ Config, credit *outboundCredit) transport {
+	return &localTransport{system: system, ring: ring, node: s.node, net: s.net, credit: credit}
 }
 
 // localTransport is a member's transport on a localNet.
@@ -62,6 +115,7 @@ type localTransport struct {
 	ring   string
 	node   string
 	net    *localNet
+	credit *outboundCredit
 }
 
 func (t *localTransport) self() string { return t.node }
@@ -78,6 +132,19 @@ func (t *localTransport) pid(node string) *actor.PID {
 }
 
 func (t *localTransport) send(ctx actor.Context, node string, msg proto.Message) {
+	if _, stalled := t.net.stalled.Load(t.node); stalled {
+		t.credit.giveBack(node, 1) // never handed: the sender is stopped
+		return
+	}
+	if held, stalled := t.net.stalled.Load(node); stalled {
+		h := held.(*heldMessages)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if !h.resumed {
+			h.msgs = append(h.msgs, heldMessage{to: t.pid(node), msg: proto.Clone(msg)})
+			return
+		}
+	}
 	ctx.Send(t.pid(node), proto.Clone(msg))
 }
 

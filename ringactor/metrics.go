@@ -96,6 +96,7 @@ var dropReasons = []struct {
 	{"too_large", func(s *Stats) uint64 { return s.Security.TooLarge }},
 	{"oversized_send", func(s *Stats) uint64 { return s.Security.OversizedSends }},
 	{"busy", func(s *Stats) uint64 { return s.DroppedBusy }},
+	{"unanswered", func(s *Stats) uint64 { return s.DroppedOutbound }},
 	{"payload_too_large", func(s *Stats) uint64 { return s.RefusedTooLarge }},
 }
 

@@ -48,6 +48,18 @@ type Security struct {
 	// 8192 (about 16 MB of messages of 2 KiB).
 	MaxQueued int
 
+	// MaxUnanswered is how many ring messages the member hands Proto.Actor
+	// for one peer since it last received a message from that peer; past
+	// it, what the ring sends that peer is dropped, not queued (counted in
+	// Stats.DroppedOutbound), until the peer is heard again. Proto.Actor
+	// queues without bound what waits for a peer that stopped reading (a
+	// stopped process, a hung host); this bounds it. A live peer is not
+	// silenced: the member asks a peer for an answer at half the limit,
+	// and any message of the peer restores it (see the README,
+	// "Security"). Watches and the answers to client requests are not
+	// counted. Default 1024 (about 2 MB of messages of 2 KiB per peer).
+	MaxUnanswered int
+
 	// TransportAuthenticated tells the member that its actor system's
 	// remote authenticates peers (mTLS) although it was not started by
 	// StartActorSystem with RemoteOptions.TLS; it only silences the warning
@@ -75,6 +87,8 @@ func (s Security) validate() error {
 		return fmt.Errorf("ringactor: config: Security.MaxNodes must not be negative, got %d", s.MaxNodes)
 	case s.MaxQueued < 0:
 		return fmt.Errorf("ringactor: config: Security.MaxQueued must not be negative, got %d", s.MaxQueued)
+	case s.MaxUnanswered < 0:
+		return fmt.Errorf("ringactor: config: Security.MaxUnanswered must not be negative, got %d", s.MaxUnanswered)
 	}
 	return nil
 }
@@ -91,6 +105,13 @@ func (s Security) maxQueued() int {
 		return DefaultMaxQueued
 	}
 	return s.MaxQueued
+}
+
+func (s Security) maxUnanswered() int {
+	if s.MaxUnanswered == 0 {
+		return DefaultMaxUnanswered
+	}
+	return s.MaxUnanswered
 }
 
 // SecurityStats counts what a member's boundary refused (Stats.Security).

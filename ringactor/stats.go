@@ -30,6 +30,12 @@ type Stats struct {
 	// the ring actor's mailbox was full (Security.MaxQueued), since this
 	// process started a ring actor of this name.
 	DroppedBusy uint64
+	// DroppedOutbound counts messages to other members that this member
+	// did not send because the member it sent them to had not answered
+	// the last Security.MaxUnanswered of them: it has stopped reading, and
+	// Proto.Actor would queue them for it without bound. Not part of
+	// Dropped, which counts what this member received.
+	DroppedOutbound uint64
 	// Security counts what the boundary refused (keys, replays, forged
 	// senders, requests without a key, oversized gossip).
 	Security SecurityStats

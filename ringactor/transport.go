@@ -25,7 +25,9 @@ type transport interface {
 	start(log *slog.Logger)
 	// send carries msg to node's ring actor. It never blocks on the
 	// network; a message that cannot be delivered is dropped (the ring's
-	// protocol repairs losses).
+	// protocol repairs losses). The caller took a unit of the node's
+	// outbound credit for msg (outbound.go); a transport that drops msg
+	// without handing it to Proto.Actor gives the unit back.
 	send(ctx actor.Context, node string, msg proto.Message)
 	// watch asks that the ring actor get an *actor.Terminated for node's
 	// ring actor when it or the link to it goes (at once if it cannot be
@@ -43,16 +45,18 @@ type transport interface {
 type transportSeam interface {
 	// actorName is the name the member's ring actor is spawned under.
 	actorName(ring string) string
-	// transport returns the transport of the member's ring actor.
-	transport(system *actor.ActorSystem, ring string, cfg Config) transport
+	// transport returns the transport of the member's ring actor, which
+	// gives back to credit what it drops (see transport.send).
+	transport(system *actor.ActorSystem, ring string, cfg Config, credit *outboundCredit) transport
 }
 
-// newTransport returns the transport of a ring actor named ring on system.
-func newTransport(system *actor.ActorSystem, ring string, cfg Config) transport {
+// newTransport returns the transport of a ring actor named ring on system,
+// which gives back to credit what it drops (see transport.send).
+func newTransport(system *actor.ActorSystem, ring string, cfg Config, credit *outboundCredit) transport {
 	if cfg.seam != nil {
-		return cfg.seam.transport(system, ring, cfg)
+		return cfg.seam.transport(system, ring, cfg, credit)
 	}
-	return newRemoteTransport(system, ring, cfg.ProbeTimeout/2)
+	return newRemoteTransport(system, ring, cfg.ProbeTimeout/2, credit)
 }
 
 // actorName is the name a member's ring actor is spawned under by Start:

@@ -62,6 +62,11 @@ import (
 // as long as the address is in the ring. A member behind such an address
 // that becomes healthy is reached within maxConnectBackoff.
 //
+// What the transport drops without handing it to Proto.Actor gives its
+// outbound credit back, and the end of a node's writer (its
+// EndpointTerminatedEvent) restores the node's credit: Proto.Actor drops
+// what the writer held (outbound.go).
+//
 // Cost: one TCP connect and close per link opening and per message to a
 // node that does not accept connections (rejoin gossip: one per
 // RejoinInterval), on goroutines; none on an open link. A remote whose gRPC
@@ -72,6 +77,9 @@ type remoteTransport struct {
 	ring         string
 	dialTimeout  time.Duration
 	connectCheck time.Duration
+
+	// credit bounds what is handed to Proto.Actor per node (outbound.go).
+	credit *outboundCredit
 
 	// log is set by start, before any goroutine of the transport runs.
 	log *slog.Logger
@@ -149,10 +157,10 @@ type pendingSend struct {
 // is dropped (the ring repairs losses).
 const maxPending = 64
 
-func newRemoteTransport(system *actor.ActorSystem, ring string, dialTimeout time.Duration) *remoteTransport {
+func newRemoteTransport(system *actor.ActorSystem, ring string, dialTimeout time.Duration, credit *outboundCredit) *remoteTransport {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &remoteTransport{
-		system: system, ring: ring, dialTimeout: dialTimeout, connectCheck: min(dialTimeout, 100*time.Millisecond),
+		system: system, ring: ring, dialTimeout: dialTimeout, connectCheck: min(dialTimeout, 100*time.Millisecond), credit: credit,
 		ctx: ctx, cancel: cancel, links: map[string]*link{}, failed: map[string]*connectFailures{}, now: time.Now,
 	}
 	t.reach = t.reachable
@@ -226,7 +234,9 @@ func (t *remoteTransport) onEndpointEvent(evt any) {
 		}
 	case *remote.EndpointTerminatedEvent:
 		// The writer is gone (its connection broke, or it failed to
-		// connect): what comes next dials first.
+		// connect), and what it held with it: what comes next dials
+		// first, with the node's full credit.
+		t.credit.restore(e.Address)
 		l, known := t.links[e.Address]
 		if known && l.state != linkDialing && !l.connected {
 			t.backOff(e.Address)
@@ -265,6 +275,9 @@ func (t *remoteTransport) direct(node string, op pendingSend) bool {
 	case known && l.state == linkOpen:
 		return true
 	case t.stopped:
+		if op.msg != nil {
+			t.credit.giveBack(node, 1)
+		}
 		return false
 	case !known && t.backingOff(node):
 		t.dropOne(node, op)
@@ -286,6 +299,9 @@ func (t *remoteTransport) direct(node string, op pendingSend) bool {
 		go t.dial(node)
 	}
 	if len(l.pending) == maxPending {
+		if l.pending[0].msg != nil {
+			t.credit.giveBack(node, 1)
+		}
 		l.pending = l.pending[1:]
 	}
 	l.pending = append(l.pending, op)
@@ -396,6 +412,7 @@ func (t *remoteTransport) dropPending(node string, l *link, err error) {
 		}
 	}
 	if messages > 0 {
+		t.credit.giveBack(node, messages)
 		t.log.Debug("not sent: the node does not accept connections", slog.String("to", node), slog.Int("messages", messages), slog.Any("error", err))
 	}
 	for _, op := range l.pending {
@@ -413,6 +430,7 @@ func (t *remoteTransport) dropOne(node string, op pendingSend) {
 		t.terminated(node, op.watcher)
 		return
 	}
+	t.credit.giveBack(node, 1)
 	t.log.Debug("not sent: the connection to the node failed; Proto.Actor's writer waits 2 s before it can try again", slog.String("to", node))
 }
 

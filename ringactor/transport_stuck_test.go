@@ -21,8 +21,8 @@ type reachSeam struct {
 
 func (s reachSeam) actorName(ring string) string { return ring }
 
-func (s reachSeam) transport(system *actor.ActorSystem, ring string, cfg Config) transport {
-	t := newRemoteTransport(system, ring, cfg.ProbeTimeout/2)
+func (s reachSeam) transport(system *actor.ActorSystem, ring string, cfg Config, credit *outboundCredit) transport {
+	t := newRemoteTransport(system, ring, cfg.ProbeTimeout/2, credit)
 	t.reach = func(node string) error { return s.check(t, node) }
 	return t
 }

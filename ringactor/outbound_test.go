@@ -1,0 +1,81 @@
+package ringactor
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestOutboundCreditCountsRefusesAndRestores(t *testing.T) {
+	c := newOutboundCredit(8)
+	var grants []creditGrant
+	for range 8 {
+		grants = append(grants, c.take("b"))
+	}
+	assert.Equal(t, []creditGrant{creditGranted, creditGranted, creditGranted, creditAskAnswer, creditGranted, creditGranted, creditGranted, creditGranted}, grants,
+		"granted up to the limit, with an ask for an answer at half of it")
+	assert.Equal(t, creditRefused, c.take("b"), "the ninth is refused")
+	assert.Equal(t, creditGranted, c.take("c"), "each node has a credit of its own")
+
+	c.giveBack("b", 2)
+	assert.Equal(t, 6, c.outstanding("b"), "what the transport dropped does not count")
+	c.giveBack("b", 100)
+	assert.Equal(t, 0, c.outstanding("b"), "never below zero")
+
+	for range 8 {
+		c.take("b")
+	}
+	require.Equal(t, creditRefused, c.take("b"))
+	c.restore("b")
+	assert.Equal(t, 0, c.outstanding("b"))
+	assert.Equal(t, creditGranted, c.take("b"), "heard from: full credit")
+
+	one := newOutboundCredit(1)
+	assert.Equal(t, creditAskAnswer, one.take("b"), "a limit of one asks at once")
+	assert.Equal(t, creditRefused, one.take("b"))
+}
+
+func TestMaxUnansweredMustNotBeNegative(t *testing.T) {
+	_, err := buildConfig([]Option{WithSecurity(Security{MaxUnanswered: -1})})
+	require.ErrorContains(t, err, "Security.MaxUnanswered must not be negative")
+	cfg, err := buildConfig(nil)
+	require.NoError(t, err)
+	assert.Equal(t, DefaultMaxUnanswered, cfg.Security.maxUnanswered(), "0 is the default")
+}
+
+// A member whose peer stops reading (a stalled node of the in-process
+// network stands for a process stopped with SIGSTOP: what is sent to it is
+// held, as Proto.Actor's endpoint writer queues it) hands it at most
+// MaxUnanswered messages and drops the rest, counted; once the peer reads
+// again, its answers restore the credit and both see each other up.
+func TestStalledPeerIsHandedAtMostMaxUnanswered(t *testing.T) {
+	const limit = 8
+	n := netFor(t)
+	ring := "stalled"
+	a := startMember(t, ring, nil, WithSecurity(Security{MaxUnanswered: limit}))
+	b := startMember(t, ring, nil)
+	require.NoError(t, a.client.AddNode(context.Background(), b.node))
+	both := sortedNodes(a.node, b.node)
+	require.Eventually(t, func() bool { return slices.Equal(a.up(t), both) && slices.Equal(b.up(t), both) }, waitFor, tick)
+	require.Zero(t, a.stats(t).DroppedOutbound, "a live peer is not silenced")
+
+	n.stall(b.node)
+	require.Eventually(t, func() bool { return a.stats(t).DroppedOutbound > 0 }, waitFor, tick, "a drops what it sends the stalled peer past the limit")
+	held, dropped := n.held(b.node), a.stats(t).DroppedOutbound
+	require.Eventually(t, func() bool { return a.stats(t).DroppedOutbound >= dropped+20 }, waitFor, tick, "a goes on dropping")
+	assert.Equal(t, held, n.held(b.node), "nothing more is handed to the stalled peer")
+	assert.LessOrEqual(t, held, 2*limit, "what waits for the stalled peer is bounded")
+	t.Logf("held for the stalled peer: %d (limit %d); dropped: %d", n.held(b.node), limit, a.stats(t).DroppedOutbound)
+
+	n.resume(b.node)
+	require.Eventually(t, func() bool { return slices.Equal(a.up(t), both) && slices.Equal(b.up(t), both) }, waitFor, tick, "both see each other up again")
+	_, err := a.client.Call(within(waitFor), incr{5})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return b.value(t) == 5 }, waitFor, tick, "a's changes reach b again")
+	after := a.stats(t)
+	require.Eventually(t, func() bool { return a.stats(t).MessagesSent >= after.MessagesSent+4*limit }, waitFor, tick)
+	assert.Equal(t, after.DroppedOutbound, a.stats(t).DroppedOutbound, "b answers: a sends it many times the limit and drops nothing")
+}
