@@ -235,8 +235,9 @@
 //   - genserverring.merges ({merge}): states and deltas that changed the
 //     payload.
 //   - genserverring.drops ({message}): by reason (other_ring, forced_down,
-//     malformed, unsealed, bad_seal, replayed, forged_from,
-//     refused_request, too_large, oversized_send).
+//     malformed, payload_mismatch, unsealed, bad_seal, replayed,
+//     forged_from, refused_request, too_large, oversized_send, busy,
+//     payload_too_large, unanswered).
 //   - genserverring.probes ({probe}): by outcome (ok, suspect, down).
 //   - genserverring.persistence.errors ({error}): by op (sync, ring_file).
 //   - genserverring.detection.time (s): histogram, from a member's last

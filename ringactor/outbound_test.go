@@ -3,7 +3,9 @@ package ringactor
 import (
 	"context"
 	"slices"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -78,4 +80,48 @@ func TestStalledPeerIsHandedAtMostMaxUnanswered(t *testing.T) {
 	after := a.stats(t)
 	require.Eventually(t, func() bool { return a.stats(t).MessagesSent >= after.MessagesSent+4*limit }, waitFor, tick)
 	assert.Equal(t, after.DroppedOutbound, a.stats(t).DroppedOutbound, "b answers: a sends it many times the limit and drops nothing")
+}
+
+// The same with a real peer process stopped with SIGSTOP: its connection
+// stays open, nothing ever tells the member, and without the bound
+// everything the member sends it would pile up in Proto.Actor's endpoint
+// writer for as long as the stop lasts. After SIGCONT the peer's answers
+// restore the credit and both see each other up.
+func TestStoppedPeerProcessIsHandedAtMostMaxUnanswered(t *testing.T) {
+	const limit = 16
+	ring := uniqueRing("sigstop")
+	p, _ := startPeer(t, ring)
+	remote := NewClient(sharedRemote(t), p.node, ring)
+	local := startSharedMember(t, ring, WithSecurity(Security{MaxUnanswered: limit}))
+	require.Eventually(t, func() bool { return local.behaviour.hasChange(ReasonInit, nil) }, waitFor, tick)
+	require.NoError(t, local.client.AddNode(context.Background(), p.node))
+	both := sortedNodes(local.node, p.node)
+	bothUp := func() bool {
+		up, err := remote.Up(within(time.Second))
+		return err == nil && slices.Equal(up, both) && slices.Equal(local.up(t), both)
+	}
+	require.Eventually(t, bothUp, waitFor, tick)
+	require.Zero(t, local.stats(t).DroppedOutbound, "a live peer is not silenced")
+
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGSTOP))
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			require.NoError(t, p.cmd.Process.Signal(syscall.SIGCONT))
+		}
+	}
+	t.Cleanup(resume) // before the peer's own cleanup, which waits for it to end
+	require.Eventually(t, func() bool { return local.stats(t).DroppedOutbound > 0 }, waitFor, tick, "the member drops what it sends the stopped peer past the limit")
+	first := local.stats(t)
+	require.Eventually(t, func() bool { return local.stats(t).DroppedOutbound >= first.DroppedOutbound+10 }, waitFor, tick, "and goes on dropping")
+	later := local.stats(t)
+	assert.Equal(t, first.MessagesSent, later.MessagesSent, "nothing more is handed to Proto.Actor for the stopped peer")
+	t.Logf("dropped for the stopped peer: %d (limit %d)", later.DroppedOutbound, limit)
+
+	resume()
+	require.Eventually(t, bothUp, waitFor, tick, "after SIGCONT both see each other up again")
+	after := local.stats(t)
+	require.Eventually(t, func() bool { return local.stats(t).MessagesSent >= after.MessagesSent+4*limit }, waitFor, tick)
+	assert.Equal(t, after.DroppedOutbound, local.stats(t).DroppedOutbound, "the peer answers: the member sends it many times the limit and drops nothing")
 }
