@@ -10,8 +10,15 @@ import (
 	"github.com/genserverring/genserverring-go/messages"
 )
 
-// DefaultMaxUnanswered is the default of Security.MaxUnanswered.
-const DefaultMaxUnanswered = 1024
+// DefaultMaxUnanswered is the default of Security.MaxUnanswered: as many
+// messages as a member takes from the network into its mailbox
+// (DefaultMaxQueued). A peer that is further behind than that refuses what
+// comes next in any case, so the bound drops little that a live peer
+// would have taken. Measured: eight callers making 40,000 calls on one
+// member of a three-member ring in one process push deltas faster than
+// the others merge them, and with a limit of 1024 the member dropped 0 to
+// 6,955 messages to its live peers per run (7 runs); with 8192, none in 6.
+const DefaultMaxUnanswered = DefaultMaxQueued
 
 // outboundCredit bounds what a member hands Proto.Actor for each peer node.
 // Proto.Actor's remote keeps one endpoint writer per address, whose queue
@@ -38,8 +45,8 @@ const DefaultMaxUnanswered = 1024
 // for an answer: the shell sends it a Ping of seq 0, which belongs to no
 // probe (its Ack is taken only as a sign of life). A live peer that reads
 // its input answers within its round trip, long before this member has
-// sent it another half limit (512 messages by default); one that does not
-// keep up with that is behind in any case, and what is dropped meanwhile
+// sent it another half limit (4096 messages by default); one that does
+// not keep up with that is behind in any case, and what is dropped meanwhile
 // (deltas, gossip) anti-entropy repairs. A stream that stalls one way only
 // (this member's messages do not arrive, the peer's do) is not detected:
 // the peer's messages keep restoring the credit.
@@ -60,7 +67,9 @@ const DefaultMaxUnanswered = 1024
 // requests), which leave through ctx.Respond, not the transport: each is
 // one answer to one request received, and the receive guard bounds the
 // requests queued (Security.MaxQueued), so a caller that stops reading can
-// hold at most one answer per request it sent.
+// hold at most one answer per request it sent. The bound is in messages,
+// not bytes: what waits for a stopped peer is at most MaxUnanswered times
+// the largest message (ChunkBytes for the parts of a large state).
 //
 // Safe for concurrent use: the ring actor takes and restores credit, the
 // transport's goroutines give back what they dropped and restore it when

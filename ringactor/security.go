@@ -57,7 +57,8 @@ type Security struct {
 	// silenced: the member asks a peer for an answer at half the limit,
 	// and any message of the peer restores it (see the README,
 	// "Security"). Watches and the answers to client requests are not
-	// counted. Default 1024 (about 2 MB of messages of 2 KiB per peer).
+	// counted. Default 8192, as MaxQueued (about 16 MB of messages of 2 KiB
+	// per peer).
 	MaxUnanswered int
 
 	// TransportAuthenticated tells the member that its actor system's
