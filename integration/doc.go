@@ -6,7 +6,10 @@
 // TestMain builds examples/cluster once (with -race when the tests run
 // with -race); every test starts its members from that binary, each with
 // its own data directory, and drives them through the line protocol of
-// internal/counternode. The partition and chaos tests put members in
+// internal/counternode. The hostile suite's row of a 5 MB payload needs a
+// payload that large, which a counter is not: its members are this test
+// binary started again as a member whose payload is a byte string
+// (blob_member_test.go), driven the same way. The partition and chaos tests put members in
 // network namespaces they create and remove, so they need root and
 // iproute2 (ip, and tc for the chaos test's packet loss).
 //

@@ -89,6 +89,7 @@ type member struct {
 	netns                string   // network namespace to run in, if any
 	extra                []string // more flags for every start (security_test.go)
 	logLevel             string   // -log-level; default info
+	blob                 bool     // a blob member (blob_member_test.go), not examples/cluster
 }
 
 // memberOption changes a member before its first start.
@@ -134,11 +135,18 @@ func (m *member) tryLaunch() (*counternode.Process, error) {
 		"-command-timeout", "10s", "-log-level", cmp.Or(os.Getenv(logLevelEnv), m.logLevel),
 	}
 	args = append(args, m.extra...)
+	program := nodeBinary
+	if m.blob {
+		program, args = blobMemberCommand(args)
+	}
 	var cmd *exec.Cmd
 	if m.netns != "" {
-		cmd = exec.Command("ip", append([]string{"netns", "exec", m.netns, nodeBinary}, args...)...)
+		cmd = exec.Command("ip", append([]string{"netns", "exec", m.netns, program}, args...)...)
 	} else {
-		cmd = exec.Command(nodeBinary, args...)
+		cmd = exec.Command(program, args...)
+	}
+	if m.blob {
+		cmd.Env = append(os.Environ(), blobMemberEnv+"=1")
 	}
 	// Should the test binary die before its cleanup, its members die too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

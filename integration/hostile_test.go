@@ -255,14 +255,7 @@ func startHostileRing(t *testing.T, opts func(name string, i int) []memberOption
 // lets it in, and only the ring key and the certificate checks stand in
 // its way.
 func securedRing(t *testing.T) (*hostileRing, []ringactor.TLSConfig, string) {
-	secrets := t.TempDir()
-	nodes := []string{freeAddress(t), freeAddress(t), freeAddress(t)}
-	tlsConfigs, err := ringactor.MakeCertificates(secrets, nodes, time.Hour)
-	require.NoError(t, err)
-	key, err := ringactor.GenerateKey()
-	require.NoError(t, err)
-	keyFile := filepath.Join(secrets, "ring.key")
-	require.NoError(t, os.WriteFile(keyFile, []byte(ringactor.EncodeKey(key)+"\n"), 0o600))
+	secrets, nodes, tlsConfigs, keyFile := ringSecrets(t)
 	admin := ringactor.TLSConfig{CAFile: tlsConfigs[0].CAFile, CertFile: filepath.Join(secrets, "admin.pem"), KeyFile: filepath.Join(secrets, "admin-key.pem")}
 	h := startHostileRing(t,
 		func(_ string, i int) []memberOption {
@@ -276,6 +269,20 @@ func securedRing(t *testing.T) (*hostileRing, []ringactor.TLSConfig, string) {
 			return dialOutsider(t, node, claimed, tlsDial(t, cert))
 		})
 	return h, tlsConfigs, secrets
+}
+
+// ringSecrets makes, in a new directory secrets, the certificates of three
+// members (on free addresses, nodes) and a ring key (keyFile).
+func ringSecrets(t *testing.T) (secrets string, nodes []string, tlsConfigs []ringactor.TLSConfig, keyFile string) {
+	secrets = t.TempDir()
+	nodes = []string{freeAddress(t), freeAddress(t), freeAddress(t)}
+	tlsConfigs, err := ringactor.MakeCertificates(secrets, nodes, time.Hour)
+	require.NoError(t, err)
+	key, err := ringactor.GenerateKey()
+	require.NoError(t, err)
+	keyFile = filepath.Join(secrets, "ring.key")
+	require.NoError(t, os.WriteFile(keyFile, []byte(ringactor.EncodeKey(key)+"\n"), 0o600))
+	return secrets, nodes, tlsConfigs, keyFile
 }
 
 // requireAttemptRefused runs attack against h and checks that the members
@@ -337,6 +344,81 @@ func TestHostileTableSecuredRing(t *testing.T) {
 	})
 
 	credentialRows(t, h, tlsConfigs, secrets)
+
+	t.Run("a payload of 5 MB (no attack)", largePayloadRow)
+}
+
+// largePayloadRow is the row "a payload of 5 MB (no attack)": over gRPC's
+// 4 MB message limit, such a payload once never arrived, each side marked
+// the other down, the user's call said ok and no counter moved. It
+// travels in chunks now: the call says ok, every member gets the payload,
+// nobody is marked down, and the chunk counters show it went. The row
+// needs a payload that can be 5 MB, so it runs on a secured ring of its
+// own, of blob members (blob_member_test.go).
+//
+// Under the race detector, a member that makes, encodes, seals, stores or
+// merges a change of 5 MB is busy for more than the suite's probe timeout
+// (0.8 s): its peers would see it down for a moment, which is the cost of
+// the race detector's instrumentation, not of the ring (without it, the
+// payload is everywhere within a second and no probe goes unanswered). So
+// under -race this ring's probe timeout is largePayloadProbeTimeout.
+func largePayloadRow(t *testing.T) {
+	_, nodes, tlsConfigs, keyFile := ringSecrets(t)
+	c := newCluster(t)
+	timeout := probeTimeout
+	if raceEnabled {
+		timeout = largePayloadProbeTimeout
+	}
+	var members []*member
+	for i, name := range []string{"a", "b", "x"} {
+		members = append(members, c.start(name, secured(nodes[i], tlsConfigs[i], keyFile), atLogLevel("warn"), blobPayload(),
+			func(m *member) { m.extra = append(m.extra, "-probe-timeout", timeout.String()) }))
+	}
+	formRing(t, members[0], members[1:]...)
+	stats := func(m *member) map[string]int64 {
+		t.Helper()
+		msg, err := m.Do("stats", commandTimeout)
+		require.NoError(t, err)
+		counters := map[string]int64{}
+		for name := range msg.Fields {
+			v, err := msg.Int(name)
+			require.NoError(t, err, "%s's %s", m.name, name)
+			counters[name] = v
+		}
+		return counters
+	}
+	before := map[*member]map[string]int64{}
+	for _, m := range members {
+		before[m] = stats(m)
+	}
+	since := marks(members...)
+	const size = 5 << 20
+	require.Greater(t, size, 4<<20, "over gRPC's default limit")
+	got, err := members[0].Value(fmt.Sprintf("set %d", size), commandTimeout)
+	require.NoError(t, err, "the user's call says ok")
+	require.EqualValues(t, size, got)
+	took := waitValue(t, size, members...)
+	t.Logf("MEASURE payload of 5 MiB (secured): on every member %v after the call returned", took.Round(time.Millisecond))
+
+	waitNodes(t, "up", addrs(members...), members...)
+	for _, m := range members {
+		for _, e := range m.Events()[since[m]:] {
+			assert.False(t, e.Event == counternode.EventRingChange && e.Fields["reason"] == string(ringactor.ReasonNodeDown), "%s marked a member down: %v", m.name, e)
+		}
+	}
+	var sent, received int64
+	for _, m := range members {
+		after := stats(m)
+		moved := func(name string) int64 { return after[name] - before[m][name] }
+		sent += moved("chunks-sent")
+		received += moved("chunks-received")
+		assert.Zero(t, moved("oversized-sends"), "%s sent nothing over the limit", m.name)
+		assert.Zero(t, moved("probe-failures"), "%s saw no member fail a probe", m.name)
+		assert.Zero(t, moved("dropped-outbound"), "%s dropped nothing for a peer", m.name)
+		t.Logf("MEASURE payload of 5 MiB (secured): %s's counters moved by chunks-sent=%d chunks-received=%d", m.name, moved("chunks-sent"), moved("chunks-received"))
+	}
+	assert.Positive(t, sent, "the payload went in chunks")
+	assert.GreaterOrEqual(t, received, int64(2*(size/(256<<10))), "both other members received every chunk of it")
 }
 
 // spoofHungMember stops x with SIGSTOP and, while it hangs, sends a and b
@@ -544,6 +626,10 @@ func TestHostileTableOpenRing(t *testing.T) {
 		})
 	}
 }
+
+// largePayloadProbeTimeout is the probe timeout of largePayloadRow's ring
+// under the race detector.
+const largePayloadProbeTimeout = 5 * time.Second
 
 // floodWithin bounds the wait for a flood of 50,000 messages to arrive:
 // sending them takes tens of seconds on a loaded 2-core machine.

@@ -14,8 +14,8 @@ var nodeBinary string
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
-	if os.Getenv(hostileClientEnv) != "" {
-		return m.Run() // a hostile client process (hostile_client_test.go) needs no member program
+	if os.Getenv(hostileClientEnv) != "" || os.Getenv(blobMemberEnv) != "" {
+		return m.Run() // a hostile client or blob member process (hostile_client_test.go, blob_member_test.go) needs no member program
 	}
 	dir, err := os.MkdirTemp("", "genserverring-integration-")
 	if err != nil {
