@@ -166,7 +166,12 @@ func (a *ringActor[P]) Receive(ctx actor.Context) {
 func (a *ringActor[P]) handle(ctx actor.Context, message any) {
 	switch msg := message.(type) {
 	case *callEnvelope:
-		a.call(ctx, a.newFrom(ctx, false), msg.msg)
+		from := a.newFrom(ctx, false)
+		from.local = msg.reply
+		if from.local != nil {
+			from.pid = nil
+		}
+		a.call(ctx, from, msg.msg)
 	case *messages.CallRequest:
 		a.remoteCall(ctx, msg)
 	case *castEnvelope:
@@ -535,8 +540,12 @@ func (a *ringActor[P]) respondStopped(ctx actor.Context, err error) {
 	if err == nil {
 		err = ErrStopped
 	}
-	switch ctx.Message().(type) {
+	switch msg := ctx.Message().(type) {
 	case *callEnvelope:
+		if msg.reply != nil {
+			answerLocal(msg.reply, &callReply{err: err})
+			return
+		}
 		respond(ctx, &callReply{err: err})
 	case *messages.CallRequest:
 		respond(ctx, &messages.CallReply{Error: err.Error(), ErrorCodes: codesOf(err)})

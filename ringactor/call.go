@@ -15,8 +15,14 @@ import (
 // protobuf messages (the user's message in an Any) between processes; the
 // Client chooses by the target's address.
 
-// callEnvelope is a call from the same process: any Go value.
-type callEnvelope struct{ msg any }
+// callEnvelope is a call from the same process: any Go value. The reply
+// comes back on reply, not through a Proto.Actor future: a future costs a
+// process registered and removed, a timer and a condition variable per
+// call, a quarter of the CPU of a local call (client_local.go).
+type callEnvelope struct {
+	msg   any
+	reply chan<- *callReply
+}
 
 // castEnvelope is a cast from the same process: any Go value.
 type castEnvelope struct{ msg any }
@@ -31,6 +37,9 @@ type callReply struct {
 type From struct {
 	pid    *actor.PID
 	remote bool
+	// local is where a call of this process waits for its reply (then pid
+	// is nil).
+	local chan<- *callReply
 	// seal seals the reply for the sealed request it answers (nil: the
 	// request came unsealed).
 	seal func(proto.Message) proto.Message
@@ -49,6 +58,11 @@ func Reply(sender actor.SenderContext, from From, value any) error {
 }
 
 func reply(sender actor.SenderContext, from From, value any, callErr error) error {
+	if from.local != nil {
+		defer from.replied()
+		answerLocal(from.local, &callReply{value: value, err: callErr})
+		return nil
+	}
 	if from.pid == nil {
 		return nil
 	}
@@ -98,4 +112,15 @@ func unpackBody(body *anypb.Any) (proto.Message, error) {
 		return nil, fmt.Errorf("ringactor: cannot decode message of type %q: %w", body.GetTypeUrl(), err)
 	}
 	return msg, nil
+}
+
+// answerLocal hands a reply to a call of this process. Its channel holds
+// one reply: a second reply to the same call (a behaviour that replies
+// twice) is dropped, as a second reply to a future is, instead of blocking
+// the ring.
+func answerLocal(to chan<- *callReply, r *callReply) {
+	select {
+	case to <- r:
+	default:
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/genserverring/genserverring-go/crdt"
+	"github.com/genserverring/genserverring-go/persistence"
 )
 
 type failingInit struct {
@@ -89,4 +90,27 @@ func TestStartWithoutRemoteFails(t *testing.T) {
 	system := newLocalSystem(t)
 	_, err := Start[*crdt.PNCounter](system, "no-remote", DefaultBehaviour[*crdt.PNCounter]{}, WithLogger(quietLogger()))
 	require.ErrorIs(t, err, ErrNoRemote)
+}
+
+// twiceBehaviour answers a call twice: with Reply, then with its result.
+type twiceBehaviour struct {
+	DefaultBehaviour[*crdt.PNCounter]
+}
+
+func (twiceBehaviour) HandleCall(ctx *Context[*crdt.PNCounter], from From, msg any) CallResult {
+	if err := ctx.Reply(from, "first"); err != nil {
+		return ReplyWithError(err)
+	}
+	return ReplyWith("second")
+}
+
+// A call answered twice gets the first answer; the second is dropped and
+// the ring goes on answering (a local call's reply channel holds one).
+func TestSecondReplyIsDropped(t *testing.T) {
+	client, _ := startPayloadMember[*crdt.PNCounter](t, "twice", twiceBehaviour{}, persistence.NewMemoryStore())
+	for range 3 {
+		v, err := client.Call(within(time.Second), get{})
+		require.NoError(t, err)
+		assert.Equal(t, "first", v)
+	}
 }

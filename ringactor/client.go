@@ -100,15 +100,7 @@ func (c *Client) local() bool {
 // context may still run: the member does not learn that nobody waits.
 func (c *Client) Call(ctx context.Context, msg any) (any, error) {
 	if c.local() {
-		res, err := c.request(ctx, &callEnvelope{msg: msg})
-		if err != nil {
-			return nil, err
-		}
-		r, ok := res.(*callReply)
-		if !ok {
-			return nil, fmt.Errorf("ringactor: unexpected answer %T", res)
-		}
-		return r.value, r.err
+		return c.localCall(ctx, msg)
 	}
 	body, err := packBody(msg)
 	if err != nil {
