@@ -222,8 +222,12 @@ func (a *ringActor[P]) handleRing(ctx actor.Context, message any) {
 	case *messages.Gossip, *messages.Digest, *messages.Delta, *messages.DeltaAck, *messages.StateChunk, *messages.Ping, *messages.Ack, *messages.PingRequest, *messages.NodeDown:
 		a.metrics.heard(c, msg)
 		// The one place where messages of peers enter: any of them
-		// gives its sender its full outbound credit.
-		a.credit.restore(msg.(interface{ GetFrom() string }).GetFrom())
+		// gives its sender its full outbound credit (outbound.go). An
+		// Ack that another member relays names the probed member, which
+		// answered a ping moments before: it is live too.
+		if m, ok := msg.(interface{ GetFrom() string }); ok {
+			a.credit.restore(m.GetFrom())
+		}
 		c.step(msg)
 	case *actor.Terminated:
 		node, member := a.transport.nodeOf(msg.GetWho())
