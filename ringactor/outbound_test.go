@@ -2,6 +2,7 @@ package ringactor
 
 import (
 	"context"
+	"net"
 	"slices"
 	"syscall"
 	"testing"
@@ -124,4 +125,33 @@ func TestStoppedPeerProcessIsHandedAtMostMaxUnanswered(t *testing.T) {
 	after := local.stats(t)
 	require.Eventually(t, func() bool { return local.stats(t).MessagesSent >= after.MessagesSent+4*limit }, waitFor, tick)
 	assert.Equal(t, after.DroppedOutbound, local.stats(t).DroppedOutbound, "the peer answers: the member sends it many times the limit and drops nothing")
+}
+
+// What the remote transport never hands Proto.Actor takes no credit: a
+// member rejoin-gossips to a node that refuses connections many times
+// the limit and drops nothing, so when a member with no memory of the
+// ring starts there (which only that gossip can bring in), it is reached.
+func TestRefusedConnectionsTakeNoCredit(t *testing.T) {
+	const limit = 4
+	ring := uniqueRing("refused")
+	ghost := closedAddress(t)
+	local := startSharedMember(t, ring, WithSecurity(Security{MaxUnanswered: limit}))
+	require.Eventually(t, func() bool { return local.behaviour.hasChange(ReasonInit, nil) }, waitFor, tick)
+	require.NoError(t, local.client.AddNode(context.Background(), ghost))
+	before := local.stats(t)
+	require.Eventually(t, func() bool { return local.stats(t).MessagesSent >= before.MessagesSent+4*limit }, waitFor, tick, "rejoin gossip to the closed address")
+	assert.Zero(t, local.stats(t).DroppedOutbound, "nothing reached the closed address, so nothing counts against it")
+
+	_, port, err := net.SplitHostPort(ghost)
+	require.NoError(t, err)
+	p, startErr := startPeer(t, ring, peerPortEnv+"="+port)
+	require.Empty(t, startErr)
+	require.Equal(t, ghost, p.node)
+	both := sortedNodes(local.node, p.node)
+	remote := NewClient(sharedRemote(t), p.node, ring)
+	require.Eventually(t, func() bool {
+		up, err := remote.Up(within(time.Second))
+		return err == nil && slices.Equal(up, both) && slices.Equal(local.up(t), both)
+	}, waitFor, tick, "the new member is brought into the ring")
+	assert.Zero(t, local.stats(t).DroppedOutbound)
 }
