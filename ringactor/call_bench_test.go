@@ -55,11 +55,25 @@ func BenchmarkRemoteCallVsBare(b *testing.B) {
 	}), "bare")
 	require.NoError(b, err)
 
+	// The same ring actor with a ring key: every request and reply sealed.
+	key, err := GenerateKey()
+	require.NoError(b, err)
+	keyring, err := NewKeyring(key)
+	require.NoError(b, err)
+	keyedCasts := &castCounter{}
+	_, err = Start[*crdt.PNCounter](home, "echo-key", countingEcho{casts: keyedCasts}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), WithKeyring(keyring))
+	require.NoError(b, err)
+
 	ring := NewClient(away, home.Address(), "echo").WithTimeout(5 * time.Second)
+	keyed := NewClient(away, home.Address(), "echo-key").WithTimeout(5 * time.Second).WithKeyring(keyring)
 	bare := actor.NewPID(home.Address(), "bare")
 	calls := map[string]func(msg *wrapperspb.Int64Value) error{
 		"ring": func(msg *wrapperspb.Int64Value) error {
 			_, err := ring.Call(context.Background(), msg)
+			return err
+		},
+		"ring-key": func(msg *wrapperspb.Int64Value) error {
+			_, err := keyed.Call(context.Background(), msg)
 			return err
 		},
 		"bare": func(msg *wrapperspb.Int64Value) error {
@@ -69,11 +83,12 @@ func BenchmarkRemoteCallVsBare(b *testing.B) {
 	}
 	cast := wrapperspb.String("cast")
 	casts := map[string]func(){
-		"ring": func() { _ = ring.Cast(cast) },
-		"bare": func() { away.Root.Send(bare, cast) },
+		"ring":     func() { _ = ring.Cast(cast) },
+		"ring-key": func() { _ = keyed.Cast(cast) },
+		"bare":     func() { away.Root.Send(bare, cast) },
 	}
-	counters := map[string]*castCounter{"ring": ringCasts, "bare": bareCasts}
-	for _, name := range []string{"bare", "ring"} {
+	counters := map[string]*castCounter{"ring": ringCasts, "ring-key": keyedCasts, "bare": bareCasts}
+	for _, name := range []string{"bare", "ring", "ring-key"} {
 		call, send, counter := calls[name], casts[name], counters[name]
 		b.Run(name+"/cast", func(b *testing.B) {
 			counter.count.Store(0)
