@@ -204,6 +204,25 @@ func TestReplayCacheBounded(t *testing.T) {
 	assert.Equal(t, 2, c.len())
 }
 
+// Nonces that come out of timestamp order are forgotten in the order they
+// came; the floor is the newest timestamp forgotten, so no forgotten nonce
+// gets in again, whatever its place.
+func TestReplayCacheOutOfOrder(t *testing.T) {
+	c := newReplayCache(2)
+	nonce := func(i byte) []byte { return bytes.Repeat([]byte{i}, nonceSize) }
+	require.True(t, c.add(nonce(5), 5, 0))
+	require.True(t, c.add(nonce(3), 3, 0))
+	require.True(t, c.add(nonce(7), 7, 0)) // forgets nonce 5: floor 5
+	assert.False(t, c.add(nonce(5), 5, 0), "the forgotten nonce")
+	assert.False(t, c.add(nonce(4), 4, 0), "older than the floor: it may have been forgotten")
+	assert.False(t, c.add(nonce(3), 3, 0), "a remembered nonce")
+	require.True(t, c.add(nonce(8), 8, 0)) // forgets nonce 3: the floor stays 5
+	assert.False(t, c.add(nonce(3), 3, 0))
+	// Full again: taking 9 forgets 7, the first of those left.
+	assert.True(t, c.add(nonce(9), 9, 0), "newer than every forgotten nonce")
+	assert.False(t, c.add(nonce(7), 7, 0), "forgotten, at the floor")
+}
+
 func TestDropLogIsRateLimited(t *testing.T) {
 	var out bytes.Buffer
 	d := newDropLog(slogTo(&out))
