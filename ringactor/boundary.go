@@ -18,8 +18,14 @@ import (
 // messages and senders that the transport shows to be forged; what is left
 // here is the ring key and the bounds of a gossip.
 type boundary struct {
-	ring     string
-	sealer   *sealer // nil: the ring has no keyring
+	ring   string
+	sealer *sealer // nil: the ring has no keyring
+	// last is the last message outgoing took and what it made of it, for
+	// the same message sent on to the next member.
+	last struct {
+		in, out proto.Message
+		size    int
+	}
 	stats    *Stats
 	drops    *dropLog
 	maxNodes int
@@ -59,6 +65,12 @@ func newBoundary(ring, self string, sec Security, system *actor.ActorSystem, sta
 // outgoing returns what to send for msg: msg sealed with the primary key,
 // or msg itself when the ring has no keyring.
 func (b *boundary) outgoing(msg proto.Message) proto.Message {
+	if msg == b.last.in {
+		// The same message to another member (a pushed delta goes to
+		// several): sealed and sized once.
+		b.countSent(b.last.size)
+		return b.last.out
+	}
 	out := msg
 	if b.sealer != nil {
 		sealed, err := b.sealer.seal(msg)
@@ -75,6 +87,7 @@ func (b *boundary) outgoing(msg proto.Message) proto.Message {
 		return nil
 	}
 	b.countSent(size)
+	b.last.in, b.last.out, b.last.size = msg, out, size
 	return out
 }
 

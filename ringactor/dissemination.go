@@ -244,9 +244,12 @@ func (c *ringCore) pushDelta(delta []byte) {
 
 func (c *ringCore) forwardDelta(delta []byte, hops uint32, except string) {
 	targets := c.randomUpOthers(c.cfg.pushFanout, except)
+	// One message for every target: the shell seals it once (boundary's
+	// outgoing), and nothing changes a message once sent.
+	msg := &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: hops, PayloadType: c.cfg.payloadType}
 	for _, node := range targets {
 		c.stats.DeltasSent++
-		c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: hops, PayloadType: c.cfg.payloadType})
+		c.send(node, msg)
 	}
 }
 
@@ -255,11 +258,12 @@ func (c *ringCore) forwardDelta(delta []byte, hops uint32, except string) {
 // many members it asked.
 func (c *ringCore) pushDeltaAcked(delta []byte, id uint64) int {
 	asked := 0
+	msg := &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: c.cfg.pushHops, AckId: id, PayloadType: c.cfg.payloadType}
 	for _, node := range c.up {
 		if node != c.cfg.self {
 			asked++
 			c.stats.DeltasSent++
-			c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: c.cfg.pushHops, AckId: id, PayloadType: c.cfg.payloadType})
+			c.send(node, msg)
 		}
 	}
 	return asked

@@ -82,9 +82,10 @@ var errLazyPush = errors.New("lazy push")
 func (c *ringCore) pushLarge(delta []byte) {
 	id := deltaID(delta)
 	c.sawDelta(id)
+	msg := &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: c.cfg.pushHops, Id: id, PayloadType: c.cfg.payloadType}
 	for _, node := range c.randomUpOthers(c.cfg.pushFanout, "") {
 		c.stats.DeltasSent++
-		c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: c.cfg.pushHops, Id: id, PayloadType: c.cfg.payloadType})
+		c.send(node, msg)
 	}
 }
 
@@ -96,9 +97,10 @@ func (c *ringCore) announceDelta(id uint64, delta []byte, hops uint32, except st
 		return
 	}
 	c.holdDelta(id, delta, hops)
+	msg := &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Id: id, PayloadType: c.cfg.payloadType}
 	for _, node := range c.randomUpOthers(c.cfg.pushFanout, except) {
 		c.stats.DeltaAnnouncementsSent++
-		c.send(node, &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Id: id, PayloadType: c.cfg.payloadType})
+		c.send(node, msg)
 	}
 }
 
