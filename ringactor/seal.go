@@ -94,37 +94,58 @@ func (s *sealer) sealWith(msg proto.Message, aad func(*messages.Sealed) []byte) 
 // for another ring or an unknown key, and nothing unauthenticated reaches
 // the replay cache (so an outsider cannot fill it).
 func (s *sealer) open(sealed *messages.Sealed) (proto.Message, error) {
-	if sealed.GetRing() != s.ring {
-		return nil, errOtherRing
-	}
-	now := s.now()
-	aead, ok := s.keyring.lookup(sealed.GetKeyId(), time.Unix(0, sealed.GetUnixNanos()), now, s.window)
-	if !ok {
-		return nil, errUnknownKey
-	}
-	if len(sealed.GetNonce()) != nonceSize {
-		return nil, fmt.Errorf("%w: nonce of %d bytes", errBadSealed, len(sealed.GetNonce()))
-	}
-	body, err := aead.Open(nil, sealed.GetNonce(), sealed.GetBody(), sealedAAD(sealed))
+	body, now, err := s.decrypt(sealed, sealedAAD)
 	if err != nil {
-		return nil, errBadTag
-	}
-	age := now.Sub(time.Unix(0, sealed.GetUnixNanos()))
-	if age > s.window || age < -s.window {
-		return nil, fmt.Errorf("%w: %v off this member's clock", errStale, age.Round(time.Millisecond))
+		return nil, err
 	}
 	if !s.replay.add(sealed.GetNonce(), sealed.GetUnixNanos(), now.Add(-s.window).UnixNano()) {
 		return nil, errReplayed
 	}
+	msg, err := decodeSealed(sealed, body)
+	if err != nil {
+		return nil, err
+	}
+	if from, ok := claimedFrom(msg); ok && from != sealed.GetFrom() {
+		return nil, fmt.Errorf("%w: %q sealed by %q", errForgedFrom, from, sealed.GetFrom())
+	}
+	return msg, nil
+}
+
+// decrypt checks sealed's ring, key and nonce, authenticates and decrypts
+// its body with the additional data aad makes, and checks its timestamp
+// against the window; it returns the body and the time it checked at. The
+// order of the checks is the order of their cost.
+func (s *sealer) decrypt(sealed *messages.Sealed, aad func(*messages.Sealed) []byte) (body []byte, now time.Time, err error) {
+	if sealed.GetRing() != s.ring {
+		return nil, now, errOtherRing
+	}
+	now = s.now()
+	aead, ok := s.keyring.lookup(sealed.GetKeyId(), time.Unix(0, sealed.GetUnixNanos()), now, s.window)
+	if !ok {
+		return nil, now, errUnknownKey
+	}
+	if len(sealed.GetNonce()) != nonceSize {
+		return nil, now, fmt.Errorf("%w: nonce of %d bytes", errBadSealed, len(sealed.GetNonce()))
+	}
+	body, err = aead.Open(nil, sealed.GetNonce(), sealed.GetBody(), aad(sealed))
+	if err != nil {
+		return nil, now, errBadTag
+	}
+	if age := now.Sub(time.Unix(0, sealed.GetUnixNanos())); age > s.window || age < -s.window {
+		return nil, now, fmt.Errorf("%w: %v off this process's clock", errStale, age.Round(time.Millisecond))
+	}
+	return body, now, nil
+}
+
+// decodeSealed decodes body, decrypted from sealed, as the ring message
+// sealed names.
+func decodeSealed(sealed *messages.Sealed, body []byte) (proto.Message, error) {
 	msg, err := newSealable(sealed.GetType())
 	if err != nil {
 		return nil, err
 	}
 	if err := proto.Unmarshal(body, msg); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errBadSealed, sealed.GetType(), err)
-	}
-	if from, ok := claimedFrom(msg); ok && from != sealed.GetFrom() {
-		return nil, fmt.Errorf("%w: %q sealed by %q", errForgedFrom, from, sealed.GetFrom())
 	}
 	return msg, nil
 }
@@ -192,32 +213,11 @@ func (s *sealer) sealReply(reply proto.Message, requestNonce []byte) (*messages.
 // openReply authenticates and decrypts the answer to the request whose
 // nonce was requestNonce.
 func (s *sealer) openReply(sealed *messages.Sealed, requestNonce []byte) (proto.Message, error) {
-	if sealed.GetRing() != s.ring {
-		return nil, errOtherRing
-	}
-	now := s.now()
-	aead, ok := s.keyring.lookup(sealed.GetKeyId(), time.Unix(0, sealed.GetUnixNanos()), now, s.window)
-	if !ok {
-		return nil, errUnknownKey
-	}
-	if len(sealed.GetNonce()) != nonceSize {
-		return nil, fmt.Errorf("%w: nonce of %d bytes", errBadSealed, len(sealed.GetNonce()))
-	}
-	body, err := aead.Open(nil, sealed.GetNonce(), sealed.GetBody(), replyAAD(sealed, requestNonce))
-	if err != nil {
-		return nil, errBadTag
-	}
-	if age := now.Sub(time.Unix(0, sealed.GetUnixNanos())); age > s.window || age < -s.window {
-		return nil, fmt.Errorf("%w: %v off this clock", errStale, age.Round(time.Millisecond))
-	}
-	msg, err := newSealable(sealed.GetType())
+	body, _, err := s.decrypt(sealed, func(sealed *messages.Sealed) []byte { return replyAAD(sealed, requestNonce) })
 	if err != nil {
 		return nil, err
 	}
-	if err := proto.Unmarshal(body, msg); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", errBadSealed, sealed.GetType(), err)
-	}
-	return msg, nil
+	return decodeSealed(sealed, body)
 }
 
 // replyAAD is sealedAAD with the nonce of the request answered, marked so
