@@ -492,6 +492,10 @@ func (a *ringActor[P]) applyEffects(ctx actor.Context) {
 			}
 			a.sendPeer(ctx, out.to, out.msg)
 		}
+		// A message is sealed once for the members it goes to now, never
+		// reused later: the core sends its cached gossip again at later
+		// rounds, which must be sealed anew (a fresh nonce and time).
+		a.boundary.forgetLast()
 		for _, t := range eff.probeTimers {
 			delay := a.cfg.ProbeTimeout
 			if t.phase == phaseIndirect || t.phase == phaseConfirm {

@@ -21,7 +21,8 @@ type boundary struct {
 	ring   string
 	sealer *sealer // nil: the ring has no keyring
 	// last is the last message outgoing took and what it made of it, for
-	// the same message sent on to the next member.
+	// the same message sent to the next member in the same batch of
+	// effects (forgetLast ends it).
 	last struct {
 		in, out proto.Message
 		size    int
@@ -90,6 +91,10 @@ func (b *boundary) outgoing(msg proto.Message) proto.Message {
 	b.last.in, b.last.out, b.last.size = msg, out, size
 	return out
 }
+
+// forgetLast ends the reuse of the last message outgoing sealed: the
+// sends of one batch of effects share it, later ones seal again.
+func (b *boundary) forgetLast() { b.last.in, b.last.out, b.last.size = nil, nil, 0 }
 
 // admit returns the message to handle for message, just received (the
 // inner message of a sealed one), or false when it is refused: counted,

@@ -289,3 +289,20 @@ func TestOversizedMessageIsNotSent(t *testing.T) {
 		assert.Equal(t, uint64(1), stats.Security.OversizedSends, "keyed=%v", keyed)
 	}
 }
+
+// A message sent to several members in one batch of effects is sealed
+// once; the same message sent again in a later batch (the core's cached
+// gossip, a rejoin greeting round after round) is sealed anew, with a
+// fresh nonce and time, so its receiver does not take it for a replay, nor
+// for stale once the window has passed.
+func TestOutgoingSealsOncePerBatch(t *testing.T) {
+	var stats Stats
+	b := newBoundary("ring", "127.0.0.1:1", Security{Keyring: testKeyring(t, testKey(t))}, nil, &stats, quietLogger())
+	msg := &messages.Gossip{Ring: "ring", From: "127.0.0.1:1"}
+	first := b.outgoing(msg).(*messages.Sealed)
+	assert.Same(t, first, b.outgoing(msg), "the same batch: sealed once")
+	assert.Equal(t, uint64(2), stats.MessagesSent, "and counted for each member")
+	b.forgetLast()
+	later := b.outgoing(msg).(*messages.Sealed)
+	assert.NotEqual(t, first.GetNonce(), later.GetNonce(), "a later batch: sealed anew")
+}
