@@ -45,14 +45,7 @@ func BenchmarkRemoteCallVsBare(b *testing.B) {
 	ringCasts, bareCasts := &castCounter{}, &castCounter{}
 	_, err = Start[*crdt.PNCounter](home, "echo", countingEcho{casts: ringCasts}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()))
 	require.NoError(b, err)
-	_, err = home.Root.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
-		switch m := ctx.Message().(type) {
-		case *wrapperspb.Int64Value:
-			ctx.Respond(m)
-		case *wrapperspb.StringValue:
-			bareCasts.add()
-		}
-	}), "bare")
+	_, err = home.Root.SpawnNamed(bareEcho(bareCasts), "bare")
 	require.NoError(b, err)
 
 	// The same ring actor with a ring key: every request and reply sealed.
@@ -171,14 +164,7 @@ func BenchmarkLocalCallVsBare(b *testing.B) {
 	ring, err := Start[*crdt.PNCounter](system, "echo", countingEcho{casts: ringCasts}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), n.member(newNode()))
 	require.NoError(b, err)
 	ring = ring.WithTimeout(5 * time.Second) // a context without deadline, as RequestFuture's plain timeout
-	bare, err := system.Root.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
-		switch m := ctx.Message().(type) {
-		case *wrapperspb.Int64Value:
-			ctx.Respond(m)
-		case *wrapperspb.StringValue:
-			bareCasts.add()
-		}
-	}), "bare")
+	bare, err := system.Root.SpawnNamed(bareEcho(bareCasts), "bare")
 	require.NoError(b, err)
 	msg := wrapperspb.Int64(42)
 	b.Run("bare/call", func(b *testing.B) {
@@ -214,4 +200,18 @@ func BenchmarkLocalCallVsBare(b *testing.B) {
 			sendCasts(b.N, c.counter, c.send)
 		})
 	}
+}
+
+// bareEcho is the bare Proto.Actor actor the ring actor is measured
+// against: it answers an Int64Value with itself and counts StringValue
+// casts, the work of countingEcho.
+func bareEcho(casts *castCounter) *actor.Props {
+	return actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *wrapperspb.Int64Value:
+			ctx.Respond(m)
+		case *wrapperspb.StringValue:
+			casts.add()
+		}
+	})
 }

@@ -78,9 +78,7 @@ func TestStalledPeerIsHandedAtMostMaxUnanswered(t *testing.T) {
 	_, err := a.client.Call(within(waitFor), incr{5})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return b.value(t) == 5 }, waitFor, tick, "a's changes reach b again")
-	after := a.stats(t)
-	require.Eventually(t, func() bool { return a.stats(t).MessagesSent >= after.MessagesSent+4*limit }, waitFor, tick)
-	assert.Equal(t, after.DroppedOutbound, a.stats(t).DroppedOutbound, "b answers: a sends it many times the limit and drops nothing")
+	requireSendsWithoutDrops(t, a, limit, "b answers: a sends it many times the limit and drops nothing")
 }
 
 // The same with a real peer process stopped with SIGSTOP: its connection
@@ -122,9 +120,7 @@ func TestStoppedPeerProcessIsHandedAtMostMaxUnanswered(t *testing.T) {
 
 	resume()
 	require.Eventually(t, bothUp, waitFor, tick, "after SIGCONT both see each other up again")
-	after := local.stats(t)
-	require.Eventually(t, func() bool { return local.stats(t).MessagesSent >= after.MessagesSent+4*limit }, waitFor, tick)
-	assert.Equal(t, after.DroppedOutbound, local.stats(t).DroppedOutbound, "the peer answers: the member sends it many times the limit and drops nothing")
+	requireSendsWithoutDrops(t, local, limit, "the peer answers: the member sends it many times the limit and drops nothing")
 }
 
 // What the remote transport never hands Proto.Actor takes no credit: a
@@ -154,4 +150,14 @@ func TestRefusedConnectionsTakeNoCredit(t *testing.T) {
 		return err == nil && slices.Equal(up, both) && slices.Equal(local.up(t), both)
 	}, waitFor, tick, "the new member is brought into the ring")
 	assert.Zero(t, local.stats(t).DroppedOutbound)
+}
+
+// requireSendsWithoutDrops waits until m has sent four times limit more
+// messages and checks that it dropped none for want of credit meanwhile:
+// its peer answers again.
+func requireSendsWithoutDrops(t *testing.T, m *member, limit uint64, why string) {
+	t.Helper()
+	after := m.stats(t)
+	require.Eventually(t, func() bool { return m.stats(t).MessagesSent >= after.MessagesSent+4*limit }, waitFor, tick)
+	assert.Equal(t, after.DroppedOutbound, m.stats(t).DroppedOutbound, why)
 }
