@@ -54,7 +54,7 @@ func ringEntryOf(name string) *ringEntry {
 	if entry, ok := localRings.Load(name); ok {
 		return entry.(*ringEntry)
 	}
-	entry, _ := localRings.LoadOrStore(name, &ringEntry{depth: &mailboxDepth{}})
+	entry, _ := localRings.LoadOrStore(name, &ringEntry{})
 	return entry.(*ringEntry)
 }
 

@@ -16,8 +16,7 @@ import (
 // sender when full (the remote's receive goroutine, the timers, and the
 // ring actor itself when it sends its own flush token: a deadlock) or drop
 // the oldest message whatever it is (a flush token, a probe deadline, a
-// Call's request, silently). So the mailbox stays unbounded, a middleware
-// counts what waits in it, and the receive guard (guard.go), which sees
+// Call's request, silently). So the mailbox stays unbounded, and the receive guard (guard.go), which sees
 // every message from another process before Proto.Actor delivers it,
 // refuses those to a ring actor whose mailbox holds Security.MaxQueued
 // messages already. The ring's own messages (timers, flush tokens) and the
@@ -29,32 +28,19 @@ import (
 // DefaultMaxQueued is the default of Security.MaxQueued.
 const DefaultMaxQueued = 8192
 
-// mailboxDepth is a mailbox middleware that counts the messages posted to a
-// ring actor's mailbox and not yet handled.
-type mailboxDepth struct {
-	queued atomic.Int64
-}
-
-// MailboxStarted implements actor.MailboxMiddleware: a new mailbox (a new
-// spawn of the props) starts empty.
-func (d *mailboxDepth) MailboxStarted() { d.queued.Store(0) }
-
-// MessagePosted implements actor.MailboxMiddleware.
-func (d *mailboxDepth) MessagePosted(any) { d.queued.Add(1) }
-
-// MessageReceived implements actor.MailboxMiddleware; it runs once the
-// message was handled.
-func (d *mailboxDepth) MessageReceived(any) { d.queued.Add(-1) }
-
-// MailboxEmpty implements actor.MailboxMiddleware.
-func (d *mailboxDepth) MailboxEmpty() {}
-
-// ringMailbox returns the mailbox of the ring actor named name: unbounded,
-// its depth counted for the receive guard, run on a warm dispatcher of its
-// own (dispatcher.go).
+// ringMailbox returns the mailbox of the ring actor named name: Proto.Actor's
+// unbounded mailbox, run on a warm dispatcher of its own (dispatcher.go),
+// and known to the receive guards, who read how many messages wait in it.
+// No mailbox middleware counts them: a middleware is called twice for
+// every message, local casts included, on two goroutines that then share
+// its counter's cache line, and the mailbox counts its messages already.
 func ringMailbox(name string) actor.PropsOption {
-	depth := ringEntryOf(name).depth
-	return actor.WithMailbox(onWarmDispatcher(actor.Unbounded(depth)))
+	entry := ringEntryOf(name)
+	return actor.WithMailbox(onWarmDispatcher(func() actor.Mailbox {
+		mailbox := actor.Unbounded()()
+		entry.mailbox.Store(&mailbox)
+		return mailbox
+	}))
 }
 
 // ringEntry is what the receive guards of this process know of one ring
@@ -64,7 +50,9 @@ type ringEntry struct {
 	// can exist before, made by the props' mailbox).
 	registered atomic.Bool
 	keyed      atomic.Bool
-	depth      *mailboxDepth
+	// mailbox is the mailbox of the ring actor spawned last under this
+	// name; nil before the first spawn.
+	mailbox atomic.Pointer[actor.Mailbox]
 	// maxQueued is Security.MaxQueued of the ring started last under this
 	// name; 0 until one started (nothing is refused for being busy).
 	maxQueued atomic.Int64
@@ -81,11 +69,20 @@ type busyAnswer struct {
 	seal   func(reply proto.Message, requestNonce []byte) proto.Message
 }
 
+// queued returns how many messages wait in the ring actor's mailbox.
+func (e *ringEntry) queued() int64 {
+	mailbox := e.mailbox.Load()
+	if mailbox == nil {
+		return 0
+	}
+	return int64((*mailbox).UserMessageCount())
+}
+
 // full reports whether the ring's mailbox holds as many messages as it may
 // take from the network.
 func (e *ringEntry) full() bool {
 	limit := e.maxQueued.Load()
-	return limit > 0 && e.depth.queued.Load() >= limit
+	return limit > 0 && e.queued() >= limit
 }
 
 // refuseBusy counts and logs env, refused because the mailbox of the ring
@@ -94,7 +91,7 @@ func (e *ringEntry) full() bool {
 func refuseBusy(entry *ringEntry, batch *remote.MessageBatch, env *remote.MessageEnvelope, typeName, target string, peer *streamPeer, drops *dropLog) {
 	entry.busy.Add(1)
 	guardStats.busy.Add(1)
-	drops.warn("mailbox full", "refused a remote message to a busy ring actor", slog.String("type", truncate(typeName)), slog.String("ring", truncate(target)), slog.String("peer", truncate(peer.claimed)), slog.Int64("queued", entry.depth.queued.Load()))
+	drops.warn("mailbox full", "refused a remote message to a busy ring actor", slog.String("type", truncate(typeName)), slog.String("ring", truncate(target)), slog.String("peer", truncate(peer.claimed)), slog.Int64("queued", entry.queued()))
 	answer := entry.answer.Load()
 	sender := envelopeSender(batch, env)
 	if answer == nil || sender == nil {
