@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -45,14 +46,15 @@ func Props[P Payload[P]](name string, behaviour Behaviour[P], opts ...Option) (*
 	if err != nil {
 		return nil, err
 	}
-	return newProps[P](name, behaviour, cfg, nil), nil
+	return newProps[P](name, behaviour, cfg, nil, nil), nil
 }
 
 // newProps builds the Props; started, if not nil, gets the outcome of each
-// start of the actor (nil, or why it failed).
-func newProps[P Payload[P]](name string, behaviour Behaviour[P], cfg Config, started func(error)) *actor.Props {
+// start of the actor (nil, or why it failed); running, if not nil, is set
+// false when the actor stops for good.
+func newProps[P Payload[P]](name string, behaviour Behaviour[P], cfg Config, started func(error), running *atomic.Bool) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &ringActor[P]{name: name, behaviour: behaviour, cfg: cfg, started: started, size: payloadSize{exact: -1}}
+		return &ringActor[P]{name: name, behaviour: behaviour, cfg: cfg, started: started, running: running, size: payloadSize{exact: -1}}
 	}, ringMailbox(name))
 }
 
@@ -85,9 +87,12 @@ type ringActor[P Payload[P]] struct {
 	// (outbound.go).
 	credit *outboundCredit
 
-	actorCtx   actor.Context // the context of the message being handled
-	ownsStore  bool          // the store was opened here (not WithStore): close it at the end
-	started    func(error)
+	actorCtx  actor.Context // the context of the message being handled
+	ownsStore bool          // the store was opened here (not WithStore): close it at the end
+	started   func(error)
+	// running is the flag of the Client that Start returned: false once
+	// the actor stopped (nil when spawned from Props).
+	running    *atomic.Bool
 	initErr    error
 	stopReason error
 	terminated bool
@@ -131,6 +136,9 @@ func (a *ringActor[P]) Receive(ctx actor.Context) {
 		a.closeStore()
 		return
 	case *actor.Stopped:
+		if a.running != nil {
+			a.running.Store(false)
+		}
 		return
 	}
 	if a.core == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -25,6 +26,11 @@ type Client struct {
 	ring    string
 	timeout time.Duration
 	sealer  *sealer // nil: requests go unsealed (see WithKeyring)
+	// running, in the Client that Start returned (and its copies), is
+	// true while its ring actor runs: read on every local Call and Cast
+	// before the process registry, a hashed lookup of the PID. nil: ask
+	// the registry.
+	running *atomic.Bool
 }
 
 // Start spawns this process's ring actor named name on system and returns a
@@ -37,12 +43,14 @@ func Start[P Payload[P]](system *actor.ActorSystem, name string, behaviour Behav
 	}
 	cfg, _ := buildConfig(opts)
 	outcome := make(chan error, 1)
+	running := &atomic.Bool{}
+	running.Store(true)
 	props := newProps[P](name, behaviour, cfg, func(err error) {
 		select {
 		case outcome <- err: // the first start's outcome; restarts are not waited for
 		default:
 		}
-	})
+	}, running)
 	pid, err := system.Root.SpawnNamed(props, cfg.actorName(name))
 	if err != nil {
 		return nil, fmt.Errorf("ringactor: spawn ring %q: %w", name, err)
@@ -55,7 +63,7 @@ func Start[P Payload[P]](system *actor.ActorSystem, name string, behaviour Behav
 	if err != nil {
 		return nil, err
 	}
-	return (&Client{system: system, pid: pid, ring: name, timeout: cfg.RequestTimeout}).WithKeyring(cfg.Security.Keyring), nil
+	return (&Client{system: system, pid: pid, ring: name, timeout: cfg.RequestTimeout, running: running}).WithKeyring(cfg.Security.Keyring), nil
 }
 
 // NewClient returns a Client for the ring member named ring on node (a
@@ -356,6 +364,11 @@ func (c *Client) abandon(future *actor.Future) {
 // alive reports whether the member's ring actor, in this process, is
 // running.
 func (c *Client) alive() bool {
+	if c.running != nil && c.running.Load() {
+		return true
+	}
+	// Stopped, or a Client of NewClient: a ring actor may run under the
+	// PID again (Start once more with the same name).
 	_, ok := c.system.ProcessRegistry.Get(c.pid)
 	return ok
 }

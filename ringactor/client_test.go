@@ -81,3 +81,22 @@ func TestCastToAStoppedLocalRingFails(t *testing.T) {
 	m.shutdown()
 	require.ErrorIs(t, m.client.Cast(incr{1}), ErrMemberGone)
 }
+
+// The Client that Start returned reads its ring actor's running flag
+// instead of the process registry; once the actor stopped, it asks the
+// registry again, so a ring started anew under the same name is reached
+// through the old Client too.
+func TestClientReachesARingStartedAgainUnderItsName(t *testing.T) {
+	m := startMember(t, "started-again", nil)
+	_, err := m.client.Call(within(time.Second), incr{2})
+	require.NoError(t, err)
+	m.shutdown()
+	require.ErrorIs(t, m.client.Cast(incr{1}), ErrMemberGone)
+
+	again := startMemberOn(t, m.node, "started-again", m.store)
+	require.Equal(t, again.client.PID().String(), m.client.PID().String())
+	require.NoError(t, m.client.Cast(incr{3}))
+	value, err := m.client.Call(within(time.Second), get{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), value, "the old client's cast and call reached the new ring actor, which kept the state")
+}
