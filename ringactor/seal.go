@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -66,26 +67,38 @@ func newSealer(ring, from string, keyring *Keyring, window time.Duration, cacheS
 
 // seal encrypts msg with the primary key.
 func (s *sealer) seal(msg proto.Message) (*messages.Sealed, error) {
-	return s.sealWith(msg, sealedAAD)
+	return s.sealWith(msg, nil)
 }
 
 // sealWith encrypts msg with the primary key, authenticating the envelope
-// fields that aad picks (a request's, or a reply's bound to its request).
-func (s *sealer) sealWith(msg proto.Message, aad func(*messages.Sealed) []byte) (*messages.Sealed, error) {
-	body, err := proto.Marshal(msg)
-	if err != nil {
-		return nil, fmt.Errorf("ringactor: seal %T: %w", msg, err)
-	}
+// fields and, for a reply, the nonce of the request it answers
+// (requestNonce; nil for any other message). Safe for concurrent use: a
+// Client's callers seal at once.
+//
+// It runs for every message of a keyed ring, so it allocates what the
+// sealed message keeps and nothing else: the nonce and the body share one
+// buffer, the body is sealed where it was encoded, and the additional data
+// is built in a pooled buffer.
+func (s *sealer) sealWith(msg proto.Message, requestNonce []byte) (*messages.Sealed, error) {
 	id, aead := s.keyring.primaryKey()
-	nonce := make([]byte, nonceSize)
+	size := proto.Size(msg)
+	buf := make([]byte, nonceSize, nonceSize+size+aead.Overhead())
+	nonce := buf[:nonceSize:nonceSize]
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("ringactor: seal: %w", err)
+	}
+	body, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(buf[nonceSize:nonceSize], msg)
+	if err != nil {
+		return nil, fmt.Errorf("ringactor: seal %T: %w", msg, err)
 	}
 	sealed := &messages.Sealed{
 		Ring: s.ring, From: s.from, KeyId: id, UnixNanos: s.now().UnixNano(),
 		Nonce: nonce, Type: string(msg.ProtoReflect().Descriptor().FullName()),
 	}
-	sealed.Body = aead.Seal(nil, nonce, body, aad(sealed))
+	scratch := getScratch()
+	scratch.aad = appendAAD(scratch.aad[:0], sealed, requestNonce)
+	sealed.Body = aead.Seal(body[:0], nonce, body, scratch.aad)
+	putScratch(scratch)
 	return sealed, nil
 }
 
@@ -94,103 +107,172 @@ func (s *sealer) sealWith(msg proto.Message, aad func(*messages.Sealed) []byte) 
 // for another ring or an unknown key, and nothing unauthenticated reaches
 // the replay cache (so an outsider cannot fill it).
 func (s *sealer) open(sealed *messages.Sealed) (proto.Message, error) {
-	body, now, err := s.decrypt(sealed, sealedAAD)
+	scratch := getScratch()
+	defer putScratch(scratch)
+	now, err := s.decrypt(sealed, nil, scratch)
 	if err != nil {
 		return nil, err
 	}
 	if !s.replay.add(sealed.GetNonce(), sealed.GetUnixNanos(), now.Add(-s.window).UnixNano()) {
 		return nil, errReplayed
 	}
-	msg, err := decodeSealed(sealed, body)
+	kind, msg, err := decodeSealed(sealed, scratch.body)
 	if err != nil {
 		return nil, err
 	}
-	if from, ok := claimedFrom(msg); ok && from != sealed.GetFrom() {
+	if from, ok := kind.claimedFrom(msg); ok && from != sealed.GetFrom() {
 		return nil, fmt.Errorf("%w: %q sealed by %q", errForgedFrom, from, sealed.GetFrom())
 	}
 	return msg, nil
 }
 
 // decrypt checks sealed's ring, key and nonce, authenticates and decrypts
-// its body with the additional data aad makes, and checks its timestamp
-// against the window; it returns the body and the time it checked at. The
-// order of the checks is the order of their cost.
-func (s *sealer) decrypt(sealed *messages.Sealed, aad func(*messages.Sealed) []byte) (body []byte, now time.Time, err error) {
+// its body into scratch.body with the additional data of sealed (and of
+// the request answered, requestNonce, for a reply), and checks its
+// timestamp against the window; it returns the time it checked at. The
+// order of the checks is the order of their cost. The received message is
+// left as it came: a message sent within this process reaches each of its
+// receivers as the same value.
+func (s *sealer) decrypt(sealed *messages.Sealed, requestNonce []byte, scratch *sealScratch) (now time.Time, err error) {
 	if sealed.GetRing() != s.ring {
-		return nil, now, errOtherRing
+		return now, errOtherRing
 	}
 	now = s.now()
 	aead, ok := s.keyring.lookup(sealed.GetKeyId(), time.Unix(0, sealed.GetUnixNanos()), now, s.window)
 	if !ok {
-		return nil, now, errUnknownKey
+		return now, errUnknownKey
 	}
 	if len(sealed.GetNonce()) != nonceSize {
-		return nil, now, fmt.Errorf("%w: nonce of %d bytes", errBadSealed, len(sealed.GetNonce()))
+		return now, fmt.Errorf("%w: nonce of %d bytes", errBadSealed, len(sealed.GetNonce()))
 	}
-	body, err = aead.Open(nil, sealed.GetNonce(), sealed.GetBody(), aad(sealed))
+	scratch.aad = appendAAD(scratch.aad[:0], sealed, requestNonce)
+	scratch.body, err = aead.Open(scratch.body[:0], sealed.GetNonce(), sealed.GetBody(), scratch.aad)
 	if err != nil {
-		return nil, now, errBadTag
+		return now, errBadTag
 	}
 	if age := now.Sub(time.Unix(0, sealed.GetUnixNanos())); age > s.window || age < -s.window {
-		return nil, now, fmt.Errorf("%w: %v off this process's clock", errStale, age.Round(time.Millisecond))
+		return now, fmt.Errorf("%w: %v off this process's clock", errStale, age.Round(time.Millisecond))
 	}
-	return body, now, nil
+	return now, nil
+}
+
+// sealScratch is the working memory of one seal or open: the additional
+// data and the decrypted body, which nothing keeps (protobuf copies what
+// it decodes).
+type sealScratch struct {
+	aad, body []byte
+}
+
+// maxPooledScratch is the largest body buffer kept for reuse: a large
+// payload's buffer is left to the collector rather than held by the pool.
+const maxPooledScratch = 64 << 10
+
+var scratchPool = sync.Pool{New: func() any { return &sealScratch{aad: make([]byte, 0, 256)} }}
+
+func getScratch() *sealScratch { return scratchPool.Get().(*sealScratch) }
+
+func putScratch(s *sealScratch) {
+	if cap(s.body) > maxPooledScratch {
+		s.body = nil
+	}
+	scratchPool.Put(s)
 }
 
 // decodeSealed decodes body, decrypted from sealed, as the ring message
 // sealed names.
-func decodeSealed(sealed *messages.Sealed, body []byte) (proto.Message, error) {
-	msg, err := newSealable(sealed.GetType())
+func decodeSealed(sealed *messages.Sealed, body []byte) (*sealableType, proto.Message, error) {
+	kind, err := sealableTypeOf(sealed.GetType())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	msg := kind.New().Interface()
 	if err := proto.Unmarshal(body, msg); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", errBadSealed, sealed.GetType(), err)
+		return nil, nil, fmt.Errorf("%w: %s: %v", errBadSealed, sealed.GetType(), err)
 	}
-	return msg, nil
+	return kind, msg, nil
 }
 
-// newSealable returns an empty message of the ring's type named name.
-func newSealable(name string) (proto.Message, error) {
-	full := protoreflect.FullName(name)
-	if full.Parent() != messagesPackage || full.Name() == "Sealed" {
+// sealableType is a ring message type that may travel sealed, with the
+// field its sender is named in (nil: none to check, see claimedFrom).
+type sealableType struct {
+	protoreflect.MessageType
+	from protoreflect.FieldDescriptor
+}
+
+// sealableTypes maps the name of each of the ring's message types but
+// Sealed to its sealableType. Built once: opening a sealed message looks
+// up its type in a plain map instead of the global registry, behind its
+// lock.
+var sealableTypes = sync.OnceValue(func() map[string]*sealableType {
+	types := map[string]*sealableType{}
+	protoregistry.GlobalTypes.RangeMessages(func(mt protoreflect.MessageType) bool {
+		d := mt.Descriptor()
+		if d.FullName().Parent() != messagesPackage || d.Name() == "Sealed" {
+			return true
+		}
+		kind := &sealableType{MessageType: mt}
+		if field := d.Fields().ByName("from"); field != nil && field.Kind() == protoreflect.StringKind && !field.IsList() && d.Name() != "Ack" {
+			kind.from = field
+		}
+		types[string(d.FullName())] = kind
+		return true
+	})
+	return types
+})
+
+// sealableTypeOf returns the ring's message type named name.
+func sealableTypeOf(name string) (*sealableType, error) {
+	kind, ok := sealableTypes()[name]
+	if !ok {
 		return nil, fmt.Errorf("%w: type %q is not a ring message", errBadSealed, name)
 	}
-	mt, err := protoregistry.GlobalTypes.FindMessageByName(full)
-	if err != nil {
-		return nil, fmt.Errorf("%w: unknown type %q", errBadSealed, name)
-	}
-	return mt.New().Interface(), nil
+	return kind, nil
 }
 
-// claimedFrom returns the sender a ring message names in its field "from",
-// which every member-to-member message has. An Ack is the exception: a
-// member that probed on another's behalf forwards the target's Ack, whose
-// from is the target, so its sender is the forwarding member.
+// claimedFrom returns the sender msg, of type t, names in its field
+// "from", which every member-to-member message has. An Ack is the
+// exception: a member that probed on another's behalf forwards the
+// target's Ack, whose from is the target, so its sender is the forwarding
+// member.
+func (t *sealableType) claimedFrom(msg proto.Message) (string, bool) {
+	if t.from == nil {
+		return "", false
+	}
+	return msg.ProtoReflect().Get(t.from).String(), true
+}
+
+// claimedFrom returns the sender a ring message names (see
+// sealableType.claimedFrom); false for any other message.
 func claimedFrom(msg proto.Message) (string, bool) {
-	m := msg.ProtoReflect()
-	if m.Descriptor().FullName() == messagesPackage+".Ack" {
+	kind, ok := sealableTypes()[string(msg.ProtoReflect().Descriptor().FullName())]
+	if !ok {
 		return "", false
 	}
-	field := m.Descriptor().Fields().ByName("from")
-	if field == nil || field.Kind() != protoreflect.StringKind || field.IsList() {
-		return "", false
-	}
-	return m.Get(field).String(), true
+	return kind.claimedFrom(msg)
 }
 
 // sealedAAD is the data GCM authenticates besides the body: every other
 // field, each length-prefixed so no two field lists encode alike.
-func sealedAAD(s *messages.Sealed) []byte {
-	aad := make([]byte, 0, 64+len(s.GetRing())+len(s.GetFrom())+len(s.GetType()))
-	aad = append(aad, "genserverring sealed v1\x00"...)
-	for _, field := range []string{s.GetRing(), s.GetFrom(), s.GetType()} {
-		aad = binary.BigEndian.AppendUint32(aad, uint32(len(field)))
-		aad = append(aad, field...)
+func sealedAAD(s *messages.Sealed) []byte { return appendAAD(nil, s, nil) }
+
+// appendAAD appends to dst the data GCM authenticates besides the body of
+// s: sealedAAD, and for a reply (requestNonce not nil) the nonce of the
+// request it answers, marked so that no request's data equals any
+// answer's.
+func appendAAD(dst []byte, s *messages.Sealed, requestNonce []byte) []byte {
+	dst = append(dst, "genserverring sealed v1\x00"...)
+	for _, field := range [...]string{s.GetRing(), s.GetFrom(), s.GetType()} {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(field)))
+		dst = append(dst, field...)
 	}
-	aad = binary.BigEndian.AppendUint64(aad, s.GetKeyId())
-	aad = binary.BigEndian.AppendUint64(aad, uint64(s.GetUnixNanos()))
-	return aad
+	dst = binary.BigEndian.AppendUint64(dst, s.GetKeyId())
+	dst = binary.BigEndian.AppendUint64(dst, uint64(s.GetUnixNanos()))
+	if requestNonce == nil {
+		return dst
+	}
+	dst = append(dst, "reply\x00"...)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(requestNonce)))
+	return append(dst, requestNonce...)
 }
 
 // Replies: a ring with a keyring seals its answer to a sealed request, and
@@ -207,24 +289,26 @@ var errUnsealedReply = errors.New("ringactor: answer not sealed by the ring's ke
 // sealReply seals reply, the answer to the sealed request whose nonce is
 // requestNonce.
 func (s *sealer) sealReply(reply proto.Message, requestNonce []byte) (*messages.Sealed, error) {
-	return s.sealWith(reply, func(sealed *messages.Sealed) []byte { return replyAAD(sealed, requestNonce) })
+	return s.sealWith(reply, nonNil(requestNonce))
 }
 
 // openReply authenticates and decrypts the answer to the request whose
 // nonce was requestNonce.
 func (s *sealer) openReply(sealed *messages.Sealed, requestNonce []byte) (proto.Message, error) {
-	body, _, err := s.decrypt(sealed, func(sealed *messages.Sealed) []byte { return replyAAD(sealed, requestNonce) })
-	if err != nil {
+	scratch := getScratch()
+	defer putScratch(scratch)
+	if _, err := s.decrypt(sealed, nonNil(requestNonce), scratch); err != nil {
 		return nil, err
 	}
-	return decodeSealed(sealed, body)
+	_, msg, err := decodeSealed(sealed, scratch.body)
+	return msg, err
 }
 
-// replyAAD is sealedAAD with the nonce of the request answered, marked so
-// that no request's data equals any answer's.
-func replyAAD(s *messages.Sealed, requestNonce []byte) []byte {
-	aad := sealedAAD(s)
-	aad = append(aad, "reply\x00"...)
-	aad = binary.BigEndian.AppendUint32(aad, uint32(len(requestNonce)))
-	return append(aad, requestNonce...)
+// nonNil returns nonce, or an empty slice for nil: a reply's additional
+// data always has the request's part, even for a request without nonce.
+func nonNil(nonce []byte) []byte {
+	if nonce == nil {
+		return []byte{}
+	}
+	return nonce
 }

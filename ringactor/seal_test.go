@@ -306,3 +306,20 @@ func TestOutgoingSealsOncePerBatch(t *testing.T) {
 	later := b.outgoing(msg).(*messages.Sealed)
 	assert.NotEqual(t, first.GetNonce(), later.GetNonce(), "a later batch: sealed anew")
 }
+
+// A message sent within this process reaches each of its receivers as the
+// same value (a pushed delta goes to several members), so opening must
+// leave it as it came.
+func TestOpenLeavesTheSealedMessageAsItCame(t *testing.T) {
+	key := testKey(t)
+	sender := newSealer("ring", "127.0.0.1:1", testKeyring(t, key), 0, 0)
+	ping := &messages.Ping{Ring: "ring", From: "127.0.0.1:1", Seq: 7}
+	sealed := mustSeal(t, sender, ping)
+	before := proto.Clone(sealed)
+	for _, receiver := range []string{"127.0.0.1:2", "127.0.0.1:3"} {
+		opened, err := newSealer("ring", receiver, testKeyring(t, key), 0, 0).open(sealed)
+		require.NoError(t, err, receiver)
+		require.True(t, proto.Equal(ping, opened), receiver)
+		require.True(t, proto.Equal(before, sealed), "opening at %s changed the sealed message", receiver)
+	}
+}
