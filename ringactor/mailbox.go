@@ -28,16 +28,17 @@ import (
 // DefaultMaxQueued is the default of Security.MaxQueued.
 const DefaultMaxQueued = 8192
 
-// ringMailbox returns the mailbox of the ring actor named name: Proto.Actor's
-// unbounded mailbox, run on a warm dispatcher of its own (dispatcher.go),
-// and known to the receive guards, who read how many messages wait in it.
+// ringMailbox returns the mailbox of the ring actor named name: unbounded,
+// taken in batches (mailbox_batch.go), run on a warm dispatcher of its own
+// (dispatcher.go), and known to the receive guards, who read how many
+// messages wait in it.
 // No mailbox middleware counts them: a middleware is called twice for
 // every message, local casts included, on two goroutines that then share
 // its counter's cache line, and the mailbox counts its messages already.
 func ringMailbox(name string) actor.PropsOption {
 	entry := ringEntryOf(name)
 	return actor.WithMailbox(onWarmDispatcher(func() actor.Mailbox {
-		mailbox := actor.Unbounded()()
+		mailbox := newBatchMailbox()
 		entry.mailbox.Store(&mailbox)
 		return mailbox
 	}))
