@@ -1598,6 +1598,53 @@ func (x *CastRequest) GetBody() *anypb.Any {
 	return nil
 }
 
+// CastBatch carries casts of one client process to a remote ring member,
+// in the order they were cast: the casts that wait to be sent go as one
+// message, handled as one by the member's mailbox.
+type CastBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bodies        []*anypb.Any           `protobuf:"bytes,1,rep,name=bodies,proto3" json:"bodies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CastBatch) Reset() {
+	*x = CastBatch{}
+	mi := &file_ring_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CastBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CastBatch) ProtoMessage() {}
+
+func (x *CastBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_ring_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CastBatch.ProtoReflect.Descriptor instead.
+func (*CastBatch) Descriptor() ([]byte, []int) {
+	return file_ring_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CastBatch) GetBodies() []*anypb.Any {
+	if x != nil {
+		return x.Bodies
+	}
+	return nil
+}
+
 var File_ring_proto protoreflect.FileDescriptor
 
 const file_ring_proto_rawDesc = "" +
@@ -1712,7 +1759,9 @@ const file_ring_proto_rawDesc = "" +
 	"\verror_codes\x18\x03 \x03(\tR\n" +
 	"errorCodes\"7\n" +
 	"\vCastRequest\x12(\n" +
-	"\x04body\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x04bodyB4Z2github.com/genserverring/genserverring-go/messagesb\x06proto3"
+	"\x04body\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x04body\"9\n" +
+	"\tCastBatch\x12,\n" +
+	"\x06bodies\x18\x01 \x03(\v2\x14.google.protobuf.AnyR\x06bodiesB4Z2github.com/genserverring/genserverring-go/messagesb\x06proto3"
 
 var (
 	file_ring_proto_rawDescOnce sync.Once
@@ -1726,7 +1775,7 @@ func file_ring_proto_rawDescGZIP() []byte {
 	return file_ring_proto_rawDescData
 }
 
-var file_ring_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_ring_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ring_proto_goTypes = []any{
 	(*Gossip)(nil),      // 0: genserverring.messages.Gossip
 	(*Delta)(nil),       // 1: genserverring.messages.Delta
@@ -1753,22 +1802,24 @@ var file_ring_proto_goTypes = []any{
 	(*CallRequest)(nil), // 22: genserverring.messages.CallRequest
 	(*CallReply)(nil),   // 23: genserverring.messages.CallReply
 	(*CastRequest)(nil), // 24: genserverring.messages.CastRequest
-	nil,                 // 25: genserverring.messages.StatsReply.CountersEntry
-	(*ORSet)(nil),       // 26: genserverring.messages.ORSet
-	(*anypb.Any)(nil),   // 27: google.protobuf.Any
+	(*CastBatch)(nil),   // 25: genserverring.messages.CastBatch
+	nil,                 // 26: genserverring.messages.StatsReply.CountersEntry
+	(*ORSet)(nil),       // 27: genserverring.messages.ORSet
+	(*anypb.Any)(nil),   // 28: google.protobuf.Any
 }
 var file_ring_proto_depIdxs = []int32{
-	26, // 0: genserverring.messages.Gossip.node_set:type_name -> genserverring.messages.ORSet
-	26, // 1: genserverring.messages.Gossip.forced_down:type_name -> genserverring.messages.ORSet
-	25, // 2: genserverring.messages.StatsReply.counters:type_name -> genserverring.messages.StatsReply.CountersEntry
-	27, // 3: genserverring.messages.CallRequest.body:type_name -> google.protobuf.Any
-	27, // 4: genserverring.messages.CallReply.body:type_name -> google.protobuf.Any
-	27, // 5: genserverring.messages.CastRequest.body:type_name -> google.protobuf.Any
-	6,  // [6:6] is the sub-list for method output_type
-	6,  // [6:6] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	27, // 0: genserverring.messages.Gossip.node_set:type_name -> genserverring.messages.ORSet
+	27, // 1: genserverring.messages.Gossip.forced_down:type_name -> genserverring.messages.ORSet
+	26, // 2: genserverring.messages.StatsReply.counters:type_name -> genserverring.messages.StatsReply.CountersEntry
+	28, // 3: genserverring.messages.CallRequest.body:type_name -> google.protobuf.Any
+	28, // 4: genserverring.messages.CallReply.body:type_name -> google.protobuf.Any
+	28, // 5: genserverring.messages.CastRequest.body:type_name -> google.protobuf.Any
+	28, // 6: genserverring.messages.CastBatch.bodies:type_name -> google.protobuf.Any
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_ring_proto_init() }
@@ -1783,7 +1834,7 @@ func file_ring_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ring_proto_rawDesc), len(file_ring_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/genserverring/genserverring-go/crdt"
 	"github.com/genserverring/genserverring-go/messages"
@@ -185,7 +186,14 @@ func (a *ringActor[P]) handle(ctx actor.Context, message any) {
 	case *castEnvelope:
 		a.cast(ctx, msg.msg)
 	case *messages.CastRequest:
-		a.remoteCast(ctx, msg)
+		a.remoteCast(ctx, msg.GetBody())
+	case *messages.CastBatch:
+		for _, body := range msg.GetBodies() {
+			if a.stopReason != nil {
+				break // the actor stops: the rest go as casts to a stopped member do
+			}
+			a.remoteCast(ctx, body)
+		}
 	default:
 		a.handleRing(ctx, message)
 		return
@@ -212,8 +220,8 @@ func (a *ringActor[P]) cast(ctx actor.Context, msg any) {
 }
 
 // remoteCast handles a cast from another process.
-func (a *ringActor[P]) remoteCast(ctx actor.Context, msg *messages.CastRequest) {
-	body, err := unpackBody(msg.GetBody())
+func (a *ringActor[P]) remoteCast(ctx actor.Context, packed *anypb.Any) {
+	body, err := unpackBody(packed)
 	if err != nil {
 		a.log.Warn("dropped cast", slog.Any("error", err))
 		return

@@ -134,6 +134,12 @@ func (b *boundary) admit(ctx actor.Context, message any) (any, bool) {
 	if g, ok := msg.(*messages.Gossip); ok && !b.admitGossip(g) {
 		return nil, false
 	}
+	if casts, ok := msg.(*messages.CastBatch); ok && len(casts.GetBodies()) > maxCastBatch {
+		b.stats.Security.TooLarge++
+		b.stats.Dropped++
+		b.drops.warn("too many casts", "dropped a batch of casts", slog.Int("casts", len(casts.GetBodies())), slog.Int("max", maxCastBatch))
+		return nil, false
+	}
 	return msg, true
 }
 
@@ -198,7 +204,7 @@ func (b *boundary) refuse(ctx actor.Context, typeName, what string, err error, f
 		return
 	}
 	switch typeName {
-	case messagesPackage + ".CastRequest":
+	case messagesPackage + ".CastRequest", messagesPackage + ".CastBatch":
 	case messagesPackage + ".CallRequest":
 		ctx.Respond(&messages.CallReply{Error: err.Error(), ErrorCodes: codesOf(err)})
 	default:
@@ -269,7 +275,7 @@ func isRequest(typeName string) bool {
 		return false
 	}
 	switch name {
-	case "AddNode", "DelNode", "ForceDown", "UnforceDown", "GetAll", "GetUp", "GetStats", "StopRing", "LocalStop", "CallRequest", "CastRequest":
+	case "AddNode", "DelNode", "ForceDown", "UnforceDown", "GetAll", "GetUp", "GetStats", "StopRing", "LocalStop", "CallRequest", "CastRequest", "CastBatch":
 		return true
 	}
 	return false
@@ -284,6 +290,7 @@ func (c *Client) WithKeyring(k *Keyring) *Client {
 	if k != nil {
 		copied.sealer = newSealer(c.ring, c.system.Address(), k, 0, 1)
 	}
+	copied.casts = castQueueFor(c.system, c.pid, copied.sealer)
 	return &copied
 }
 

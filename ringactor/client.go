@@ -26,6 +26,9 @@ type Client struct {
 	ring    string
 	timeout time.Duration
 	sealer  *sealer // nil: requests go unsealed (see WithKeyring)
+	// casts queues the casts to a member in another process
+	// (client_casts.go).
+	casts *castQueue
 	// running, in the Client that Start returned (and its copies), is
 	// true while its ring actor runs: read on every local Call and Cast
 	// before the process registry, a hashed lookup of the PID. nil: ask
@@ -71,7 +74,8 @@ func Start[P Payload[P]](system *actor.ActorSystem, name string, behaviour Behav
 // address, in any spelling, for the local member). A request waits at most
 // 5 s, or less if its context says so (see WithTimeout).
 func NewClient(system *actor.ActorSystem, node, ring string) *Client {
-	return &Client{system: system, pid: actor.NewPID(clientNode(system, node), ring), ring: ring, timeout: DefaultConfig().RequestTimeout}
+	pid := actor.NewPID(clientNode(system, node), ring)
+	return &Client{system: system, pid: pid, ring: ring, timeout: DefaultConfig().RequestTimeout, casts: castQueueFor(system, pid, nil)}
 }
 
 // WithTimeout returns a copy of the client whose requests wait at most d
@@ -148,11 +152,7 @@ func (c *Client) Cast(msg any) error {
 	if err != nil {
 		return err
 	}
-	sealed, _, err := c.sealRequest(&messages.CastRequest{Body: body})
-	if err != nil {
-		return err
-	}
-	c.system.Root.Send(c.pid, sealed)
+	c.casts.cast(body)
 	return nil
 }
 
@@ -160,7 +160,7 @@ func (c *Client) Cast(msg any) error {
 // a message of the ring itself. To another process, msg must be a
 // proto.Message, and a ring with a keyring refuses it there: from outside,
 // only sealed ring messages get in.
-func (c *Client) Send(msg any) { c.system.Root.Send(c.pid, msg) }
+func (c *Client) Send(msg any) { c.casts.send(func() { c.system.Root.Send(c.pid, msg) }) }
 
 // The membership requests below return nil or a *CallError that keeps the
 // member's text and matches with errors.Is the sentinels its error wrapped
@@ -292,7 +292,8 @@ func (c *Client) request(ctx context.Context, msg any) (any, error) {
 	if wait <= 0 {
 		return nil, fmt.Errorf("%w: %T to %s not sent: %w", ErrTimeout, msg, c.pid, context.DeadlineExceeded)
 	}
-	future := c.system.Root.RequestFuture(c.pid, out, wait)
+	var future *actor.Future
+	c.casts.send(func() { future = c.system.Root.RequestFuture(c.pid, out, wait) })
 	// Cancellation completes the future at once (with no answer), so the
 	// caller returns and the future's process goes away. A context that is
 	// never done (Background, TODO) needs no watch.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -123,6 +124,15 @@ func (b *counterBehaviour) HandleCall(ctx *Context[*crdt.PNCounter], from From, 
 			return ReplyWith(wrapperspb.Int64(int64(b.pendingCount())))
 		case text == "boom":
 			panic("boom")
+		case text == "cast-log":
+			// The Int64Value casts received so far, in order.
+			var values []string
+			for _, c := range b.castsSoFar() {
+				if v, ok := c.(*wrapperspb.Int64Value); ok {
+					values = append(values, strconv.FormatInt(v.GetValue(), 10))
+				}
+			}
+			return ReplyWith(wrapperspb.String(strings.Join(values, ",")))
 		case text == "dropped-unknown":
 			return ReplyWith(wrapperspb.UInt64(DroppedUnknownMessages()))
 		case text == "init-up":
@@ -322,6 +332,12 @@ func without(nodes []string, drop string) []string {
 }
 
 var protoMarshal = func(m proto.Message) ([]byte, error) { return proto.Marshal(m) }
+
+func (b *counterBehaviour) castsSoFar() []any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.casts)
+}
 
 func (b *counterBehaviour) pendingCount() int {
 	b.mu.Lock()

@@ -109,7 +109,7 @@ func refuseBusy(entry *ringEntry, batch *remote.MessageBatch, env *remote.Messag
 	}
 	var reply proto.Message
 	switch name := requestType; {
-	case !isRequest(name), name == messagesPackage+".CastRequest":
+	case !isRequest(name), name == messagesPackage+".CastRequest", name == messagesPackage+".CastBatch":
 		return
 	case name == messagesPackage+".CallRequest":
 		reply = &messages.CallReply{Error: ErrBusy.Error(), ErrorCodes: codesOf(ErrBusy)}
