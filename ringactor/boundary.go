@@ -290,7 +290,9 @@ func (c *Client) WithKeyring(k *Keyring) *Client {
 	if k != nil {
 		copied.sealer = newSealer(c.ring, c.system.Address(), k, 0, 1)
 	}
-	copied.casts = castQueueFor(c.system, c.pid, copied.sealer)
+	if !copied.local() {
+		copied.casts = castQueueFor(c.system, c.pid, copied.sealer)
+	}
 	return &copied
 }
 

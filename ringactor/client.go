@@ -74,8 +74,11 @@ func Start[P Payload[P]](system *actor.ActorSystem, name string, behaviour Behav
 // address, in any spelling, for the local member). A request waits at most
 // 5 s, or less if its context says so (see WithTimeout).
 func NewClient(system *actor.ActorSystem, node, ring string) *Client {
-	pid := actor.NewPID(clientNode(system, node), ring)
-	return &Client{system: system, pid: pid, ring: ring, timeout: DefaultConfig().RequestTimeout, casts: castQueueFor(system, pid, nil)}
+	c := &Client{system: system, pid: actor.NewPID(clientNode(system, node), ring), ring: ring, timeout: DefaultConfig().RequestTimeout}
+	if !c.local() {
+		c.casts = castQueueFor(system, c.pid, nil)
+	}
+	return c
 }
 
 // WithTimeout returns a copy of the client whose requests wait at most d

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"weak"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
@@ -33,7 +34,9 @@ const maxCastBatch = 256
 // castQueue holds the casts of this process to one member, with one
 // keyring, that wait to be sent.
 type castQueue struct {
-	system *actor.ActorSystem
+	// system is held weakly: the registry below must not keep an actor
+	// system, and all it holds, alive after its user let it go.
+	system weak.Pointer[actor.ActorSystem]
 	pid    *actor.PID
 	sealer *sealer // nil: unsealed
 	mu     sync.Mutex
@@ -45,7 +48,7 @@ type castQueue struct {
 }
 
 type castQueueKey struct {
-	system  *actor.ActorSystem
+	system  weak.Pointer[actor.ActorSystem]
 	pid     string
 	keyring *Keyring
 	ring    string // what the keyring seals for
@@ -53,20 +56,21 @@ type castQueueKey struct {
 
 // castQueues holds one castQueue per actor system, member and keyring:
 // every Client of this process for the member shares it. Entries stay for
-// the life of the process (a few words per member ever addressed).
+// the life of the process (some 200 bytes per member ever addressed),
+// their actor systems do not.
 var castQueues sync.Map // castQueueKey -> *castQueue
 
 // castQueueFor returns the queue of system's casts to pid sealed by s
 // (nil: unsealed).
 func castQueueFor(system *actor.ActorSystem, pid *actor.PID, s *sealer) *castQueue {
-	key := castQueueKey{system: system, pid: pid.GetAddress() + "/" + pid.GetId()}
+	key := castQueueKey{system: weak.Make(system), pid: pid.GetAddress() + "/" + pid.GetId()}
 	if s != nil {
 		key.keyring, key.ring = s.keyring, s.ring
 	}
 	if q, ok := castQueues.Load(key); ok {
 		return q.(*castQueue)
 	}
-	q, _ := castQueues.LoadOrStore(key, &castQueue{system: system, pid: pid, sealer: s})
+	q, _ := castQueues.LoadOrStore(key, &castQueue{system: key.system, pid: pid, sealer: s})
 	return q.(*castQueue)
 }
 
@@ -109,7 +113,8 @@ func (q *castQueue) send(send func()) {
 // sendQueued sends the queued casts, at most maxCastBatch to a message.
 // Under q.mu, so that messages leave in the order they were queued.
 func (q *castQueue) sendQueued() {
-	for len(q.queued) > 0 {
+	system := q.system.Value()
+	for system != nil && len(q.queued) > 0 {
 		n := min(len(q.queued), maxCastBatch)
 		var msg proto.Message
 		if n == 1 {
@@ -124,12 +129,12 @@ func (q *castQueue) sendQueued() {
 		if q.sealer != nil {
 			sealed, err := q.sealer.seal(msg)
 			if err != nil {
-				q.system.Logger().Warn("ringactor: casts not sent: cannot seal them", slog.Int("casts", n), slog.String("member", q.pid.String()), slog.Any("error", err))
+				system.Logger().Warn("ringactor: casts not sent: cannot seal them", slog.Int("casts", n), slog.String("member", q.pid.String()), slog.Any("error", err))
 				continue
 			}
 			out = sealed
 		}
-		q.system.Root.Send(q.pid, out)
+		system.Root.Send(q.pid, out)
 	}
 	q.queued = nil // a fresh slice for the next casts: the batches keep theirs
 }

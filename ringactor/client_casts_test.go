@@ -2,10 +2,13 @@ package ringactor
 
 import (
 	"context"
+	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/assert"
@@ -48,7 +51,7 @@ func TestCastQueueSendsBatchesInOrder(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { system.Root.Stop(pid) })
 
-	q := &castQueue{system: system, pid: pid}
+	q := &castQueue{system: weak.Make(system), pid: pid}
 	q.sending.Store(true) // as if a sender were about to run: cast only queues
 	const n = 2*maxCastBatch + 3
 	for i := range n {
@@ -97,4 +100,16 @@ func TestOversizedCastBatchIsDropped(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), stats.Security.TooLarge)
 	assert.Len(t, m.behaviour.castsSoFar(), 2, "nothing of the oversized batch was handled")
+}
+
+// The registry of cast queues holds actor systems weakly: a program that
+// starts and drops actor systems (a test suite, the benchmark program) must
+// not keep every one of them, and all their members hold, alive.
+func TestCastQueuesDoNotKeepActorSystems(t *testing.T) {
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))
+	q := NewClient(system, "127.0.0.1:1", "dropped-system").casts
+	require.NotNil(t, q, "a client of a member in another process has a cast queue")
+	system.Shutdown()
+	system = nil
+	require.Eventually(t, func() bool { runtime.GC(); return q.system.Value() == nil }, waitFor, tick, "the actor system was collected")
 }
