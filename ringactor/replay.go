@@ -19,14 +19,17 @@ package ringactor
 type replayCache struct {
 	seen map[[nonceSize]byte]struct{}
 	// ring holds the remembered nonces in the order they came: count of
-	// them from head on, wrapping.
+	// them from head on, wrapping. It grows to size as nonces come (a
+	// member's cache costs memory for the traffic of one window, not for
+	// the bound), then stays.
 	ring        []sealedNonce
+	size        int
 	head, count int
 	floor       int64
 }
 
 func newReplayCache(size int) *replayCache {
-	return &replayCache{seen: make(map[[nonceSize]byte]struct{}, size), ring: make([]sealedNonce, max(size, 1))}
+	return &replayCache{seen: map[[nonceSize]byte]struct{}{}, ring: make([]sealedNonce, min(max(size, 1), 64)), size: max(size, 1)}
 }
 
 // add records nonce, sealed at unixNanos, and reports whether it is new.
@@ -44,6 +47,9 @@ func (c *replayCache) add(nonce []byte, unixNanos, expireBefore int64) bool {
 	if _, ok := c.seen[key]; ok {
 		return false
 	}
+	if c.count == len(c.ring) && len(c.ring) < c.size {
+		c.grow()
+	}
 	if c.count == len(c.ring) {
 		c.floor = max(c.floor, c.ring[c.head].unixNanos)
 		c.forgetFirst()
@@ -55,6 +61,15 @@ func (c *replayCache) add(nonce []byte, unixNanos, expireBefore int64) bool {
 	c.ring[(c.head+c.count)%len(c.ring)] = sealedNonce{nonce: key, unixNanos: unixNanos}
 	c.count++
 	return true
+}
+
+// grow doubles the ring, up to size, keeping the order of the nonces.
+func (c *replayCache) grow() {
+	ring := make([]sealedNonce, min(2*len(c.ring), c.size))
+	for i := range c.count {
+		ring[i] = c.ring[(c.head+i)%len(c.ring)]
+	}
+	c.ring, c.head = ring, 0
 }
 
 // forgetFirst forgets the nonce taken first.

@@ -323,3 +323,30 @@ func TestOpenLeavesTheSealedMessageAsItCame(t *testing.T) {
 		require.True(t, proto.Equal(before, sealed), "opening at %s changed the sealed message", receiver)
 	}
 }
+
+// The cache starts small and grows to its size as nonces come, keeping the
+// order they came in across the wrap of its ring.
+func TestReplayCacheGrowsInOrder(t *testing.T) {
+	c := newReplayCache(200)
+	nonce := func(i int) []byte {
+		b := make([]byte, nonceSize)
+		b[0], b[1] = byte(i), byte(i>>8)
+		return b
+	}
+	for i := 1; i <= 100; i++ {
+		require.True(t, c.add(nonce(i), int64(i), 0))
+	}
+	require.True(t, c.add(nonce(101), 101, 51), "sealed before 51: forgotten, the ring's head moves")
+	for i := 102; i <= 250; i++ { // wraps the ring, grows it past its first sizes, then fills it
+		require.True(t, c.add(nonce(i), int64(i), 0))
+	}
+	assert.Equal(t, 200, c.len())
+	assert.Len(t, c.ring, 200)
+	assert.Equal(t, int64(51), c.ring[c.head].unixNanos, "the first remembered is the first that came of those left")
+	require.True(t, c.add(nonce(251), 251, 0))
+	assert.Equal(t, int64(52), c.ring[c.head].unixNanos, "full: the first that came was forgotten")
+	assert.False(t, c.add(nonce(51), 51, 0), "forgotten, at the floor")
+	for i := 52; i <= 251; i++ {
+		require.False(t, c.add(nonce(i), int64(i), 0), "remembered: %d", i)
+	}
+}
