@@ -139,7 +139,10 @@ func (c *Client) Call(ctx context.Context, msg any) (any, error) {
 }
 
 // Cast sends msg to the member's HandleCast and does not wait, so it takes
-// no context. To a member in another process, msg must be a proto.Message.
+// no context. To a member in another process, msg must be a proto.Message;
+// it is queued and leaves with the casts around it as one message
+// (client_casts.go), before any later request or Send of this process to
+// that member.
 // A Cast to a member of this process whose ring actor has stopped fails
 // with ErrMemberGone; one to another process cannot know (use Call when the
 // answer matters).

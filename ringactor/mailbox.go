@@ -16,14 +16,14 @@ import (
 // sender when full (the remote's receive goroutine, the timers, and the
 // ring actor itself when it sends its own flush token: a deadlock) or drop
 // the oldest message whatever it is (a flush token, a probe deadline, a
-// Call's request, silently). So the mailbox stays unbounded, and the receive guard (guard.go), which sees
-// every message from another process before Proto.Actor delivers it,
-// refuses those to a ring actor whose mailbox holds Security.MaxQueued
-// messages already. The ring's own messages (timers, flush tokens) and the
-// calls of this process are never refused; a refused request of another
-// process is answered ErrBusy at once, so its caller does not wait for its
-// timeout; everything refused is counted (Stats.DroppedBusy) and logged at
-// most once a second.
+// Call's request, silently). So the mailbox stays unbounded, and the
+// receive guard (guard.go), which sees every message from another process
+// before Proto.Actor delivers it, refuses those to a ring actor whose
+// mailbox holds Security.MaxQueued messages already. The ring's own
+// messages (timers, flush tokens) and the calls of this process are never
+// refused; a refused request of another process is answered ErrBusy at
+// once, so its caller does not wait for its timeout; everything refused is
+// counted (Stats.DroppedBusy) and logged at most once a second.
 
 // DefaultMaxQueued is the default of Security.MaxQueued.
 const DefaultMaxQueued = 8192
