@@ -251,12 +251,9 @@ func claimedFrom(msg proto.Message) (string, bool) {
 	return kind.claimedFrom(msg)
 }
 
-// sealedAAD is the data GCM authenticates besides the body: every other
-// field, each length-prefixed so no two field lists encode alike.
-func sealedAAD(s *messages.Sealed) []byte { return appendAAD(nil, s, nil) }
-
 // appendAAD appends to dst the data GCM authenticates besides the body of
-// s: sealedAAD, and for a reply (requestNonce not nil) the nonce of the
+// s: every other field, each length-prefixed so no two field lists encode
+// alike, and for a reply (requestNonce not nil) the nonce of the
 // request it answers, marked so that no request's data equals any
 // answer's.
 func appendAAD(dst []byte, s *messages.Sealed, requestNonce []byte) []byte {
