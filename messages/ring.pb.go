@@ -1444,7 +1444,10 @@ func (x *StatsReply) GetCounters() map[string]uint64 {
 	return nil
 }
 
-// CallRequest carries a user's call to a remote ring member.
+// CallRequest carries a call to a remote ring member whose message is of
+// this package. Any other call travels as the user's message itself, sent
+// as a request: a message of this package would be taken for the ring's
+// request of that type.
 type CallRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Body          *anypb.Any             `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`
@@ -1489,8 +1492,11 @@ func (x *CallRequest) GetBody() *anypb.Any {
 	return nil
 }
 
-// CallReply carries the answer to a CallRequest; error is set when the call
-// failed on the member (unknown body type, callback panic, ring stopping).
+// CallReply answers a call that has no reply message to send as it is:
+// error is set when the call failed on the member (unknown body type,
+// callback panic, ring stopping); body holds a reply that is itself a
+// CallReply; neither is set when the call's reply is nil. A call answered
+// with a reply message gets that message itself.
 type CallReply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Body  *anypb.Any             `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`

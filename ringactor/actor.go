@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/genserverring/genserverring-go/crdt"
@@ -195,16 +196,18 @@ func (a *ringActor[P]) handle(ctx actor.Context, message any) {
 			a.remoteCast(ctx, body)
 		}
 	default:
-		a.handleRing(ctx, message)
-		return
+		if !isUserCall(message, ctx.Sender()) {
+			a.handleRing(ctx, message)
+			return
+		}
+		a.call(ctx, a.requestFrom(ctx), message)
 	}
 	a.apply(ctx)
 }
 
-// remoteCall handles a call from another process.
+// remoteCall handles a call in a CallRequest.
 func (a *ringActor[P]) remoteCall(ctx actor.Context, msg *messages.CallRequest) {
-	from := a.newFrom(ctx, true)
-	from.seal = a.boundary.replySeal()
+	from := a.requestFrom(ctx)
 	body, err := unpackBody(msg.GetBody())
 	if err != nil {
 		a.log.Warn("dropped call", slog.Any("error", err))
@@ -212,6 +215,15 @@ func (a *ringActor[P]) remoteCall(ctx actor.Context, msg *messages.CallRequest) 
 		return
 	}
 	a.call(ctx, from, body)
+}
+
+// requestFrom is the caller of a call sent as a Proto.Actor request: from
+// another process (its reply must be a protobuf message, sealed when the
+// request came sealed) or from this one.
+func (a *ringActor[P]) requestFrom(ctx actor.Context) From {
+	from := a.newFrom(ctx, ctx.Sender().GetAddress() != ctx.Self().GetAddress())
+	from.seal = a.boundary.replySeal()
+	return from
 }
 
 // cast hands a cast to HandleCast.
@@ -571,11 +583,16 @@ func (a *ringActor[P]) respondStopped(ctx actor.Context, err error) {
 			return
 		}
 		respond(ctx, &callReply{err: err})
-	case *messages.CallRequest:
-		respond(ctx, &messages.CallReply{Error: err.Error(), ErrorCodes: codesOf(err)})
-	case *messages.AddNode, *messages.DelNode, *messages.ForceDown, *messages.UnforceDown, *messages.StopRing, *messages.LocalStop,
-		*messages.GetAll, *messages.GetUp:
-		respond(ctx, opReply(err))
+	case *messages.Sealed:
+		// Unsealed: a client takes an unsealed answer that says why
+		// not, never one that says ok.
+		if answer := errorAnswer(msg.GetType(), err); answer != nil {
+			respond(ctx, answer)
+		}
+	case proto.Message:
+		if answer := errorAnswer(string(msg.ProtoReflect().Descriptor().FullName()), err); answer != nil {
+			respond(ctx, answer)
+		}
 	}
 }
 

@@ -53,7 +53,9 @@ type Behaviour[P any] interface {
 	// error stops the ring actor, and Start returns it.
 	Init(ctx *Context[P]) (P, error)
 
-	// HandleCall answers a Call. It returns ReplyWith (reply now), NoReply
+	// HandleCall answers a Call, or a protobuf message sent to the ring
+	// actor as a Proto.Actor request (RequestFuture, ctx.Request), which
+	// is how a Call travels between processes. It returns ReplyWith (reply now), NoReply
 	// (reply later through Context.Reply or Reply with from), or StopWith
 	// (reply, then stop the ring actor of this member).
 	HandleCall(ctx *Context[P], from From, msg any) CallResult

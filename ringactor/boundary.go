@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/genserverring/genserverring-go/messages"
 )
@@ -108,8 +109,15 @@ func (b *boundary) admit(ctx actor.Context, message any) (any, bool) {
 	// on its own goroutines; the member's Stats (and its metrics) follow.
 	b.stats.DroppedBusy = b.entry.busy.Load()
 	msg, ok := message.(proto.Message)
-	if !ok || !isRingMessage(msg) {
-		return message, true // local Go values, timers, system messages, the user's own messages
+	if !ok {
+		return message, true // local Go values, timers
+	}
+	if !isRingMessage(msg) {
+		if b.sealer != nil && isUserCall(msg, ctx.Sender()) && ctx.Sender().GetAddress() != ctx.Self().GetAddress() {
+			b.refuseUnsealed(ctx, msg) // a call from another process without the key
+			return nil, false
+		}
+		return message, true // system messages, the user's own messages
 	}
 	b.countReceived(msg)
 	sealed, isSealed := msg.(*messages.Sealed)
@@ -151,6 +159,12 @@ func (b *boundary) refuseSealed(ctx actor.Context, sealed *messages.Sealed) {
 
 // refuseBadSeal refuses a sealed message that did not open.
 func (b *boundary) refuseBadSeal(ctx actor.Context, sealed *messages.Sealed, err error) {
+	if errors.Is(err, errUnknownType) {
+		// Authentic, but of a type this binary lacks: no key would help.
+		b.stats.Dropped++
+		b.refuse(ctx, sealed.GetType(), "unknown type", err, sealed.GetFrom())
+		return
+	}
 	b.countOpenError(err)
 	b.refuse(ctx, sealed.GetType(), "sealed message refused", fmt.Errorf("%w: %v", ErrKeyRequired, err), sealed.GetFrom())
 }
@@ -200,15 +214,25 @@ func (b *boundary) refuse(ctx actor.Context, typeName, what string, err error, f
 		b.stats.Dropped++
 	}
 	b.drops.warn(what, "refused "+truncate(typeName), slog.String("from", truncate(from)), slog.Any("error", err))
-	if !request || ctx.Sender() == nil {
+	if ctx.Sender() == nil {
 		return
 	}
-	switch typeName {
-	case messagesPackage + ".CastRequest", messagesPackage + ".CastBatch":
-	case messagesPackage + ".CallRequest":
-		ctx.Respond(&messages.CallReply{Error: err.Error(), ErrorCodes: codesOf(err)})
+	if answer := errorAnswer(typeName, err); answer != nil {
+		ctx.Respond(answer)
+	}
+}
+
+// errorAnswer is the answer to a refused request of type typeName, or nil
+// for a message that waits for none (a cast, the protocol between
+// members).
+func errorAnswer(typeName string, err error) proto.Message {
+	switch {
+	case !isRequest(typeName), typeName == messagesPackage+".CastRequest", typeName == messagesPackage+".CastBatch":
+		return nil
+	case typeName == messagesPackage+".CallRequest", !strings.HasPrefix(typeName, messagesPackage+"."):
+		return errorReply(err)
 	default:
-		ctx.Respond(opReply(err))
+		return opReply(err)
 	}
 }
 
@@ -267,12 +291,13 @@ func isRingMessage(msg proto.Message) bool {
 	return msg.ProtoReflect().Descriptor().FullName().Parent() == messagesPackage
 }
 
-// isRequest reports whether the ring message type named typeName is a
-// request of a client rather than a message between members.
+// isRequest reports whether the message type named typeName is a request
+// of a client rather than a message between members: one of the ring's
+// requests, or a user's type (a call when it comes with a sender).
 func isRequest(typeName string) bool {
 	name, ok := strings.CutPrefix(typeName, messagesPackage+".")
 	if !ok {
-		return false
+		return isUserType(protoreflect.FullName(typeName)) // a call sent as the user's message
 	}
 	switch name {
 	case "AddNode", "DelNode", "ForceDown", "UnforceDown", "GetAll", "GetUp", "GetStats", "StopRing", "LocalStop", "CallRequest", "CastRequest", "CastBatch":
@@ -296,12 +321,13 @@ func (c *Client) WithKeyring(k *Keyring) *Client {
 	return &copied
 }
 
-// sealRequest seals msg when the client holds a keyring and msg is one of
-// the ring's requests; the local Go values of Call and Cast need no seal.
-// It returns the nonce the answer must be sealed for (nil: none).
+// sealRequest seals msg when the client holds a keyring and msg is a
+// protobuf message (one of the ring's requests, or a call's message); the
+// local Go values of a Client of the same process need no seal. It
+// returns the nonce the answer must be sealed for (nil: none).
 func (c *Client) sealRequest(msg any) (any, []byte, error) {
 	m, ok := msg.(proto.Message)
-	if c.sealer == nil || !ok || !isRingMessage(m) {
+	if c.sealer == nil || !ok {
 		return msg, nil, nil
 	}
 	sealed, err := c.sealer.seal(m)

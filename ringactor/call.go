@@ -6,14 +6,23 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/genserverring/genserverring-go/messages"
 )
 
 // Calls and casts travel as plain Go values inside one process and as
-// protobuf messages (the user's message in an Any) between processes; the
-// Client chooses by the target's address.
+// protobuf messages between processes; the Client chooses by the target's
+// address. Between processes a call is the user's message itself, sent as
+// a Proto.Actor request: a protobuf message that is not one of the ring's
+// own, arriving with a sender, is a call (isUserCall). Its answer is the
+// reply itself, or a messages.CallReply when the call failed or has no
+// value. Only a message of the ring's own package travels inside a
+// CallRequest, so that it is not taken for the ring's request of that
+// type. Sending the message as it is spares a protobuf encoding and
+// decoding on each side and each way, which on a remote call costs as much
+// as the ring actor's own handling.
 
 // callEnvelope is a call from the same process: any Go value. The reply
 // comes back on reply, not through a Proto.Actor future: a future costs a
@@ -68,7 +77,9 @@ func reply(sender actor.SenderContext, from From, value any, callErr error) erro
 	}
 	defer from.replied()
 	if !from.remote {
-		sender.Send(from.pid, &callReply{value: value, err: callErr})
+		// A Proto.Actor request from this process: the reply as it is,
+		// any Go value, or a CallReply with the error.
+		sender.Send(from.pid, localCallAnswer(value, callErr))
 		return nil
 	}
 	out, err := encodeCallReply(value, callErr)
@@ -80,27 +91,110 @@ func reply(sender actor.SenderContext, from From, value any, callErr error) erro
 	return err
 }
 
-// encodeCallReply builds the reply to a call from another process; the
-// error says why value could not be carried (the reply then carries it).
-func encodeCallReply(value any, callErr error) (*messages.CallReply, error) {
-	out := &messages.CallReply{}
-	var err error
-	switch {
-	case callErr != nil:
-		out.Error, out.ErrorCodes = callErr.Error(), codesOf(callErr)
-	case value == nil:
-	default:
-		msg, ok := value.(proto.Message)
-		if !ok {
-			err = fmt.Errorf("%w: reply of type %T", ErrNotProto, value)
-			out.Error, out.ErrorCodes = err.Error(), codesOf(err)
-		} else if out.Body, err = anypb.New(msg); err != nil {
-			err = fmt.Errorf("ringactor: encode reply: %w", err)
-			out.Error = err.Error()
-		}
+// encodeCallReply builds the answer to a call from another process: the
+// reply itself when it is a protobuf message, a CallReply otherwise (an
+// error, no value, or a reply that is itself a CallReply, carried in
+// Body so that it is not read as the answer's envelope). The error says
+// why value could not be carried (the answer then carries it).
+func encodeCallReply(value any, callErr error) (proto.Message, error) {
+	if callErr != nil {
+		return errorReply(callErr), nil
 	}
-	return out, err
+	switch msg := value.(type) {
+	case nil:
+		return &messages.CallReply{}, nil
+	case *messages.CallReply:
+		body, err := anypb.New(msg)
+		if err != nil {
+			err = fmt.Errorf("ringactor: encode reply: %w", err)
+			return &messages.CallReply{Error: err.Error()}, err
+		}
+		return &messages.CallReply{Body: body}, nil
+	case proto.Message:
+		return msg, nil
+	default:
+		err := fmt.Errorf("%w: reply of type %T", ErrNotProto, value)
+		return errorReply(err), err
+	}
 }
+
+// localCallAnswer is the answer to a Proto.Actor request of this process:
+// the reply as it is, or a CallReply for an error or no value.
+func localCallAnswer(value any, callErr error) any {
+	if callErr != nil {
+		return errorReply(callErr)
+	}
+	if value == nil {
+		return &messages.CallReply{}
+	}
+	return value
+}
+
+// errorReply is the answer to a call that failed with err.
+func errorReply(err error) *messages.CallReply {
+	return &messages.CallReply{Error: err.Error(), ErrorCodes: codesOf(err)}
+}
+
+// decodeCallAnswer returns the reply to a call from its answer (see
+// encodeCallReply).
+func decodeCallAnswer(answer any) (any, error) {
+	r, ok := answer.(*messages.CallReply)
+	if !ok {
+		if msg, isProto := answer.(proto.Message); isProto {
+			return msg, nil
+		}
+		return nil, fmt.Errorf("ringactor: unexpected answer %T", answer)
+	}
+	if err := answerError(r.GetError(), r.GetErrorCodes()); err != nil {
+		return nil, err
+	}
+	if r.GetBody() == nil {
+		return nil, nil
+	}
+	return unpackBody(r.GetBody())
+}
+
+// callRequest is what carries msg, a call to another process: msg itself,
+// or a CallRequest for a message of the ring's own package.
+func callRequest(msg any) (proto.Message, error) {
+	m, ok := msg.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("%w: %T", ErrNotProto, msg)
+	}
+	if !isRingMessage(m) {
+		return m, nil
+	}
+	body, err := anypb.New(m)
+	if err != nil {
+		return nil, err
+	}
+	return &messages.CallRequest{Body: body}, nil
+}
+
+// isUserCall reports whether message, received with sender, is a call
+// sent as the user's message itself: a protobuf message that is neither
+// one of the ring's own nor one of Proto.Actor's, sent as a request.
+func isUserCall(message any, sender *actor.PID) bool {
+	if sender == nil {
+		return false
+	}
+	msg, ok := message.(proto.Message)
+	if !ok {
+		return false
+	}
+	return isUserType(msg.ProtoReflect().Descriptor().FullName())
+}
+
+// isUserType reports whether the protobuf type name is the user's: neither
+// the ring's nor Proto.Actor's.
+func isUserType(name protoreflect.FullName) bool {
+	parent := name.Parent()
+	return parent != messagesPackage && parent != protoActorPackage
+}
+
+// protoActorPackage is the protobuf package of Proto.Actor's own messages
+// (Terminated, Touch, PID).
+const protoActorPackage = "actor"
 
 // unpackBody decodes a remote call or cast body to the user's message.
 func unpackBody(body *anypb.Any) (proto.Message, error) {

@@ -117,25 +117,15 @@ func (c *Client) Call(ctx context.Context, msg any) (any, error) {
 	if c.local() {
 		return c.localCall(ctx, msg)
 	}
-	body, err := packBody(msg)
+	request, err := callRequest(msg)
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.request(ctx, &messages.CallRequest{Body: body})
+	res, err := c.request(ctx, request)
 	if err != nil {
 		return nil, err
 	}
-	r, ok := res.(*messages.CallReply)
-	if !ok {
-		return nil, fmt.Errorf("ringactor: unexpected answer %T", res)
-	}
-	if err := answerError(r.GetError(), r.GetErrorCodes()); err != nil {
-		return nil, err
-	}
-	if r.GetBody() == nil {
-		return nil, nil
-	}
-	return unpackBody(r.GetBody())
+	return decodeCallAnswer(res)
 }
 
 // Cast sends msg to the member's HandleCast and does not wait, so it takes

@@ -42,7 +42,9 @@
 //
 //   - Init(ctx) (P, error): once, at start; returns the initial payload
 //     (nil for an empty one).
-//   - HandleCall(ctx, from, msg) CallResult: a Call. Return ReplyWith(v),
+//   - HandleCall(ctx, from, msg) CallResult: a Call, or a protobuf
+//     message sent to the ring actor as a Proto.Actor request (how a Call
+//     travels between processes). Return ReplyWith(v),
 //     ReplyWithError(err), NoReply() (answer later with ctx.Reply(from, v)
 //     or Reply), or StopWith(reason, v).
 //   - HandleCast(ctx, msg): a Cast.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/genserverring/genserverring-go/crdt"
@@ -212,19 +211,22 @@ func (g Greeter) HandleInfo(_ *ringactor.Context[*crdt.PNCounter], msg any) { g.
 // A plain Proto.Actor program talks to a ring actor by its PID, with no
 // Client: the ring actor of ring R on node N is actor.NewPID(N, R).
 //
-//   - A call is a messages.CallRequest whose Body is the call's message
-//     packed in an anypb.Any, sent as a request (RequestFuture, or
-//     ctx.Request from an actor). HandleCall gets the unpacked message;
-//     the answer is a messages.CallReply with the reply packed in Body, or
-//     Error and ErrorCodes (the wire codes of the sentinels it wraps).
+//   - A call is the call's message, a protobuf message, sent as a request
+//     (RequestFuture, or ctx.Request from an actor). HandleCall gets it;
+//     the answer is the reply itself, or a messages.CallReply when there
+//     is none: Error and ErrorCodes (the wire codes of the sentinels the
+//     error wraps) when the call failed, an empty one when HandleCall
+//     replied nil. A message of the ring's own package
+//     (genserverring.messages) goes inside a messages.CallRequest, packed
+//     in an anypb.Any, so that it is not taken for the ring's request.
 //   - A cast is a messages.CastRequest, sent with Send.
-//   - Any other message reaches HandleInfo; a behaviour that wants to
-//     answer one sent as a request responds with ctx.Actor().Respond.
+//   - Any other message, and a message sent with Send, reaches HandleInfo.
 //
-// A call in a form the ring cannot read (no body, a type this process does
-// not know) is answered with an error, never left to time out. A ring with
-// a keyring (Security.Keyring) refuses unsealed requests from other
-// processes: there, use a Client built WithKeyring.
+// A call in a form the ring cannot read (a CallRequest with no body, a
+// type this process does not know) is answered with an error, never left
+// to time out. A ring with a keyring (Security.Keyring) refuses unsealed
+// messages from other processes, and answers an unsealed call with
+// ErrKeyRequired: there, use a Client built WithKeyring.
 func Example_rawProtoActorCaller() {
 	system := exampleSystem()
 	infos := make(chan any, 1)
@@ -235,14 +237,14 @@ func Example_rawProtoActorCaller() {
 	defer ring.LocalStop(context.Background())
 	pid := actor.NewPID(ring.Node(), "example-raw")
 
-	body, _ := anypb.New(wrapperspb.String("inc"))
-	answer, err := system.Root.RequestFuture(pid, &messages.CallRequest{Body: body}, 5*time.Second).Result()
+	answer, err := system.Root.RequestFuture(pid, wrapperspb.String("inc"), 5*time.Second).Result()
 	if err != nil {
 		panic(err)
 	}
-	reply := answer.(*messages.CallReply)
-	value, _ := reply.GetBody().UnmarshalNew()
-	fmt.Println("inc:", value.(*wrapperspb.Int64Value).GetValue())
+	fmt.Println("inc:", answer.(*wrapperspb.Int64Value).GetValue())
+
+	answer, _ = system.Root.RequestFuture(pid, wrapperspb.String("dec"), 5*time.Second).Result()
+	fmt.Println("dec:", answer.(*messages.CallReply).GetError())
 
 	answer, _ = system.Root.RequestFuture(pid, &messages.CallRequest{}, 5*time.Second).Result()
 	fmt.Println("no body:", answer.(*messages.CallReply).GetError())
@@ -251,6 +253,7 @@ func Example_rawProtoActorCaller() {
 	fmt.Println("info:", (<-infos).(*wrapperspb.StringValue).GetValue())
 	// Output:
 	// inc: 1
+	// dec: ringactor: call not handled by the behaviour
 	// no body: ringactor: message without body
 	// info: hello
 }

@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -40,7 +41,9 @@ import (
 //     certificate.
 //   - With a keyring, any message that is neither sealed nor one of the
 //     ring's requests (which the ring actor answers with ErrKeyRequired),
-//     so the behaviour's HandleInfo gets nothing from outside either.
+//     so the behaviour's HandleInfo gets nothing from outside either. An
+//     unsealed call sent as the user's message is a request too: the ring
+//     actor's boundary answers it with ErrKeyRequired.
 
 // localRings holds the names of the ring actors started in this process,
 // keyed or not; a name stays once registered (a Stop to a ring that has
@@ -187,13 +190,18 @@ func screenEnvelope(batch *remote.MessageBatch, env *remote.MessageEnvelope, kno
 		return true
 	}
 	typeName := batch.TypeNames[typeID]
+	target := batch.Targets[targetID].GetId()
+	entry, ring := lookupRing(target)
 	if !known[typeID] {
 		guardStats.unknownTypes.Add(1)
 		drops.warn("unknown type", "dropped a remote message of a type this binary does not know", slog.String("type", truncate(typeName)), slog.String("peer", truncate(peer.claimed)))
+		if ring {
+			// A call whose message this member cannot decode: the
+			// caller learns why instead of waiting for its timeout.
+			answerRefused(entry, batch, env, typeName, fmt.Errorf("ringactor: cannot decode message of type %q: unknown to the member", truncate(typeName)))
+		}
 		return true
 	}
-	target := batch.Targets[targetID].GetId()
-	entry, ring := lookupRing(target)
 	if !ring {
 		return false
 	}
@@ -217,7 +225,7 @@ func screenEnvelope(batch *remote.MessageBatch, env *remote.MessageEnvelope, kno
 		return false // members watch each other; a watch by anyone else only costs it a notice
 	}
 	ringType := strings.HasPrefix(typeName, messagesPackage+".")
-	if keyed && !ringType {
+	if keyed && !ringType && !(env.Sender > 0 && isUserType(protoreflect.FullName(typeName))) {
 		return refuse(&guardStats.unsealed, "unsealed message to a keyed ring")
 	}
 	if peer.identity != nil && ringType {

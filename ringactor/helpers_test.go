@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/genserverring/genserverring-go/crdt"
+	"github.com/genserverring/genserverring-go/messages"
 	"github.com/genserverring/genserverring-go/persistence"
 )
 
@@ -143,6 +144,11 @@ func (b *counterBehaviour) HandleCall(ctx *Context[*crdt.PNCounter], from From, 
 				}
 			}
 			return ReplyWith(wrapperspb.String(""))
+		case text == "nil":
+			return ReplyWith(nil)
+		case text == "call-reply":
+			// A reply of the type that also answers failed calls.
+			return ReplyWith(&messages.CallReply{Error: "not an error: a reply"})
 		case strings.HasPrefix(text, "error:"):
 			// Answer with an error wrapping the sentinel of a wire code.
 			return ReplyWithError(fmt.Errorf("asked for %s: %w", text, errorOf(strings.TrimPrefix(text, "error:"))))
@@ -150,6 +156,9 @@ func (b *counterBehaviour) HandleCall(ctx *Context[*crdt.PNCounter], from From, 
 	case *wrapperspb.Int64Value:
 		ctx.Update(func(p *crdt.PNCounter) *crdt.PNCounter { return p.Increment(ctx.Replica(), uint64(m.GetValue())) })
 		return ReplyWith(wrapperspb.Int64(ctx.Payload().Value()))
+	case *messages.Nodes:
+		// A call whose message is of the ring's own package: echoed.
+		return ReplyWith(m)
 	}
 	return ReplyWithError(ErrUnhandledCall)
 }

@@ -93,6 +93,13 @@ func refuseBusy(entry *ringEntry, batch *remote.MessageBatch, env *remote.Messag
 	entry.busy.Add(1)
 	guardStats.busy.Add(1)
 	drops.warn("mailbox full", "refused a remote message to a busy ring actor", slog.String("type", truncate(typeName)), slog.String("ring", truncate(target)), slog.String("peer", truncate(peer.claimed)), slog.Int64("queued", entry.queued()))
+	answerRefused(entry, batch, env, typeName, ErrBusy)
+}
+
+// answerRefused answers env, a message to the ring of entry that the
+// receive guard refused, with err when it is a request that waits for an
+// answer: sealed for the request when it came sealed.
+func answerRefused(entry *ringEntry, batch *remote.MessageBatch, env *remote.MessageEnvelope, typeName string, err error) {
 	answer := entry.answer.Load()
 	sender := envelopeSender(batch, env)
 	if answer == nil || sender == nil {
@@ -107,14 +114,9 @@ func refuseBusy(entry *ringEntry, batch *remote.MessageBatch, env *remote.Messag
 		}
 		requestType, nonce = sealed.GetType(), sealed.GetNonce()
 	}
-	var reply proto.Message
-	switch name := requestType; {
-	case !isRequest(name), name == messagesPackage+".CastRequest", name == messagesPackage+".CastBatch":
+	reply := errorAnswer(requestType, err)
+	if reply == nil {
 		return
-	case name == messagesPackage+".CallRequest":
-		reply = &messages.CallReply{Error: ErrBusy.Error(), ErrorCodes: codesOf(ErrBusy)}
-	default:
-		reply = opReply(ErrBusy)
 	}
 	if nonce != nil {
 		if reply = answer.seal(reply, nonce); reply == nil {

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/genserverring/genserverring-go/messages"
 )
 
 // unknownMessage builds a protobuf message of a type no binary linked into
@@ -98,6 +100,44 @@ func TestRemoteCallWithProtobuf(t *testing.T) {
 	up, err := remote.Up(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, []string{p.node}, up)
+}
+
+// A call to another process travels as its message itself; the messages
+// that could be mistaken for the ring's own travel wrapped, and every
+// reply comes back as the behaviour gave it.
+func TestRemoteCallCarriesEveryMessageAndReply(t *testing.T) {
+	ring := uniqueRing("remote-forms")
+	p, _ := startPeer(t, ring)
+	remote := NewClient(sharedRemote(t), p.node, ring)
+
+	// A message of the ring's own package reaches HandleCall: it is not
+	// taken for the ring's request of that type.
+	nodes := &messages.Nodes{Nodes: []string{"a call, not a request"}}
+	reply, err := remote.Call(within(2*time.Second), nodes)
+	require.NoError(t, err)
+	require.True(t, proto.Equal(nodes, reply.(proto.Message)), "echoed: %v", reply)
+	_, err = remote.Call(within(2*time.Second), &messages.GetUp{})
+	require.ErrorIs(t, err, ErrUnhandledCall, "a GetUp sent with Call is a call")
+
+	// A reply of the type that also carries errors is a reply.
+	reply, err = remote.Call(within(2*time.Second), wrapperspb.String("call-reply"))
+	require.NoError(t, err)
+	require.Equal(t, "not an error: a reply", reply.(*messages.CallReply).GetError())
+
+	reply, err = remote.Call(within(2*time.Second), wrapperspb.String("nil"))
+	require.NoError(t, err)
+	require.Nil(t, reply)
+
+	// A message the member cannot decode is answered at once, with why.
+	start := time.Now()
+	_, err = remote.Call(within(10*time.Second), unknownMessage(t))
+	require.ErrorContains(t, err, `cannot decode message of type "genserverring.unknowntest.Stranger"`)
+	require.Less(t, time.Since(start), 5*time.Second, "answered, not timed out")
+
+	// A plain Proto.Actor request is a call too.
+	answer, err := sharedRemote(t).Root.RequestFuture(actor.NewPID(p.node, ring), wrapperspb.Int64(0), 2*time.Second).Result()
+	require.NoError(t, err)
+	require.IsType(t, &wrapperspb.Int64Value{}, answer)
 }
 
 func TestDeferredReplyToRemoteCaller(t *testing.T) {

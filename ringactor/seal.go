@@ -16,7 +16,8 @@ import (
 )
 
 // Sealing: with a keyring, every message of the ring (the protocol between
-// members and the requests of clients) travels inside a messages.Sealed,
+// members, the requests of clients, and the calls sent as the user's
+// message, with their replies) travels inside a messages.Sealed,
 // encrypted and authenticated with AES-256-GCM. The receiver opens it and
 // refuses, with the reason below, what does not hold up.
 
@@ -29,6 +30,9 @@ var (
 	errForgedFrom = errors.New("the inner message's sender differs from the sealed sender")
 	errBadSealed  = errors.New("malformed sealed message")
 	errOtherRing  = errors.New("sealed for another ring")
+	// errUnknownType: the seal holds, but its message is of a type this
+	// binary does not know (a call from a client of a newer version).
+	errUnknownType = errors.New("unknown to the member")
 )
 
 // DefaultReplayWindow is how far a sealed message's timestamp may be from
@@ -40,8 +44,7 @@ const DefaultReplayCacheSize = 1 << 16
 
 const nonceSize = 12 // GCM's standard nonce
 
-// messagesPackage is the protobuf package of the ring's own messages: only
-// these may be sealed.
+// messagesPackage is the protobuf package of the ring's own messages.
 const messagesPackage = "genserverring.messages"
 
 // sealer seals the messages one sender sends and opens the ones a ring
@@ -178,7 +181,7 @@ func putScratch(s *sealScratch) {
 	scratchPool.Put(s)
 }
 
-// decodeSealed decodes body, decrypted from sealed, as the ring message
+// decodeSealed decodes body, decrypted from sealed, as the message type
 // sealed names.
 func decodeSealed(sealed *messages.Sealed, body []byte) (*sealableType, proto.Message, error) {
 	kind, err := sealableTypeOf(sealed.GetType())
@@ -220,13 +223,30 @@ var sealableTypes = sync.OnceValue(func() map[string]*sealableType {
 	return types
 })
 
-// sealableTypeOf returns the ring's message type named name.
+// userSealableTypes holds the user's message types that arrived sealed
+// (calls and their replies), found once in the global registry.
+var userSealableTypes sync.Map // name -> *sealableType
+
+// sealableTypeOf returns the message type named name: one of the ring's,
+// or a user's type that this binary knows (a call or its reply; it names
+// no sender).
 func sealableTypeOf(name string) (*sealableType, error) {
-	kind, ok := sealableTypes()[name]
-	if !ok {
-		return nil, fmt.Errorf("%w: type %q is not a ring message", errBadSealed, name)
+	if kind, ok := sealableTypes()[name]; ok {
+		return kind, nil
 	}
-	return kind, nil
+	if kind, ok := userSealableTypes.Load(name); ok {
+		return kind.(*sealableType), nil
+	}
+	full := protoreflect.FullName(name)
+	if !full.IsValid() || !isUserType(full) {
+		return nil, fmt.Errorf("%w: type %q is not a message the ring takes sealed", errBadSealed, truncate(name))
+	}
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(full)
+	if err != nil {
+		return nil, fmt.Errorf("ringactor: cannot decode message of type %q: %w", truncate(name), errUnknownType)
+	}
+	kind, _ := userSealableTypes.LoadOrStore(name, &sealableType{MessageType: mt})
+	return kind.(*sealableType), nil
 }
 
 // claimedFrom returns the sender msg, of type t, names in its field

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/genserverring/genserverring-go/crdt"
+	"github.com/genserverring/genserverring-go/messages"
 	"github.com/genserverring/genserverring-go/persistence"
 )
 
@@ -249,6 +250,7 @@ func TestSecurityClientProcess(t *testing.T) {
 	var result clientResult
 	for _, op := range spec.Ops {
 		var err error
+		detail := ""
 		switch verb, arg, _ := strings.Cut(op, " "); verb {
 		case "add":
 			err = client.AddNode(context.Background(), arg)
@@ -256,6 +258,13 @@ func TestSecurityClientProcess(t *testing.T) {
 			_, err = client.All(context.Background())
 		case "call":
 			_, err = client.Call(within(3*time.Second), wrapperspb.Int64(1))
+		case "call-form":
+			// "ok <type of the reply>" to a call of the form arg (see
+			// callForms).
+			var reply any
+			if reply, err = client.Call(within(3*time.Second), callForms(t)[arg]); err == nil {
+				detail = fmt.Sprintf(" %T", reply)
+			}
 		case "cast":
 			err = client.Cast(wrapperspb.Int64(1))
 		case "stop":
@@ -263,7 +272,7 @@ func TestSecurityClientProcess(t *testing.T) {
 		default:
 			err = fmt.Errorf("unknown op %q", op)
 		}
-		outcome := "ok"
+		outcome := "ok" + detail
 		if err != nil {
 			outcome = err.Error()
 			if errors.Is(err, ErrKeyRequired) {
@@ -278,6 +287,18 @@ func TestSecurityClientProcess(t *testing.T) {
 	data, err := json.Marshal(result)
 	require.NoError(t, err)
 	fmt.Printf("CLIENT RESULT %s\n", data)
+}
+
+// callForms are the calls whose messages or replies take another form on
+// the wire than the user's message itself (see counterBehaviour).
+func callForms(t *testing.T) map[string]proto.Message {
+	return map[string]proto.Message{
+		"nil":        wrapperspb.String("nil"),
+		"call-reply": wrapperspb.String("call-reply"),
+		"nodes":      &messages.Nodes{Nodes: []string{"a call, not a request"}},
+		"get-up":     &messages.GetUp{},
+		"unknown":    unknownMessage(t),
+	}
 }
 
 func portOf(t *testing.T, node string) int {

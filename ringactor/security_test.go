@@ -216,6 +216,25 @@ func TestClientNeedsTheRingKey(t *testing.T) {
 	assert.Equal(t, int64(1), m.value(t))
 }
 
+// Sealed, a call travels as its message and is answered as the behaviour
+// replied, as unsealed (TestRemoteCallCarriesEveryMessageAndReply).
+func TestSealedCallsCarryEveryMessageAndReply(t *testing.T) {
+	key := testKey(t)
+	ring := uniqueRing("sealedforms")
+	m := startGuardedMember(t, ring, WithKeyring(testKeyring(t, key)))
+	outcomes := runClientProcess(t, clientSpec{Node: m.node, Ring: ring, Key: EncodeKey(key), Ops: []string{
+		"call-form nil", "call-form call-reply", "call-form nodes", "call-form get-up", "call-form unknown", "call",
+	}})
+	require.Len(t, outcomes, 6)
+	assert.Equal(t, []string{"ok <nil>", "ok *messages.CallReply", "ok *messages.Nodes"}, outcomes[:3])
+	assert.Contains(t, outcomes[3], ErrUnhandledCall.Error())
+	assert.Contains(t, outcomes[4], `cannot decode message of type "genserverring.unknowntest.Stranger": unknown to the member`)
+	assert.NotContains(t, outcomes[4], "ErrKeyRequired", "no key would help")
+	assert.Equal(t, "ok", outcomes[5])
+	assert.Equal(t, int64(1), m.value(t))
+	assert.Zero(t, m.stats(t).Security.BadSeal)
+}
+
 // fakeNodes is a node set of n made-up members.
 func fakeNodes(t *testing.T, n int) *messages.ORSet {
 	t.Helper()
