@@ -160,8 +160,13 @@ type ringCore struct {
 	// their hash: they change far less often than the payload, and a ring
 	// of hundreds of members should not encode them at each payload change.
 	membershipCache *encodedMembership
-	// payloadMaybeTouched: a callback ran since the last gossip tick (see
-	// callbackRan).
+	// payloadBytes is the payload's encoding in gossipCache, kept apart so
+	// that a membership change, which a flapping member causes many of,
+	// does not encode a large payload again; nil when the payload changed
+	// since.
+	payloadBytes []byte
+	// payloadMaybeTouched: a callback ran since the payload was last
+	// encoded (see callbackRan).
 	payloadMaybeTouched bool
 	// digestRodeProbe: a ping carried the digest since the last gossip
 	// tick, which then has nothing to send.
@@ -270,13 +275,15 @@ func (c *ringCore) takeEffects() effects {
 
 // payloadTouched tells the core the payload changed outside a merge (a
 // user callback's Update): the next gossip must encode it again.
-func (c *ringCore) payloadTouched() { c.gossipCache, c.lastChange = nil, c.probeTicks }
+func (c *ringCore) payloadTouched() {
+	c.gossipCache, c.payloadBytes, c.lastChange = nil, nil, c.probeTicks
+}
 
 // callbackRan tells the core a user callback ran, which may have changed
 // the payload directly, not through Update. Such a change reaches the
 // others only with anti-entropy, so the digest takes it in at the next
-// gossip tick: encoding a large payload again after every call would cost
-// more than the calls.
+// gossip tick, unless the payload was encoded since: encoding a large
+// payload again after every call would cost more than the calls.
 func (c *ringCore) callbackRan() { c.payloadMaybeTouched = true }
 
 // membershipChanged tells the core the node set or forced-down set changed.
@@ -497,9 +504,14 @@ func (c *ringCore) gossipMessage() (*messages.Gossip, error) {
 	if err != nil {
 		return nil, err
 	}
-	payload, err := c.payload.encode()
-	if err != nil {
-		return nil, fmt.Errorf("payload: %w", err)
+	payload := c.payloadBytes
+	if payload == nil {
+		if payload, err = c.payload.encode(); err != nil {
+			return nil, fmt.Errorf("payload: %w", err)
+		}
+		// Every callback so far ran before this encoding: a change it
+		// made directly is in it.
+		c.payloadBytes, c.payloadMaybeTouched = payload, false
 	}
 	g := &messages.Gossip{
 		Ring: c.cfg.ring, From: c.cfg.self, Replica: string(c.cfg.replica),

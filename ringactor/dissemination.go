@@ -100,7 +100,7 @@ func combineDigest(membershipHash uint64, payload []byte) uint64 {
 // share messages: with probing on, a ring sends no digest of its own).
 func (c *ringCore) onGossipTick() {
 	if c.payloadMaybeTouched {
-		c.payloadMaybeTouched, c.gossipCache = false, nil
+		c.payloadMaybeTouched, c.gossipCache, c.payloadBytes = false, nil, nil
 	}
 	c.prunePass()
 	if c.digestRodeProbe {

@@ -200,3 +200,53 @@ func TestSimDigestMismatchRightAfterAChangeWaitsForThePush(t *testing.T) {
 	a.core.onPing(ping(3))
 	assert.Equal(t, 1, stateSent())
 }
+
+// countingPayload counts the encodings of its counter.
+type countingPayload struct {
+	counterPayload
+	encodes int
+}
+
+func (p *countingPayload) encode() ([]byte, error) {
+	p.encodes++
+	return p.counterPayload.encode()
+}
+
+// A large payload is encoded again only when it may have changed: not for
+// a membership change (a flapping member causes many), and not at a
+// gossip tick after callbacks when it was encoded after them.
+func TestThePayloadIsEncodedOnlyWhenItMayHaveChanged(t *testing.T) {
+	payload := &countingPayload{}
+	core, err := newCore(coreConfig{ring: "encode", self: simNode(0), replica: "r0", indirectChecks: 2}, nil, payload, rand.New(rand.NewPCG(1, 1)), quietLogger())
+	require.NoError(t, err)
+	core.start()
+	core.finishInit()
+	first := core.digest()
+	encodes := payload.encodes
+	require.NotZero(t, first)
+
+	core.nodeSet.Add(crdt.ReplicaID("r0"), simNode(1))
+	core.membershipChanged()
+	require.NotEqual(t, first, core.digest(), "the digest covers the membership")
+	require.Equal(t, encodes, payload.encodes, "a membership change keeps the payload's encoding")
+
+	// A callback may have changed the payload directly: the next gossip
+	// tick encodes it again...
+	core.callbackRan()
+	core.onGossipTick()
+	core.digest()
+	require.Equal(t, encodes+1, payload.encodes)
+	core.onGossipTick()
+	core.digest()
+	require.Equal(t, encodes+1, payload.encodes, "no callback since")
+
+	// ...unless it was encoded after the callback.
+	core.callbackRan()
+	payload.Increment("r0", 1)
+	core.payloadTouched()
+	changed := core.digest()
+	require.Equal(t, encodes+2, payload.encodes)
+	core.onGossipTick()
+	require.Equal(t, changed, core.digest())
+	require.Equal(t, encodes+2, payload.encodes, "encoded after the last callback")
+}
