@@ -29,6 +29,12 @@ type (
 	probeDeadline struct {
 		seq   uint64
 		phase probePhase
+		// due is when the deadline was armed to end; slowWaits the
+		// process's slow scheduling waits then; postponed how many
+		// times it was postponed (local_health.go).
+		due       time.Time
+		slowWaits uint64
+		postponed int
 	}
 	// statsRequest asks for a copy of Stats.
 	statsRequest struct{}
@@ -77,6 +83,7 @@ type ringActor[P Payload[P]] struct {
 	log          *slog.Logger
 	ctx          *Context[P]
 	timers       *timers
+	health       *localHealth
 	// boundary seals what the member sends and admits what it receives
 	// (boundary.go).
 	boundary *boundary
@@ -282,6 +289,9 @@ func (a *ringActor[P]) handleRing(ctx actor.Context, message any) {
 		c.onProbeTick()
 		a.metrics.publish(c)
 	case *probeDeadline:
+		if a.postponeVerdict(msg) {
+			return
+		}
 		c.onProbeTimer(msg.seq, msg.phase)
 	case *initDeadline:
 		c.finishInit()
@@ -384,6 +394,7 @@ func (a *ringActor[P]) callback(ctx actor.Context, name string, f func()) (panic
 
 func (a *ringActor[P]) start(ctx actor.Context) error {
 	a.credit = newOutboundCredit(a.cfg.Security.maxUnanswered())
+	a.health = newLocalHealth(a.cfg.ProbeTimeout)
 	a.transport = newTransport(ctx.ActorSystem(), a.name, a.cfg, a.credit)
 	self := a.transport.self()
 	a.log = a.cfg.Logger
@@ -525,11 +536,7 @@ func (a *ringActor[P]) applyEffects(ctx actor.Context) {
 		// rounds, which must be sealed anew (a fresh nonce and time).
 		a.boundary.forgetLast()
 		for _, t := range eff.probeTimers {
-			delay := a.cfg.ProbeTimeout
-			if t.phase == phaseIndirect || t.phase == phaseConfirm {
-				delay /= 2
-			}
-			a.timers.once(delay, &probeDeadline{seq: t.seq, phase: t.phase})
+			a.armProbeDeadline(&probeDeadline{seq: t.seq, phase: t.phase})
 		}
 		for _, mismatch := range eff.payloadMismatches {
 			a.callback(ctx, "HandleInfo", func() { a.behaviour.HandleInfo(a.ctx, mismatch) })

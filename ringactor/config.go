@@ -125,7 +125,11 @@ type Config struct {
 	// A member that hangs is seen down by every other member within
 	// ProbeInterval + 1.5 × ProbeTimeout (2.5 s with the defaults), plus as
 	// much again for each adjacent member in the sorted up set that hangs
-	// with it. Default 1 s.
+	// with it. A verdict is postponed while this member's own process is
+	// starved of CPU (a goroutine waited a tenth of ProbeTimeout to run),
+	// by ProbeTimeout each time, at most 3 times: a starved process would
+	// otherwise declare down members whose answers wait in its own queues.
+	// Default 1 s.
 	ProbeTimeout time.Duration
 
 	// IndirectChecks is how many other members are asked to probe a target

@@ -168,11 +168,12 @@ func newRingMetrics(provider metric.MeterProvider, ring, node string, log *slog.
 		dropObservations = append(dropObservations, count(r.count, attribute.String("reason", r.reason)))
 	}
 	observe(drops, err, "genserverring.drops", dropObservations...)
-	probes, err := meter.Int64ObservableCounter("genserverring.probes", metric.WithDescription("Outcomes of this member's probes: ok (answered), suspect (unanswered at half the timeout; others asked to probe), down (unanswered: declared down)."), metric.WithUnit("{probe}"))
+	probes, err := meter.Int64ObservableCounter("genserverring.probes", metric.WithDescription("Outcomes of this member's probes: ok (answered), suspect (unanswered at half the timeout; others asked to probe), postponed (a verdict deferred because this member's process was starved of CPU), down (unanswered: declared down)."), metric.WithUnit("{probe}"))
 	outcome := func(o string) attribute.KeyValue { return attribute.String("outcome", o) }
 	observe(probes, err, "genserverring.probes",
 		count(func(s *Stats) uint64 { return s.ProbeAcks }, outcome("ok")),
 		count(func(s *Stats) uint64 { return s.ProbeSuspects }, outcome("suspect")),
+		count(func(s *Stats) uint64 { return s.ProbeVerdictsPostponed }, outcome("postponed")),
 		count(func(s *Stats) uint64 { return s.ProbeFailures }, outcome("down")))
 	persistErrors, err := meter.Int64ObservableCounter("genserverring.persistence.errors", metric.WithDescription("Failed writes: op sync (a group commit of payload changes) or ring_file (a write of the ring file)."), metric.WithUnit("{error}"))
 	op := func(o string) attribute.KeyValue { return attribute.String("op", o) }

@@ -98,6 +98,12 @@ func (p *prober) forget(target string) {
 	}
 }
 
+// awaitsAnswer reports whether ping seq is still unanswered.
+func (c *ringCore) awaitsAnswer(seq uint64) bool {
+	_, ok := c.probes.pending[seq]
+	return ok
+}
+
 // heardSince reports whether target spoke after ping seq was sent.
 func (p *prober) heardSince(target string, seq uint64) bool { return p.heard[target] >= seq }
 

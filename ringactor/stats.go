@@ -46,6 +46,10 @@ type Stats struct {
 	// the probes unanswered at half of ProbeTimeout, for which other
 	// members were asked to probe the target.
 	ProbeAcks, ProbeSuspects uint64
+	// ProbeVerdictsPostponed counts probe deadlines postponed because this
+	// member's process was starved of CPU while the probe waited: its
+	// verdict could not be trusted (see Config.ProbeTimeout).
+	ProbeVerdictsPostponed uint64
 	// RingChanges and StateChanges count HandleRingChange and
 	// HandleStateChange notices.
 	RingChanges, StateChanges uint64
