@@ -195,7 +195,13 @@ func screenEnvelope(batch *remote.MessageBatch, env *remote.MessageEnvelope, kno
 	if !known[typeID] {
 		guardStats.unknownTypes.Add(1)
 		drops.warn("unknown type", "dropped a remote message of a type this binary does not know", slog.String("type", truncate(typeName)), slog.String("peer", truncate(peer.claimed)))
-		if ring {
+		switch {
+		case ring && entry.keyed.Load():
+			// Every message to a keyed ring travels sealed, as a
+			// ring-package type this member knows: what is missing
+			// here is the key, and that is what the caller hears.
+			answerRefused(entry, batch, env, typeName, ErrKeyRequired)
+		case ring:
 			// A call whose message this member cannot decode: the
 			// caller learns why instead of waiting for its timeout.
 			answerRefused(entry, batch, env, typeName, fmt.Errorf("ringactor: cannot decode message of type %q: unknown to the member", truncate(typeName)))

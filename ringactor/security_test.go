@@ -211,6 +211,12 @@ func TestClientNeedsTheRingKey(t *testing.T) {
 	assert.Equal(t, uint64(4), stats.Security.BadSeal)
 	requireIntact(t, m, []string{m.node}, 0)
 
+	// A call of a type the member cannot decode, unsealed: the key is
+	// what is missing, so that is what the caller hears.
+	unknown := runClientProcess(t, clientSpec{Node: m.node, Ring: ring, Ops: []string{"call-form unknown"}})
+	require.Len(t, unknown, 1)
+	assert.True(t, strings.HasPrefix(unknown[0], "ErrKeyRequired: "), unknown[0])
+
 	outcomes := runClientProcess(t, clientSpec{Node: m.node, Ring: ring, Key: EncodeKey(key), Ops: []string{"add " + peer.addr, "all", "call"}})
 	assert.Equal(t, []string{"ok", "ok", "ok"}, outcomes)
 	assert.Equal(t, int64(1), m.value(t))
