@@ -53,13 +53,15 @@ const batchOverhead = 4 << 10
 // warns once when nothing authenticates the ring's peers.
 func newBoundary(ring, self string, sec Security, system *actor.ActorSystem, stats *Stats, log *slog.Logger) *boundary {
 	b := &boundary{ring: ring, stats: stats, drops: newDropLog(log), maxNodes: sec.maxNodes(), maxSend: maxMessageBytes(system) - batchOverhead, log: log}
-	if sec.Keyring != nil {
+	if sec.Keyring != nil && sec.Keyring != transportKeyring(system) {
+		// A keyring the transport does not hold: each message is sealed.
+		// The transport's own keyring covers every message already.
 		b.sealer = newSealer(ring, self, sec.Keyring, sec.ReplayWindow, sec.ReplayCacheSize)
 	}
-	b.entry = registerRing(ring, sec.Keyring != nil, sec.maxQueued())
+	b.entry = registerRing(ring, b.sealer != nil, sec.maxQueued())
 	b.entry.answer.Store(&busyAnswer{system: system, seal: b.sealAnswer})
 	if sec.Keyring == nil && !sec.TransportAuthenticated && !transportAuthenticated(system) {
-		log.Warn("the ring is open: no ring key and no mTLS, so any process that reaches this member's port can change its membership, stop it and forge its gossip (see Security.Keyring and RemoteOptions.TLS)")
+		log.Warn("the ring is open: no ring key and no mTLS, so any process that reaches this member's port can change its membership, stop it and forge its gossip (see RemoteOptions.Keyring, Security.Keyring and RemoteOptions.TLS)")
 	}
 	return b
 }
@@ -308,11 +310,13 @@ func isRequest(typeName string) bool {
 
 // WithKeyring returns a copy of the client that seals its requests with
 // the primary key of k, as a ring with a keyring requires. The Client that
-// Start returns holds its ring's keyring already.
+// Start returns holds its ring's keyring already. A client whose actor
+// system's remote holds k (RemoteOptions.Keyring) seals nothing: its
+// transport covers its requests.
 func (c *Client) WithKeyring(k *Keyring) *Client {
 	copied := *c
 	copied.sealer = nil
-	if k != nil {
+	if k != nil && k != transportKeyring(c.system) {
 		copied.sealer = newSealer(c.ring, c.system.Address(), k, 0, 1)
 	}
 	if !copied.local() {

@@ -57,6 +57,19 @@ func BenchmarkRemoteCallVsBare(b *testing.B) {
 	_, err = Start[*crdt.PNCounter](home, "echo-key", countingEcho{casts: keyedCasts}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), WithKeyring(keyring))
 	require.NoError(b, err)
 
+	// The same ring actor with the key on the transport instead: a pair of
+	// systems of their own, speaking TLS with the key's certificates.
+	keyHome, keyHomeRemote, err := StartActorSystem(RemoteOptions{Logger: quietLogger(), Keyring: keyring})
+	require.NoError(b, err)
+	b.Cleanup(func() { keyHomeRemote.Shutdown(false); keyHome.Shutdown() })
+	keyAway, keyAwayRemote, err := StartActorSystem(RemoteOptions{Logger: quietLogger(), Keyring: keyring})
+	require.NoError(b, err)
+	b.Cleanup(func() { keyAwayRemote.Shutdown(false); keyAway.Shutdown() })
+	transportCasts := &castCounter{}
+	_, err = Start[*crdt.PNCounter](keyHome, "echo-keytls", countingEcho{casts: transportCasts}, WithStore(persistence.NewMemoryStore()), WithLogger(quietLogger()), WithKeyring(keyring))
+	require.NoError(b, err)
+	keyTLS := NewClient(keyAway, keyHome.Address(), "echo-keytls").WithTimeout(5 * time.Second).WithKeyring(keyring)
+
 	ring := NewClient(away, home.Address(), "echo").WithTimeout(5 * time.Second)
 	keyed := NewClient(away, home.Address(), "echo-key").WithTimeout(5 * time.Second).WithKeyring(keyring)
 	bare := actor.NewPID(home.Address(), "bare")
@@ -69,6 +82,10 @@ func BenchmarkRemoteCallVsBare(b *testing.B) {
 			_, err := keyed.Call(context.Background(), msg)
 			return err
 		},
+		"ring-keytls": func(msg *wrapperspb.Int64Value) error {
+			_, err := keyTLS.Call(context.Background(), msg)
+			return err
+		},
 		"bare": func(msg *wrapperspb.Int64Value) error {
 			_, err := away.Root.RequestFuture(bare, msg, 5*time.Second).Result()
 			return err
@@ -76,12 +93,13 @@ func BenchmarkRemoteCallVsBare(b *testing.B) {
 	}
 	cast := wrapperspb.String("cast")
 	casts := map[string]func(){
-		"ring":     func() { _ = ring.Cast(cast) },
-		"ring-key": func() { _ = keyed.Cast(cast) },
-		"bare":     func() { away.Root.Send(bare, cast) },
+		"ring":        func() { _ = ring.Cast(cast) },
+		"ring-key":    func() { _ = keyed.Cast(cast) },
+		"ring-keytls": func() { _ = keyTLS.Cast(cast) },
+		"bare":        func() { away.Root.Send(bare, cast) },
 	}
-	counters := map[string]*castCounter{"ring": ringCasts, "ring-key": keyedCasts, "bare": bareCasts}
-	for _, name := range []string{"bare", "ring", "ring-key"} {
+	counters := map[string]*castCounter{"ring": ringCasts, "ring-key": keyedCasts, "ring-keytls": transportCasts, "bare": bareCasts}
+	for _, name := range []string{"bare", "ring", "ring-key", "ring-keytls"} {
 		call, send, counter := calls[name], casts[name], counters[name]
 		b.Run(name+"/cast", func(b *testing.B) {
 			counter.count.Store(0)

@@ -84,7 +84,7 @@ func lookupRing(name string) (*ringEntry, bool) {
 
 // tlsSystems holds the actor systems that StartActorSystem started with
 // mTLS, so that their rings do not warn that they are open.
-var tlsSystems sync.Map // *actor.ActorSystem -> *tlsFiles
+var tlsSystems sync.Map // *actor.ActorSystem -> certSource
 
 func transportAuthenticated(system *actor.ActorSystem) bool {
 	_, ok := tlsSystems.Load(system)

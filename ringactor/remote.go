@@ -1,6 +1,7 @@
 package ringactor
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,6 +43,20 @@ type RemoteOptions struct {
 	// connect, and a ring message whose sender is not named by its peer's
 	// certificate is refused. Default nil: plaintext.
 	TLS *TLSConfig
+	// Keyring, when set, makes the remote speak mutual TLS with
+	// certificates made from the ring keys (see KeyURIScheme): only a
+	// process whose remote holds one of the keyring's keys can connect,
+	// and every message between processes is encrypted and authenticated
+	// by TLS. A ring started on this system with the same keyring
+	// (WithKeyring) or with none then seals nothing itself, and a Client of
+	// this system needs no keyring of its own: the keyring of the
+	// transport covers them, at the cost of TLS rather than of a seal per
+	// message. Keys rotate as the Keyring says (AddKey, UseKey, RemoveKey):
+	// a new connection presents the primary key and accepts any key; a
+	// connection made before a key's removal stays up until it closes.
+	// Every member and client of the ring needs the same setting. Not with
+	// TLS. Default nil.
+	Keyring *Keyring
 	// MaxMessageBytes bounds one message in both directions: the gRPC
 	// server refuses a larger one it receives, and the dialer refuses to
 	// send one (the send fails with a log line instead of the receiver
@@ -89,7 +104,7 @@ func DroppedUnknownMessages() uint64 { return guardStats.unknownTypes.Load() }
 //     refuses (guard.go), and recovers any other panic in the receive
 //     path.
 //   - A maximum message size in both directions (MaxMessageBytes) and, with
-//     TLS, mutual TLS credentials on the server and the dialer.
+//     TLS or a Keyring, mutual TLS credentials on the server and the dialer.
 //
 // It panics if the TLS files cannot be loaded; StartActorSystem returns
 // that as an error.
@@ -104,9 +119,9 @@ func RemoteConfig(opts RemoteOptions) *remote.Config {
 	return cfg
 }
 
-// remoteConfig is RemoteConfig; it also returns the TLS files the remote
-// reads (nil without TLS).
-func remoteConfig(opts RemoteOptions) (*remote.Config, *tlsFiles, error) {
+// remoteConfig is RemoteConfig; it also returns where the remote's TLS
+// finds its certificates (nil without TLS or a keyring).
+func remoteConfig(opts RemoteOptions) (*remote.Config, certSource, error) {
 	if opts.Host == "" {
 		opts.Host = "127.0.0.1"
 	}
@@ -132,14 +147,22 @@ func remoteConfig(opts RemoteOptions) (*remote.Config, *tlsFiles, error) {
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxBytes), grpc.MaxCallRecvMsgSize(maxBytes)),
 		grpc.WithInitialWindowSize(flowWindow), grpc.WithInitialConnWindowSize(flowWindow),
 	}
-	var files *tlsFiles
-	if opts.TLS != nil {
-		var err error
-		if files, err = newTLSFiles(*opts.TLS, log); err != nil {
-			return nil, nil, err
-		}
-		server = append(server, grpc.Creds(credentials.NewTLS(files.serverConfig())))
-		dial = append(dial, grpc.WithTransportCredentials(recordingCredentials{credentials.NewTLS(files.clientConfig())}))
+	var source certSource
+	var err error
+	switch {
+	case opts.TLS != nil && opts.Keyring != nil:
+		return nil, nil, errors.New("ringactor: RemoteOptions: set TLS or Keyring, not both")
+	case opts.TLS != nil:
+		source, err = newTLSFiles(*opts.TLS, log)
+	case opts.Keyring != nil:
+		source, err = newKeyCerts(opts.Keyring)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if source != nil {
+		server = append(server, grpc.Creds(credentials.NewTLS(serverTLS(source))))
+		dial = append(dial, grpc.WithTransportCredentials(recordingCredentials{credentials.NewTLS(clientTLS(source))}))
 	} else {
 		dial = append(dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
@@ -160,7 +183,7 @@ func remoteConfig(opts RemoteOptions) (*remote.Config, *tlsFiles, error) {
 	options = append(options, remote.WithDialOptions(dial...))
 	cfg := remote.Configure(opts.Host, opts.Port, options...)
 	cfg.MaxRetryCount = 1
-	return cfg, files, nil
+	return cfg, source, nil
 }
 
 // StartActorSystem starts an actor system with a remote configured by
@@ -172,7 +195,7 @@ func StartActorSystem(opts RemoteOptions) (system *actor.ActorSystem, r *remote.
 		log = defaultSystemLogger()
 		opts.Logger = log
 	}
-	cfg, files, err := remoteConfig(opts)
+	cfg, source, err := remoteConfig(opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -185,8 +208,8 @@ func StartActorSystem(opts RemoteOptions) (system *actor.ActorSystem, r *remote.
 			err = fmt.Errorf("ringactor: start remote on %s:%d: %v", opts.Host, opts.Port, p)
 		}
 	}()
-	if files != nil {
-		tlsSystems.Store(system, files)
+	if source != nil {
+		tlsSystems.Store(system, source)
 	}
 	if opts.MaxMessageBytes > 0 {
 		messageLimits.Store(system, opts.MaxMessageBytes)

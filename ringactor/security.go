@@ -17,7 +17,11 @@ type Security struct {
 	// refuse every ring message and every request that is not sealed with
 	// one of its keys: a Client must hold the ring's keyring
 	// (Client.WithKeyring), or its requests are answered ErrKeyRequired.
-	// Every member of a ring needs the same keys. Default nil: no key.
+	// Every member of a ring needs the same keys. On an actor system whose
+	// remote holds this keyring (RemoteOptions.Keyring), the member seals
+	// nothing: the transport's TLS, made from the same keys, already
+	// authenticates and encrypts every message, at a lower cost. Default
+	// nil: no key.
 	Keyring *Keyring
 
 	// ReplayWindow is how far the timestamp of a sealed message may be from
@@ -160,8 +164,8 @@ func explainUnreachable(system *actor.ActorSystem, address string, err error) er
 	if hs := recentHandshakeError(address); hs != nil {
 		return hs
 	}
-	if files, ok := tlsSystems.Load(system); ok {
-		if hs := files.(*tlsFiles).diagnose(address); hs != nil {
+	if source, ok := tlsSystems.Load(system); ok {
+		if hs := diagnoseTLS(source.(certSource), address); hs != nil {
 			return hs
 		}
 	} else if hs := speaksTLS(address); hs != nil {

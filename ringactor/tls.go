@@ -116,12 +116,25 @@ func (f *tlsFiles) current() (*tls.Certificate, *x509.CertPool) {
 	return f.cert, f.pool
 }
 
-// serverConfig accepts only peers with a certificate of the CA.
-func (f *tlsFiles) serverConfig() *tls.Config {
+// certSource is where a remote's TLS finds its certificate and the CAs it
+// trusts, at each handshake, so that both may change while it runs: the
+// files of a TLSConfig (tlsFiles) or a keyring's keys (keyCerts).
+type certSource interface {
+	current() (*tls.Certificate, *x509.CertPool)
+	// checksServerName reports whether a client checks that the server's
+	// certificate names the address it dialled. A keyring's certificates
+	// name no address: holding a key is what they prove.
+	checksServerName() bool
+}
+
+func (f *tlsFiles) checksServerName() bool { return true }
+
+// serverTLS accepts only peers with a certificate of one of source's CAs.
+func serverTLS(source certSource) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			cert, pool := f.current()
+			cert, pool := source.current()
 			return &tls.Config{
 				MinVersion:   tls.VersionTLS13,
 				Certificates: []tls.Certificate{*cert},
@@ -132,19 +145,19 @@ func (f *tlsFiles) serverConfig() *tls.Config {
 	}
 }
 
-// clientConfig verifies the server against the current CA pool by hand
+// clientTLS verifies the server against source's current CA pool by hand
 // (Go's own verification would fix the pool when the config is made, and
-// the pool must follow the file).
-func (f *tlsFiles) clientConfig() *tls.Config {
+// the pool must follow the files or the keyring).
+func clientTLS(source certSource) *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS13,
-		InsecureSkipVerify: true, // verified in VerifyConnection, against the reloaded pool
+		InsecureSkipVerify: true, // verified in VerifyConnection, against the current pool
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			cert, _ := f.current()
+			cert, _ := source.current()
 			return cert, nil
 		},
 		VerifyConnection: func(state tls.ConnectionState) error {
-			_, pool := f.current()
+			_, pool := source.current()
 			if len(state.PeerCertificates) == 0 {
 				return errors.New("the member presented no certificate")
 			}
@@ -152,26 +165,30 @@ func (f *tlsFiles) clientConfig() *tls.Config {
 			for _, c := range state.PeerCertificates[1:] {
 				intermediates.AddCert(c)
 			}
-			_, err := state.PeerCertificates[0].Verify(x509.VerifyOptions{
-				Roots: pool, Intermediates: intermediates, DNSName: state.ServerName,
+			opts := x509.VerifyOptions{
+				Roots: pool, Intermediates: intermediates,
 				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			})
+			}
+			if source.checksServerName() {
+				opts.DNSName = state.ServerName
+			}
+			_, err := state.PeerCertificates[0].Verify(opts)
 			return err
 		},
 	}
 }
 
-// diagnose makes one TLS connection to address, as the remote's dialer
+// diagnoseTLS makes one TLS connection to address, as the remote's dialer
 // would, and returns why it fails, if it does: the handshake, or the alert
 // a TLS 1.3 server sends after it when it refuses the client's
 // certificate. A server that accepts waits for the client to speak: the
-// read times out, and diagnose returns nil.
-func (f *tlsFiles) diagnose(address string) error {
+// read times out, and diagnoseTLS returns nil.
+func diagnoseTLS(source certSource, address string) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil
 	}
-	cfg := f.clientConfig()
+	cfg := clientTLS(source)
 	cfg.ServerName = host
 	cfg.NextProtos = []string{"h2"}
 	dialer := &net.Dialer{Timeout: 2 * time.Second}
@@ -261,9 +278,10 @@ func (c recordingCredentials) Clone() credentials.TransportCredentials {
 
 // peerIdentity is what a peer's verified certificate lets it speak for.
 type peerIdentity struct {
-	nodes []string // exact node addresses (NodeURIScheme URIs)
-	hosts []string // DNS names and IP addresses, any port
-	admin bool     // an admin client's: speaks for no member
+	nodes     []string // exact node addresses (NodeURIScheme URIs)
+	hosts     []string // DNS names and IP addresses, any port
+	admin     bool     // an admin client's: speaks for no member
+	keyHolder bool     // a certificate made from a ring key: speaks for any member
 }
 
 // identityOf returns the identity of the peer of ctx's stream, nil when the
@@ -289,6 +307,11 @@ func certificateIdentity(cert *x509.Certificate) *peerIdentity {
 		switch u.Scheme {
 		case AdminURIScheme:
 			return &peerIdentity{admin: true}
+		case KeyURIScheme:
+			// Made from a ring key (keytls.go): a remote accepts one only
+			// with a keyring, and its holder holds the key. With mTLS, a
+			// CA that signs such a name lets its holder speak for anyone.
+			return &peerIdentity{keyHolder: true}
 		case NodeURIScheme:
 			id.nodes = append(id.nodes, u.Host)
 		}
@@ -302,6 +325,9 @@ func certificateIdentity(cert *x509.Certificate) *peerIdentity {
 
 // covers reports whether the certificate speaks for node address addr.
 func (id *peerIdentity) covers(addr string) bool {
+	if id.keyHolder {
+		return true
+	}
 	if len(id.nodes) > 0 {
 		return slices.Contains(id.nodes, addr)
 	}
@@ -318,6 +344,9 @@ func (id *peerIdentity) covers(addr string) bool {
 func (id *peerIdentity) String() string {
 	if id.admin {
 		return "admin"
+	}
+	if id.keyHolder {
+		return "ring key holder"
 	}
 	return strings.Join(append(slices.Clone(id.nodes), id.hosts...), ",")
 }

@@ -211,8 +211,9 @@ const callers = 8
 
 // measureCalls runs one repetition of the call figures: the open ring
 // actor, the bare actor and, with -security key, a ring actor with a ring
-// key on the same systems, taking turns; with -security mtls, a ring actor
-// on two systems that speak mutual TLS.
+// key on the same systems, taking turns; with -security keytls and mtls, a
+// ring actor on two systems that speak mutual TLS (made from the key, or
+// of a CA).
 func measureCalls(cfg config, rs *results) error {
 	rings := []callRing{{name: "calls", system: systemRing}}
 	if slices.Contains(cfg.security, securityKey) {
@@ -225,12 +226,19 @@ func measureCalls(cfg config, rs *results) error {
 	if err := measureCallSetup(cfg, rs, nil, rings, true); err != nil {
 		return err
 	}
-	if slices.Contains(cfg.security, securityMTLS) {
-		sec, err := newRingSecurity(securityMTLS, cfg.dataDir)
+	// The settings on the transport: a ring actor on a pair of systems of
+	// their own.
+	for _, setting := range []string{securityKeyTLS, securityMTLS} {
+		if !slices.Contains(cfg.security, setting) {
+			continue
+		}
+		sec, err := newRingSecurity(setting, cfg.dataDir)
 		if err != nil {
 			return err
 		}
-		return measureCallSetup(cfg, rs, sec, []callRing{{name: "calls", system: securitySystem(securityMTLS)}}, false)
+		if err := measureCallSetup(cfg, rs, sec, []callRing{{name: "calls", system: securitySystem(setting), keyring: sec.keyring}}, false); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -115,7 +115,7 @@ func parseFlags(args []string) (config, error) {
 	ns := fs.String("n", "4,16,32", "comma-separated ring sizes")
 	payloads := fs.String("payload", "0,10240,1048576", "comma-separated payload sizes in bytes (encoded) for the steady-state cost; the largest also for the update cost")
 	systems := fs.String("systems", strings.Join(knownSystems, ","), "comma-separated systems; the first is the one the ratios are of")
-	security := fs.String("security", strings.Join(knownSecurity, ","), "comma-separated security settings of the ring: open, key (a ring key), mtls (mutual TLS); each but open is measured as a system of its own (ring-key, ring-mtls) beside the open ring, for dissemination, the steady cost and calls")
+	security := fs.String("security", strings.Join(knownSecurity, ","), "comma-separated security settings of the ring: open, key (a ring key, each message sealed), keytls (the ring key on the transport: TLS made from the key), mtls (mutual TLS); each but open is measured as a system of its own (ring-key, ring-keytls, ring-mtls) beside the open ring, for dissemination, the steady cost and calls")
 	fs.IntVar(&cfg.reps, "reps", 3, "repetitions of each figure (at least 3)")
 	fs.DurationVar(&cfg.gossip, "gossip", defaults.GossipInterval, "the ring's gossip interval")
 	fs.DurationVar(&cfg.probeInterval, "probe-interval", defaults.ProbeInterval, "the ring's probe interval")
@@ -254,8 +254,8 @@ func run(cfg config, out io.Writer) (err error) {
 					err = measureProtoCluster(cfg, rs, n, rep)
 				case securitySystem(securityKey):
 					err = measureSecureRing(cfg, rs, securityKey, n, rep)
-				case securitySystem(securityMTLS):
-					err = measureSecureRing(cfg, rs, securityMTLS, n, rep)
+				case securitySystem(securityKeyTLS), securitySystem(securityMTLS):
+					err = measureSecureRing(cfg, rs, strings.TrimPrefix(system, systemRing+"-"), n, rep)
 				}
 				if err != nil {
 					// The other figures still count: report the failure
@@ -281,7 +281,7 @@ func run(cfg config, out io.Writer) (err error) {
 			return err
 		}
 	} else {
-		fmt.Fprintf(out, "\nCalls: a ring of one member (a ring actor) and a bare Proto.Actor actor on one actor system (with -security key, a ring actor with a ring key beside them; mtls: a ring actor on a pair of systems of its own); remote: from a second actor system over loopback; the same Int64Value (calls) and StringValue (casts) for all; the targets take turns in %d slices of each figure; casts timed to the handling of the last\n", callRounds)
+		fmt.Fprintf(out, "\nCalls: a ring of one member (a ring actor) and a bare Proto.Actor actor on one actor system (with -security key, a ring actor with a ring key beside them; keytls and mtls: a ring actor on a pair of systems of their own); remote: from a second actor system over loopback; the same Int64Value (calls) and StringValue (casts) for all; the targets take turns in %d slices of each figure; casts timed to the handling of the last\n", callRounds)
 		callSystems := []string{systemRing, systemBare}
 		for _, setting := range cfg.security {
 			callSystems = append(callSystems, securitySystem(setting))
@@ -311,7 +311,7 @@ func printHeader(out io.Writer, cfg config) {
 			fmt.Fprintln(out, "memberlist: hashicorp/memberlist v0.7.0, DefaultLANConfig (gossip 200ms, probe 1s, probe timeout 500ms, suspicion mult 4), a version number shared through a TransmitLimitedQueue (rebroadcast on news) and push-pull state")
 		case systemMemberlist1s:
 			fmt.Fprintln(out, "memberlist-1s: the same with GossipInterval 1s")
-		case securitySystem(securityKey), securitySystem(securityMTLS):
+		case securitySystem(securityKey), securitySystem(securityKeyTLS), securitySystem(securityMTLS):
 		case systemProtoCluster:
 			fmt.Fprintf(out, "protoactor-cluster: Proto.Actor's cluster package (the version in go.mod), defaults (gossip %v, fanout 3), the in-process test provider and disthash, a remote with endpoint queues of 1024; an Int64 under one gossip key (Gossip.SetState), timed to each member's GossipUpdate event; dissemination and steady cost only\n", pcGossipInterval())
 		}

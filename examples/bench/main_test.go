@@ -18,9 +18,9 @@ func TestParseFlagsDefaults(t *testing.T) {
 	assert.Equal(t, []int{4, 16, 32}, cfg.ns)
 	assert.Equal(t, 3, cfg.reps)
 	assert.Equal(t, []int{0, 10240, 1048576}, cfg.payloads)
-	assert.Equal(t, []string{"ring", "ring-key", "ring-mtls", "memberlist", "memberlist-1s", "protoactor-cluster"}, cfg.systems,
+	assert.Equal(t, []string{"ring", "ring-key", "ring-keytls", "ring-mtls", "memberlist", "memberlist-1s", "protoactor-cluster"}, cfg.systems,
 		"each security setting but open is a system measured right after the open ring")
-	assert.Equal(t, []string{"key", "mtls"}, cfg.security)
+	assert.Equal(t, []string{"key", "keytls", "mtls"}, cfg.security)
 }
 
 func TestParseFlagsSecurityWithoutTheOpenRing(t *testing.T) {

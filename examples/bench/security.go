@@ -24,9 +24,12 @@ const (
 	securityOpen = "open" // no key, plaintext: the "ring" system
 	securityKey  = "key"  // a ring key: every ring message sealed (AES-GCM)
 	securityMTLS = "mtls" // mutual TLS between members, certificates of a CA
+	// securityKeyTLS: the ring key on the transport (RemoteOptions.Keyring),
+	// mutual TLS with certificates made from the key; nothing sealed.
+	securityKeyTLS = "keytls"
 )
 
-var knownSecurity = []string{securityOpen, securityKey, securityMTLS}
+var knownSecurity = []string{securityOpen, securityKey, securityKeyTLS, securityMTLS}
 
 // securitySystem names the system that measures the ring with setting.
 func securitySystem(setting string) string {
@@ -49,7 +52,7 @@ type ringSecurity struct {
 func newRingSecurity(setting, dataDir string) (*ringSecurity, error) {
 	s := &ringSecurity{setting: setting}
 	switch setting {
-	case securityKey:
+	case securityKey, securityKeyTLS:
 		key, err := ringactor.GenerateKey()
 		if err != nil {
 			return nil, err
@@ -110,11 +113,15 @@ func (s *ringSecurity) tlsFor(node string) (*ringactor.TLSConfig, error) {
 
 // startSystem starts a member's actor system for the cluster's setting.
 // Open and key: plaintext, every connection counted by w (key seals
-// messages above the transport). mTLS: the ring's own TLS credentials on a
-// port chosen first, because the member's certificate names its address;
-// gRPC takes one set of credentials, so w counts nothing and the steady
-// cost of mTLS is not measured.
+// messages above the transport). Key on the transport: the remote's own
+// TLS made from the key. mTLS: the ring's own TLS credentials on a port
+// chosen first, because the member's certificate names its address. gRPC
+// takes one set of credentials, so with TLS w counts nothing and the
+// steady cost is not measured.
 func (c *ringCluster) startSystem(port int, w *wire) (*actor.ActorSystem, *remote.Remote, error) {
+	if c.security != nil && c.security.setting == securityKeyTLS {
+		return ringactor.StartActorSystem(ringactor.RemoteOptions{Host: "127.0.0.1", Port: port, Logger: c.log, Keyring: c.security.keyring})
+	}
 	if c.security == nil || c.security.ca == nil {
 		return startCountedSystem(c.log, port, newWireCredentials(w))
 	}
@@ -160,7 +167,7 @@ func measureSecureRing(cfg config, rs *results, setting string, n, rep int) erro
 	system := securitySystem(setting)
 	record := func(figure string, u unit, v float64) { rs.add(system, n, figure, u, v) }
 	if len(cfg.payloads) > 0 && cfg.payloads[0] == 0 {
-		if setting == securityMTLS {
+		if setting == securityMTLS || setting == securityKeyTLS {
 			// Its bytes are not counted, but the window passes all the
 			// same: every setting's dissemination is measured at the same
 			// point after the ring formed (right after it, the members
@@ -188,6 +195,8 @@ func securityHeader(settings []string) string {
 		switch s {
 		case securityKey:
 			parts = append(parts, "ring-key: the ring with a ring key (every ring message and request sealed with AES-GCM, nonces remembered against replay)")
+		case securityKeyTLS:
+			parts = append(parts, "ring-keytls: the ring key on the transport (mutual TLS 1.3 with certificates made from the key, nothing sealed; steady cost not counted, as for mTLS)")
 		case securityMTLS:
 			parts = append(parts, "ring-mtls: the ring with mutual TLS (TLS 1.3, a CA per ring, a certificate per member naming its address; its steady cost is not counted, as the credentials that count bytes would displace the TLS ones)")
 		}

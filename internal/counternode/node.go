@@ -75,6 +75,10 @@ type Config struct {
 	// KeyFile is a keyring file (ringactor.LoadKeyringFile): the ring
 	// seals its messages and refuses unsealed ones. Optional.
 	KeyFile string
+	// KeyTransport puts the keyring of KeyFile on the transport instead
+	// (ringactor.RemoteOptions.Keyring): members speak mutual TLS with
+	// certificates made from the key, and seal nothing themselves.
+	KeyTransport bool
 	// TLS makes the member speak mutual TLS with the ring's CA. Optional.
 	TLS *ringactor.TLSConfig
 }
@@ -183,10 +187,17 @@ func start(cfg Config, out *lineWriter) (*node, error) {
 	if err != nil || port < 0 || port > 65535 {
 		return nil, fmt.Errorf("listen address %q: bad port", cfg.Listen)
 	}
-	systemLog := slog.New(atLeastWarn{cfg.Logger.Handler()})
-	system, r, err := ringactor.StartActorSystem(ringactor.RemoteOptions{
-		Host: host, Port: port, AdvertisedHost: cfg.Advertise, Logger: systemLog, TLS: cfg.TLS,
-	})
+	var keyring *ringactor.Keyring
+	if cfg.KeyFile != "" {
+		if keyring, err = ringactor.LoadKeyringFile(cfg.KeyFile); err != nil {
+			return nil, err
+		}
+	}
+	remoteOptions := ringactor.RemoteOptions{Host: host, Port: port, AdvertisedHost: cfg.Advertise, Logger: slog.New(atLeastWarn{cfg.Logger.Handler()}), TLS: cfg.TLS}
+	if cfg.KeyTransport {
+		remoteOptions.Keyring = keyring
+	}
+	system, r, err := ringactor.StartActorSystem(remoteOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -251,12 +262,8 @@ func start(cfg Config, out *lineWriter) (*node, error) {
 		}
 		opts = append(opts, ringactor.WithSeedDNS(host, number))
 	}
-	if cfg.KeyFile != "" {
-		keyring, err := ringactor.LoadKeyringFile(cfg.KeyFile)
-		if err != nil {
-			n.closeSystem()
-			return nil, err
-		}
+	if keyring != nil {
+		// On a transport that holds it, the ring seals nothing itself.
 		opts = append(opts, ringactor.WithKeyring(keyring))
 	}
 	client, err := ringactor.Start[*crdt.PNCounter](system, cfg.Ring, counter, opts...)

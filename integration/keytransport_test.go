@@ -1,0 +1,83 @@
+package integration
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/genserverring/genserverring-go/ringactor"
+)
+
+// withTransportKey makes a member hold the keyring in keyFile on its
+// transport (-key-transport): mutual TLS with certificates made from the
+// key, and no seal per message.
+func withTransportKey(keyFile string) memberOption {
+	return func(m *member) { m.extra = []string{"-key-file", keyFile, "-key-transport"} }
+}
+
+func writeKeyFile(t *testing.T, dir, name string) (string, []byte) {
+	t.Helper()
+	key, err := ringactor.GenerateKey()
+	require.NoError(t, err)
+	path := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(path, []byte(ringactor.EncodeKey(key)+"\n"), 0o600))
+	return path, key
+}
+
+// A ring whose key is on the transport: its members converge and take in
+// a newcomer with the key; a client with another key hears that the
+// handshake failed, and a member with another key that adds one of them
+// changes nothing.
+func TestKeyTransportRing(t *testing.T) {
+	c := newCluster(t)
+	secrets := t.TempDir()
+	keyFile, _ := writeKeyFile(t, secrets, "ring.key")
+	wrongFile, wrongKey := writeKeyFile(t, secrets, "wrong.key")
+	a := c.start("a", withTransportKey(keyFile))
+	b := c.start("b", withTransportKey(keyFile))
+	x := c.start("x", withTransportKey(keyFile))
+	members := []*member{a, b, x}
+	formRing(t, a, b, x)
+	a.inc(5)
+	waitValue(t, 5, members...)
+
+	// A client whose transport holds another key: one remote in this
+	// process, as everywhere in the suite.
+	wrongRing, err := ringactor.NewKeyring(wrongKey)
+	require.NoError(t, err)
+	system, r, err := ringactor.StartActorSystem(ringactor.RemoteOptions{Keyring: wrongRing, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	t.Cleanup(func() { r.Shutdown(false); system.Shutdown() })
+	outsider := ringactor.NewClient(system, a.Node, ringName).WithTimeout(3 * time.Second)
+	_, err = outsider.All(context.Background())
+	require.ErrorIs(t, err, ringactor.ErrHandshake)
+	assert.ErrorIs(t, outsider.AddNode(context.Background(), "10.1.2.3:4"), ringactor.ErrHandshake)
+
+	// A member with another key adds a to its own ring: its gossip and
+	// probes never get through.
+	intruder := c.start("intruder", withTransportKey(wrongFile))
+	waitInit(t, intruder)
+	intruder.exec("add " + a.Node)
+	since := marks(members...)
+	time.Sleep(hangBound + slack) // nothing must happen: watch for as long as a detection takes
+	for _, m := range members {
+		for _, e := range m.Events()[since[m]:] {
+			assert.NotEqual(t, "ring-change", e.Event, "%s: %s", m.name, e)
+		}
+	}
+	requireUnchanged(t, 5, members...)
+	waitNodes(t, "up", []string{intruder.Node}, intruder) // it found a out of reach
+
+	// A newcomer with the key joins, and its change reaches everyone.
+	d := c.start("d", withTransportKey(keyFile))
+	formRing(t, a, b, x, d)
+	d.inc(2)
+	waitValue(t, 7, a, b, x, d)
+}
