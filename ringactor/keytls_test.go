@@ -75,15 +75,7 @@ func TestKeyTransportRotatesWithoutDowntime(t *testing.T) {
 		assert.NoError(t, keyHandshake(t, a, b), "%s: a serves b", step)
 		assert.NoError(t, keyHandshake(t, b, a), "%s: b serves a", step)
 	}
-	require.NoError(t, a.AddKey(newKey))
-	connected("a holds both keys")
-	require.NoError(t, b.AddKey(newKey))
-	require.NoError(t, b.UseKey(newKey))
-	connected("b presents the new key, a the old")
-	require.NoError(t, a.UseKey(newKey))
-	require.NoError(t, a.RemoveKey(oldKey))
-	require.NoError(t, b.RemoveKey(oldKey))
-	connected("both hold the new key only")
+	rotateKeys(t, a, b, oldKey, newKey, connected)
 	assert.Error(t, keyHandshake(t, a, testKeyring(t, oldKey)), "the old key is refused once removed")
 	assert.NoError(t, keyHandshake(t, a, testKeyring(t, newKey)), "a newcomer with the new key only")
 }

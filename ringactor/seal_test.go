@@ -50,9 +50,25 @@ func TestParseKeyringPrimaryFirst(t *testing.T) {
 	assert.True(t, bytes.Equal(keys[1], b))
 }
 
-// The rotation of memberlist: add the new key everywhere, use it
-// everywhere, remove the old one. At every step every member opens what
-// every other one seals.
+// rotateKeys rotates keyrings a and b from oldKey to newKey as memberlist
+// does (add the new key everywhere, use it everywhere, remove the old one),
+// calling check before and after each step.
+func rotateKeys(t *testing.T, a, b *Keyring, oldKey, newKey []byte, check func(step string)) {
+	t.Helper()
+	check("before")
+	require.NoError(t, a.AddKey(newKey))
+	require.NoError(t, b.AddKey(newKey))
+	check("new key installed")
+	require.NoError(t, a.UseKey(newKey))
+	check("a uses the new key, b still the old")
+	require.NoError(t, b.UseKey(newKey))
+	require.NoError(t, a.RemoveKey(oldKey))
+	require.NoError(t, b.RemoveKey(oldKey))
+	check("old key removed")
+}
+
+// The rotation of memberlist: at every step every member opens what every
+// other one seals.
 func TestKeyRotationWithoutDowntime(t *testing.T) {
 	oldKey, newKey := testKey(t), testKey(t)
 	a, b := testKeyring(t, oldKey), testKeyring(t, oldKey)
@@ -64,16 +80,7 @@ func TestKeyRotationWithoutDowntime(t *testing.T) {
 		_, err = openerB.open(sealed)
 		require.NoError(t, err, step)
 	}
-	roundTrip("before")
-	require.NoError(t, a.AddKey(newKey))
-	require.NoError(t, b.AddKey(newKey))
-	roundTrip("new key installed")
-	require.NoError(t, a.UseKey(newKey))
-	roundTrip("a seals with the new key, b still seals with the old")
-	require.NoError(t, b.UseKey(newKey))
-	require.NoError(t, a.RemoveKey(oldKey))
-	require.NoError(t, b.RemoveKey(oldKey))
-	roundTrip("old key removed")
+	rotateKeys(t, a, b, oldKey, newKey, roundTrip)
 
 	// A member that still holds only the old key is now outside.
 	stale := newSealer("ring", "127.0.0.1:1", testKeyring(t, oldKey), 0, 0)
