@@ -103,3 +103,11 @@ func TestKeyCertificateIdentityCoversAnyMember(t *testing.T) {
 func verifyOptions(roots *x509.CertPool) x509.VerifyOptions {
 	return x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 }
+
+func TestRemoteOptionsTakeTLSOrAKeyringNotBoth(t *testing.T) {
+	_, _, err := remoteConfig(RemoteOptions{Keyring: testKeyring(t, testKey(t)), TLS: &TLSConfig{CAFile: "ca.pem", CertFile: "m.pem", KeyFile: "m-key.pem"}})
+	assert.ErrorContains(t, err, "set TLS or Keyring, not both")
+	_, source, err := remoteConfig(RemoteOptions{Keyring: testKeyring(t, testKey(t))})
+	require.NoError(t, err)
+	assert.IsType(t, &keyCerts{}, source)
+}

@@ -24,6 +24,14 @@ func TestSecurityFlags(t *testing.T) {
 
 	_, err = ParseFlags("cluster", []string{"-tls-ca", "ca.pem"}, io.Discard)
 	assert.ErrorContains(t, err, "go together")
+
+	cfg, err = ParseFlags("cluster", []string{"-key-file", "ring.key", "-key-transport"}, io.Discard)
+	require.NoError(t, err)
+	assert.True(t, cfg.KeyTransport)
+	_, err = ParseFlags("cluster", []string{"-key-transport"}, io.Discard)
+	assert.ErrorContains(t, err, "-key-transport needs -key-file")
+	_, err = ParseFlags("cluster", []string{"-key-file", "ring.key", "-key-transport", "-tls-ca", "ca.pem", "-tls-cert", "m.pem", "-tls-key", "m-key.pem"}, io.Discard)
+	assert.ErrorContains(t, err, "exclude each other")
 }
 
 func TestSeedFlags(t *testing.T) {
