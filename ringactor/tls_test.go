@@ -91,7 +91,7 @@ func startTLSRing(t *testing.T, name string) *tlsRing {
 	require.Equal(t, node, m.node)
 	files, err := newTLSFiles(peerTLS, quietLogger())
 	require.NoError(t, err)
-	peer := startFakePeerOn(t, peerNode, grpc.Creds(credentials.NewTLS(files.serverConfig())))
+	peer := startFakePeerOn(t, peerNode, grpc.Creds(credentials.NewTLS(serverTLS(files))))
 	require.Empty(t, m.request(t, "add "+peer.addr))
 	require.Eventually(t, func() bool { return len(m.state(t).Up) == 2 }, waitFor, tick)
 	return &tlsRing{pki: pki, ring: ring, member: m, peer: peer, peerTLS: peerTLS}
