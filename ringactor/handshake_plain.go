@@ -22,5 +22,5 @@ func speaksTLS(address string) error {
 		return nil // nothing listens, or not TLS: the original error stands
 	}
 	_ = conn.Close()
-	return fmt.Errorf("%w: %s requires TLS (the ring's mTLS) and this actor system's remote has none: start it with RemoteOptions.TLS and a certificate of the ring's CA", ErrHandshake, address)
+	return fmt.Errorf("%w: %s requires TLS (the ring's mTLS, or its key on the transport) and this actor system's remote has none: start it with RemoteOptions.TLS and a certificate of the ring's CA, or with RemoteOptions.Keyring and the ring's key", ErrHandshake, address)
 }

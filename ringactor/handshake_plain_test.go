@@ -19,6 +19,7 @@ func TestSpeaksTLS(t *testing.T) {
 	err := speaksTLS(strings.TrimPrefix(secure.URL, "https://"))
 	require.ErrorIs(t, err, ErrHandshake)
 	assert.Contains(t, err.Error(), "RemoteOptions.TLS")
+	assert.Contains(t, err.Error(), "RemoteOptions.Keyring")
 
 	plain := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(plain.Close)
