@@ -34,6 +34,9 @@ type hostileClientSpec struct {
 	Node string
 	TLS  *ringactor.TLSConfig // nil: plaintext
 	Key  string               // a base64 keyring; empty: none
+	// TransportKey puts Key on the client's remote (RemoteOptions.Keyring)
+	// as well: TLS made from the key.
+	TransportKey bool
 	// Ops are "add NODE", "del NODE", "down NODE", "stop", "all", "call".
 	Ops []string
 }
@@ -73,14 +76,22 @@ func TestHostileClientProcess(t *testing.T) {
 		t.Skip("run by runHostileClient only")
 	}
 	var spec hostileClientSpec
-	require.NoError(t, json.Unmarshal([]byte(raw), &spec))
-	system, r, err := ringactor.StartActorSystem(ringactor.RemoteOptions{TLS: spec.TLS, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	err := json.Unmarshal([]byte(raw), &spec)
+	require.NoError(t, err)
+	var keyring *ringactor.Keyring
+	if spec.Key != "" {
+		keyring, err = ringactor.ParseKeyring(spec.Key)
+		require.NoError(t, err)
+	}
+	options := ringactor.RemoteOptions{TLS: spec.TLS, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if spec.TransportKey {
+		options.Keyring = keyring
+	}
+	system, r, err := ringactor.StartActorSystem(options)
 	require.NoError(t, err)
 	defer func() { r.Shutdown(false); system.Shutdown() }()
 	client := ringactor.NewClient(system, spec.Node, ringName).WithTimeout(5 * time.Second)
-	if spec.Key != "" {
-		keyring, err := ringactor.ParseKeyring(spec.Key)
-		require.NoError(t, err)
+	if keyring != nil {
 		client = client.WithKeyring(keyring)
 	}
 	for _, op := range spec.Ops {

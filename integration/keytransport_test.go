@@ -2,10 +2,9 @@ package integration
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,7 +42,7 @@ func writeKeyFile(t *testing.T, dir, name string) (string, []byte) {
 func TestKeyTransportRing(t *testing.T) {
 	c := newCluster(t)
 	secrets := t.TempDir()
-	keyFile, _ := writeKeyFile(t, secrets, "ring.key")
+	keyFile, key := writeKeyFile(t, secrets, "ring.key")
 	wrongFile, wrongKey := writeKeyFile(t, secrets, "wrong.key")
 	a := c.start("a", withTransportKey(keyFile))
 	b := c.start("b", withTransportKey(keyFile))
@@ -53,17 +52,15 @@ func TestKeyTransportRing(t *testing.T) {
 	a.inc(5)
 	waitValue(t, 5, members...)
 
-	// A client whose transport holds another key: one remote in this
-	// process, as everywhere in the suite.
-	wrongRing, err := ringactor.NewKeyring(wrongKey)
-	require.NoError(t, err)
-	system, r, err := ringactor.StartActorSystem(ringactor.RemoteOptions{Keyring: wrongRing, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	t.Cleanup(func() { r.Shutdown(false); system.Shutdown() })
-	outsider := ringactor.NewClient(system, a.Node, ringName).WithTimeout(3 * time.Second)
-	_, err = outsider.All(context.Background())
-	require.ErrorIs(t, err, ringactor.ErrHandshake)
-	assert.ErrorIs(t, outsider.AddNode(context.Background(), "10.1.2.3:4"), ringactor.ErrHandshake)
+	// Clients in processes of their own (one remote per process): with
+	// another key, the handshake fails and they hear so; with the key,
+	// they are served.
+	wrong := runHostileClient(t, hostileClientSpec{Node: a.Node, Key: ringactor.EncodeKey(wrongKey), TransportKey: true, Ops: []string{"all", "add 10.1.2.3:4", "call"}})
+	for _, outcome := range wrong {
+		assert.True(t, strings.HasPrefix(outcome, "ErrHandshake: "), outcome)
+	}
+	right := runHostileClient(t, hostileClientSpec{Node: a.Node, Key: ringactor.EncodeKey(key), TransportKey: true, Ops: []string{"all"}})
+	assert.Equal(t, []string{"ok"}, right)
 
 	// A process with no credentials at all, over a raw gRPC stream: the
 	// stream never opens.
