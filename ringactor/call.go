@@ -66,27 +66,33 @@ func Reply(sender actor.SenderContext, from From, value any) error {
 	return reply(sender, from, value, nil)
 }
 
+// reply answers from. Each path records the call's latency before the
+// answer leaves: a caller that reads the metrics once answered finds its
+// call counted.
 func reply(sender actor.SenderContext, from From, value any, callErr error) error {
 	if from.local != nil {
-		defer from.replied()
+		from.replied()
 		answerLocal(from.local, &callReply{value: value, err: callErr})
 		return nil
 	}
 	if from.pid == nil {
 		return nil
 	}
-	defer from.replied()
 	if !from.remote {
 		// A Proto.Actor request from this process: the reply as it is,
 		// any Go value, or a CallReply with the error.
+		from.replied()
 		sender.Send(from.pid, localCallAnswer(value, callErr))
 		return nil
 	}
 	out, err := encodeCallReply(value, callErr)
-	if from.seal == nil {
-		sender.Send(from.pid, out)
-	} else if sealed := from.seal(out); sealed != nil {
-		sender.Send(from.pid, sealed)
+	var answer proto.Message = out
+	if from.seal != nil {
+		answer = from.seal(out) // nil if it cannot be sealed: logged, not sent
+	}
+	from.replied()
+	if answer != nil {
+		sender.Send(from.pid, answer)
 	}
 	return err
 }
