@@ -1,20 +1,14 @@
 package integration
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/asynkron/protoactor-go/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
 	"github.com/genserverring/genserverring-go/ringactor"
 )
@@ -62,23 +56,12 @@ func TestKeyTransportRing(t *testing.T) {
 	right := runHostileClient(t, hostileClientSpec{Node: a.Node, Key: ringactor.EncodeKey(key), TransportKey: true, Ops: []string{"all"}})
 	assert.Equal(t, []string{"ok"}, right)
 
-	// A process with no credentials at all, over a raw gRPC stream: the
-	// stream never opens.
-	conn, err := grpc.Dial(a.Node, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	stream, err := remote.NewRemotingClient(conn).Receive(ctx)
-	if err == nil {
-		// A member that took plaintext would answer the connect request.
-		_ = stream.Send(&remote.RemoteMessage{MessageType: &remote.RemoteMessage_ConnectRequest{ConnectRequest: &remote.ConnectRequest{
-			ConnectionType: &remote.ConnectRequest_ServerConnection{ServerConnection: &remote.ServerConnection{SystemId: "outsider", Address: "127.0.0.1:1"}},
-		}}})
-		_, err = stream.Recv()
-	}
-	require.Error(t, err, "a plaintext stream to a member of a keyed transport")
-	assert.NotEqual(t, codes.DeadlineExceeded, status.Code(err), "refused, not left waiting: %v", err)
+	// A client with no credentials at all hears that the member requires
+	// TLS, not that it is gone.
+	plain := runHostileClient(t, hostileClientSpec{Node: a.Node, Ops: []string{"all"}})
+	require.Len(t, plain, 1)
+	assert.True(t, strings.HasPrefix(plain[0], "ErrHandshake: "), plain[0])
+	assert.Contains(t, plain[0], "requires TLS")
 
 	// A member with another key adds a to its own ring: its gossip and
 	// probes never get through.
