@@ -83,7 +83,7 @@ func (c *ringCore) pushLarge(delta []byte) {
 	id := deltaID(delta)
 	c.sawDelta(id)
 	msg := &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Payload: delta, Hops: c.cfg.pushHops, Id: id, PayloadType: c.cfg.payloadType}
-	for _, node := range c.randomUpOthers(c.cfg.pushFanout, "") {
+	for _, node := range c.pushTargets("") {
 		c.stats.DeltasSent++
 		c.send(node, msg)
 	}
@@ -98,7 +98,7 @@ func (c *ringCore) announceDelta(id uint64, delta []byte, hops uint32, except st
 	}
 	c.holdDelta(id, delta, hops)
 	msg := &messages.Delta{Ring: c.cfg.ring, From: c.cfg.self, Id: id, PayloadType: c.cfg.payloadType}
-	for _, node := range c.randomUpOthers(c.cfg.pushFanout, except) {
+	for _, node := range c.pushTargets(except) {
 		c.stats.DeltaAnnouncementsSent++
 		c.send(node, msg)
 	}
