@@ -23,13 +23,15 @@ type Config struct {
 	// Default 1 s.
 	GossipInterval time.Duration
 
-	// PushFanout is how many random up members a change of the payload is
-	// pushed to at once, as a delta, by the member that made it and by each
-	// member that it reaches for the first time, PushHops times over. The
-	// chance that a member is missed by a push (and waits for the next
-	// anti-entropy round) falls as e^-PushFanout; the cost is PushFanout
-	// small messages per member per change. 0 turns eager push off.
-	// Default 6.
+	// PushFanout is how many up members a change of the payload (or of
+	// the membership) is pushed to at once, as a delta, by the member that
+	// made it and by each member that it reaches for the first time,
+	// PushHops times over: the sender's successor in the sorted up set and
+	// random members. The random targets alone would miss a member (which
+	// then waits for the next anti-entropy round) with a chance of about
+	// e^-PushFanout; with the successor among them, a member is missed only
+	// if its predecessor is too. The cost is PushFanout small messages per
+	// member per change. 0 turns eager push off. Default 6.
 	PushFanout int
 
 	// PushHops bounds how many times a pushed delta is passed on. Default 6,

@@ -107,8 +107,9 @@
 // once that many other up members hold the change (ErrNotReplicated when
 // fewer do in time). DurabilityNone keeps the payload in memory only.
 //
-// Then the batch's delta is pushed at once to PushFanout random up members,
-// who pass it on while it is news to them: a change reaches every member
+// Then the batch's delta is pushed at once to PushFanout up members (the
+// member's successor and random ones), who pass it on while it is news to
+// them: a change reaches every member
 // in a few network hops. Anti-entropy repairs what a push missed: every
 // probe carries a digest of its sender's state (and a Digest goes out each
 // GossipInterval in which no probe did); a receiver whose digest differs
