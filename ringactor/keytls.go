@@ -47,9 +47,15 @@ type keyCerts struct {
 	// of every CA certify it.
 	leafKey ed25519.PrivateKey
 
-	mu     sync.Mutex
-	cas    map[uint64]*x509.Certificate // by key ID
-	leaves map[uint64]*tls.Certificate  // by the ID of the key whose CA signed it
+	mu  sync.Mutex
+	cas map[uint64]*keyCA // by key ID, made on first use and kept
+}
+
+// keyCA is what one ring key determines: its CA's certificate, and this
+// process's certificate signed by that CA.
+type keyCA struct {
+	cert *x509.Certificate
+	leaf *tls.Certificate
 }
 
 func newKeyCerts(keyring *Keyring) (*keyCerts, error) {
@@ -57,50 +63,48 @@ func newKeyCerts(keyring *Keyring) (*keyCerts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ringactor: key TLS: %w", err)
 	}
-	return &keyCerts{keyring: keyring, leafKey: leafKey, cas: map[uint64]*x509.Certificate{}, leaves: map[uint64]*tls.Certificate{}}, nil
+	return &keyCerts{keyring: keyring, leafKey: leafKey, cas: map[uint64]*keyCA{}}, nil
 }
 
 func (k *keyCerts) checksServerName() bool { return false }
 
-// current returns a certificate of the primary key's CA and a pool of the
-// CAs of every key, made once per key and kept.
+// current returns this process's certificate of the primary key's CA and
+// a pool of the CAs of every key.
 func (k *keyCerts) current() (*tls.Certificate, *x509.CertPool) {
 	keys := k.keyring.Keys() // the primary first
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	pool := x509.NewCertPool()
-	var leaf *tls.Certificate
+	leaf := &tls.Certificate{} // if the primary's cannot be made: a peer refuses it, and the handshake error says so
 	for i, key := range keys {
-		id := keyID(key)
-		ca, caKey, err := k.ca(id, key)
+		ca, err := k.caOf(key)
 		if err != nil {
-			continue // cannot happen with a valid key; the peer then fails the handshake, and says why
+			continue // cannot happen with a valid key
 		}
-		pool.AddCert(ca)
+		pool.AddCert(ca.cert)
 		if i == 0 {
-			leaf = k.leaf(id, ca, caKey)
+			leaf = ca.leaf
 		}
-	}
-	if leaf == nil {
-		leaf = &tls.Certificate{} // a peer refuses it; the handshake error says so
 	}
 	return leaf, pool
 }
 
-// ca returns the CA certificate and key that key determines.
-func (k *keyCerts) ca(id uint64, key []byte) (*x509.Certificate, ed25519.PrivateKey, error) {
+// caOf returns what key determines, made on first use: the CA, whose
+// ed25519 key derives from the ring key, and this process's certificate
+// signed by it.
+func (k *keyCerts) caOf(key []byte) (*keyCA, error) {
+	id := keyID(key)
+	if ca, ok := k.cas[id]; ok {
+		return ca, nil
+	}
 	seed, err := hkdf.Key(sha256.New, key, nil, "genserverring ring key CA", ed25519.SeedSize)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	caKey := ed25519.NewKeyFromSeed(seed)
-	if ca, ok := k.cas[id]; ok {
-		return ca, caKey, nil
-	}
-	name := "genserverring ring key " + strconv.FormatUint(id, 16)
 	template := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: name},
+		Subject:      pkix.Name{CommonName: "genserverring ring key " + strconv.FormatUint(id, 16)},
 		// A CA of a key is valid as long as the key is in a keyring.
 		NotBefore:             time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC),
 		NotAfter:              time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC),
@@ -108,29 +112,12 @@ func (k *keyCerts) ca(id uint64, key []byte) (*x509.Certificate, ed25519.Private
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, caKey.Public(), caKey)
+	cert, err := createCertificate(template, template, caKey.Public(), caKey)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, nil, err
-	}
-	k.cas[id] = ca
-	return ca, caKey, nil
-}
-
-// leaf returns this process's certificate of the CA of key id.
-func (k *keyCerts) leaf(id uint64, ca *x509.Certificate, caKey ed25519.PrivateKey) *tls.Certificate {
-	if leaf, ok := k.leaves[id]; ok {
-		return leaf
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	if err != nil {
-		return nil
-	}
-	template := &x509.Certificate{
-		SerialNumber: serial,
+	leafTemplate := &x509.Certificate{
+		SerialNumber: serialNumber(),
 		Subject:      pkix.Name{CommonName: "genserverring ring key holder"},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().AddDate(100, 0, 0),
@@ -138,17 +125,22 @@ func (k *keyCerts) leaf(id uint64, ca *x509.Certificate, caKey ed25519.PrivateKe
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		URIs:         []*url.URL{{Scheme: KeyURIScheme, Host: strconv.FormatUint(id, 16)}},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, template, ca, k.leafKey.Public(), caKey)
+	leaf, err := createCertificate(leafTemplate, cert, k.leafKey.Public(), caKey)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	parsed, err := x509.ParseCertificate(der)
+	ca := &keyCA{cert: cert, leaf: &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: k.leafKey, Leaf: leaf}}
+	k.cas[id] = ca
+	return ca, nil
+}
+
+// createCertificate signs template with parent's key and parses the result.
+func createCertificate(template, parent *x509.Certificate, pub, signer any) (*x509.Certificate, error) {
+	der, err := x509.CreateCertificate(rand.Reader, template, parent, pub, signer)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	leaf := &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k.leafKey, Leaf: parsed}
-	k.leaves[id] = leaf
-	return leaf
+	return x509.ParseCertificate(der)
 }
 
 // transportKeyring returns the keyring of system's remote, nil if its
