@@ -252,10 +252,10 @@ func run(cfg config, out io.Writer) (err error) {
 					err = measureMemberlist(cfg, rs, system, time.Second, n, rep)
 				case systemProtoCluster:
 					err = measureProtoCluster(cfg, rs, n, rep)
-				case securitySystem(securityKey):
-					err = measureSecureRing(cfg, rs, securityKey, n, rep)
-				case securitySystem(securityKeyTLS), securitySystem(securityMTLS):
-					err = measureSecureRing(cfg, rs, strings.TrimPrefix(system, systemRing+"-"), n, rep)
+				default:
+					if setting, ok := securitySetting(system); ok {
+						err = measureSecureRing(cfg, rs, setting, n, rep)
+					}
 				}
 				if err != nil {
 					// The other figures still count: report the failure

@@ -39,6 +39,17 @@ func securitySystem(setting string) string {
 	return systemRing + "-" + setting
 }
 
+// securitySetting is the setting the system named system measures, if it
+// measures one but open.
+func securitySetting(system string) (string, bool) {
+	for _, setting := range knownSecurity {
+		if setting != securityOpen && securitySystem(setting) == system {
+			return setting, true
+		}
+	}
+	return "", false
+}
+
 // ringSecurity is what a ring cluster needs for one setting: the ring's
 // key, or a CA that issues each member a certificate naming its address.
 type ringSecurity struct {
