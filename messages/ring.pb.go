@@ -568,8 +568,14 @@ type Ping struct {
 	// the receiver's. Regular probes leave it empty.
 	PayloadType string `protobuf:"bytes,5,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
 	// replica is the sender's replica ID, as in Digest; empty on relayed
-	// pings.
-	Replica       string `protobuf:"bytes,6,opt,name=replica,proto3" json:"replica,omitempty"`
+	// pings, and on most probes, which carry replica_tag instead.
+	Replica string `protobuf:"bytes,6,opt,name=replica,proto3" json:"replica,omitempty"`
+	// replica_tag is a 64-bit hash of the sender's replica ID, sent in place
+	// of replica on most probes: a receiver that learnt the sender's replica
+	// from an earlier message checks it against the tag, and the probe, the
+	// ring's most frequent message, does not carry 36 bytes of a replica ID
+	// each time. 0: no tag.
+	ReplicaTag    uint64 `protobuf:"fixed64,7,opt,name=replica_tag,json=replicaTag,proto3" json:"replica_tag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -644,6 +650,13 @@ func (x *Ping) GetReplica() string {
 		return x.Replica
 	}
 	return ""
+}
+
+func (x *Ping) GetReplicaTag() uint64 {
+	if x != nil {
+		return x.ReplicaTag
+	}
+	return 0
 }
 
 // Ack answers a Ping. A member that probed on another's behalf forwards
@@ -1702,14 +1715,16 @@ const file_ring_proto_rawDesc = "" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x16\n" +
 	"\x06digest\x18\x03 \x01(\x06R\x06digest\x12\x18\n" +
-	"\areplica\x18\x04 \x01(\tR\areplica\"\x95\x01\n" +
+	"\areplica\x18\x04 \x01(\tR\areplica\"\xb6\x01\n" +
 	"\x04Ping\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x16\n" +
 	"\x06digest\x18\x04 \x01(\x06R\x06digest\x12!\n" +
 	"\fpayload_type\x18\x05 \x01(\tR\vpayloadType\x12\x18\n" +
-	"\areplica\x18\x06 \x01(\tR\areplica\"b\n" +
+	"\areplica\x18\x06 \x01(\tR\areplica\x12\x1f\n" +
+	"\vreplica_tag\x18\a \x01(\x06R\n" +
+	"replicaTag\"b\n" +
 	"\x03Ack\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x10\n" +

@@ -278,14 +278,14 @@ func (a *ringActor[P]) handleRing(ctx actor.Context, message any) {
 		a.releaseAcked(ctx, msg.id, true)
 		return
 	case *gossipTick:
-		if !a.synced() {
-			a.commit(ctx) // retry a commit that failed
-		}
 		c.onGossipTick()
 		a.metrics.publish(c)
 	case *rejoinTick:
 		c.onRejoinTick()
 	case *probeTick:
+		if !a.synced() {
+			a.commit(ctx) // retry a commit that failed
+		}
 		c.onProbeTick()
 		a.metrics.publish(c)
 	case *probeDeadline:

@@ -168,9 +168,6 @@ type ringCore struct {
 	// payloadMaybeTouched: a callback ran since the payload was last
 	// encoded (see callbackRan).
 	payloadMaybeTouched bool
-	// digestRodeProbe: a ping carried the digest since the last gossip
-	// tick, which then has nothing to send.
-	digestRodeProbe bool
 	// lastChange is the probe tick of the last change of this member's
 	// state; mismatches counts, per member, the digests that differed from
 	// this member's in a row while a push may still have been on its way.

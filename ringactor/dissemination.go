@@ -95,18 +95,15 @@ func combineDigest(membershipHash uint64, payload []byte) uint64 {
 	return 1
 }
 
-// onGossipTick is the anti-entropy round: a digest to one random up member,
-// unless a probe carried one since the last tick (probes and anti-entropy
-// share messages: with probing on, a ring sends no digest of its own).
+// onGossipTick is the anti-entropy round: a digest to one random up member.
+// Neighbours compare digests more often, on every probe (a ping to the
+// successor carries one); the random rounds are what mixes the ring, so
+// that a repair does not creep round it one neighbour per probe interval.
 func (c *ringCore) onGossipTick() {
 	if c.payloadMaybeTouched {
 		c.payloadMaybeTouched, c.gossipCache, c.payloadBytes = false, nil, nil
 	}
 	c.prunePass()
-	if c.digestRodeProbe {
-		c.digestRodeProbe = false
-		return
-	}
 	target, ok := c.randomUpOther("")
 	if !ok {
 		return

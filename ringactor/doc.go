@@ -111,10 +111,10 @@
 // member's successor and random ones), who pass it on while it is news to
 // them: a change reaches every member
 // in a few network hops. Anti-entropy repairs what a push missed: every
-// probe carries a digest of its sender's state (and a Digest goes out each
-// GossipInterval in which no probe did); a receiver whose digest differs
-// answers with its state, and the sender answers in turn if it holds what
-// the receiver lacks (push-pull). State travels only where digests differ,
+// probe carries a digest of its sender's state to its successor (each
+// ProbeInterval), and a Digest goes to a random member each GossipInterval;
+// a receiver whose digest differs answers with its state, and the sender
+// answers in turn if it holds what the receiver lacks (push-pull). State travels only where digests differ,
 // so an idle ring's cost does not depend on the payload's size. A state
 // larger than ChunkBytes travels in chunks, up to MaxStateBytes.
 //
@@ -152,8 +152,8 @@
 // connections is reported by Proto.Actor's remote watch within
 // milliseconds. A process that hangs (stopped, or cut off by a partition)
 // is found by probes: every ProbeInterval each member pings its successor
-// in the sorted up set and one random up member; a ping unanswered after
-// half of ProbeTimeout is retried through IndirectChecks other members,
+// in the sorted up set, so each member is probed by one other; a ping
+// unanswered after half of ProbeTimeout is retried through IndirectChecks other members,
 // and one unanswered after ProbeTimeout gets its target declared down here.
 // The verdict goes to every up member, which checks it with a ping of its
 // own and takes the target down if that goes unanswered for half of

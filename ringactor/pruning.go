@@ -2,11 +2,13 @@ package ringactor
 
 import (
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/genserverring/genserverring-go/crdt"
+	"github.com/genserverring/genserverring-go/messages"
 )
 
 // Pruning folds away the entries of replicas that will never write again,
@@ -16,9 +18,10 @@ import (
 //
 // A replica is live while it is the current replica of a member of the
 // node set. Every member tells the others its replica with its digest (in
-// Ping, Digest and Gossip), so each member keeps, per member, the replica
-// of its last report and whether that report's digest was equal to its own
-// when it arrived (a matched report: the two states were the same). A
+// Ping, Digest and Gossip; most pings carry a hash of it, see replicaTag),
+// so each member keeps, per member, the replica of its last report and
+// whether that report's digest was equal to its own when it arrived (a
+// matched report: the two states were the same). A
 // replica with entries in the payload that no member reports is retired: a
 // member removed with DelNode, or an earlier life of a member that lost its
 // data or runs DurabilityNone (each life takes a new replica ID).
@@ -122,6 +125,37 @@ func ticksOf(d, interval time.Duration) uint64 {
 		return 1
 	}
 	return uint64((d + interval - 1) / interval)
+}
+
+// replicaEvery is how often a member's probes carry its replica ID whole:
+// one in replicaEvery (those whose sequence number is 1 modulo it, the
+// first of its life among them); the others carry replicaTag. A member
+// that starts to be pinged by a new predecessor (or lost what it knew)
+// learns the replica after about replicaEvery probe intervals, or sooner
+// from a Digest or gossip, which always carry it whole.
+const replicaEvery = 8
+
+// replicaTag is the 64-bit FNV-1a hash of a replica ID, never 0 (0 is no
+// tag). A tag that matches the replica a member last reported stands for
+// it; two replica IDs of a ring share a tag with a chance of about 2^-64.
+func replicaTag(replica crdt.ReplicaID) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(replica))
+	return max(h.Sum64(), 1)
+}
+
+// pingReplica returns the replica a probe reports: its replica ID, or, for
+// a probe with a tag, the replica its sender last reported here if the tag
+// matches it; "" (no report) if neither.
+func (c *ringCore) pingReplica(p *messages.Ping) string {
+	if replica := p.GetReplica(); replica != "" || p.GetReplicaTag() == 0 || c.pruning == nil {
+		return replica
+	}
+	last, ok := c.pruning.reports[p.GetFrom()]
+	if !ok || replicaTag(last.replica) != p.GetReplicaTag() {
+		return "" // a new life of the member, or one not heard whole yet
+	}
+	return string(last.replica)
 }
 
 // noteReport records a member's replica and digest, taken from one of its

@@ -478,7 +478,7 @@ func TestPruningIsOffForAPayloadThatIsNotPrunable(t *testing.T) {
 	b.view.payload = &crdt.PNCounter{}
 	b.startPruning(core)
 	require.NotNil(t, core.pruning, "on by default")
-	assert.Equal(t, uint64(60), core.pruning.delay, "a minute of 1 s gossip ticks")
+	assert.Equal(t, uint64(12), core.pruning.delay, "a minute of 5 s gossip ticks")
 
 	core.pruning = nil
 	b.cfg.Pruning = false
@@ -615,4 +615,68 @@ func TestSimMemberNotYetAddedNeverPrunes(t *testing.T) {
 	assert.Zero(t, lone.core.stats.Prunes)
 	assert.Equal(t, int64(3), lone.payload.Value())
 	assert.Empty(t, lone.payload.Pruned())
+}
+
+// A probe carries its sender's replica whole once in replicaEvery pings
+// and a tag of it otherwise; a tag counts as a report only if it matches
+// the replica the sender last reported whole.
+func TestProbesReportTheReplicaByTag(t *testing.T) {
+	net, all := convergedRing(t, 2, 7)
+	a, b := net.members[all[0]], withPruning(net.members[all[1]], 5, 50)
+	ping := func() *messages.Ping {
+		t.Helper()
+		a.core.onProbeTick()
+		eff := a.core.takeEffects()
+		require.Len(t, eff.sends, 1)
+		p, ok := eff.sends[0].msg.(*messages.Ping)
+		require.True(t, ok, "a probe tick sends a ping to the successor")
+		delete(a.core.probes.pending, p.GetSeq()) // answered, as far as the next tick cares
+		return p
+	}
+	reportTick := func() (uint64, crdt.ReplicaID) {
+		r, ok := b.core.pruning.reports[a.node]
+		if !ok {
+			return 0, ""
+		}
+		return r.tick, r.replica
+	}
+
+	tagged := &messages.Ping{Ring: "sim", From: a.node, Seq: 2, Digest: a.core.digest(), ReplicaTag: replicaTag(a.core.cfg.replica)}
+	b.core.onPing(tagged)
+	_, replica := reportTick()
+	assert.Empty(t, replica, "a tag before the replica was heard whole is no report")
+
+	first := ping()
+	assert.Equal(t, string(a.core.cfg.replica), first.GetReplica(), "the first ping of a life carries the replica whole")
+	assert.Zero(t, first.GetReplicaTag())
+	b.core.onPing(first)
+	tick, replica := reportTick()
+	assert.Equal(t, a.core.cfg.replica, replica)
+
+	whole := 0
+	for i := 2; i <= 2*replicaEvery; i++ {
+		b.core.prunePass() // a gossip tick passes: a new report has a new tick
+		p := ping()
+		if p.GetReplica() != "" {
+			whole++
+			assert.Zero(t, p.GetReplicaTag())
+		} else {
+			assert.Equal(t, replicaTag(a.core.cfg.replica), p.GetReplicaTag())
+		}
+		b.core.onPing(p)
+		next, replica := reportTick()
+		assert.Greater(t, next, tick, "ping %d counts as a report", i)
+		assert.Equal(t, a.core.cfg.replica, replica)
+		tick = next
+	}
+	assert.Equal(t, 1, whole, "one ping in replicaEvery after the first carries the replica whole")
+
+	// A new life of the member (another replica) is no report of the old
+	// one until its replica arrives whole.
+	b.core.prunePass()
+	newLife := &messages.Ping{Ring: "sim", From: a.node, Seq: 99, Digest: a.core.digest(), ReplicaTag: replicaTag("another life")}
+	b.core.onPing(newLife)
+	after, replica := reportTick()
+	assert.Equal(t, tick, after, "a tag of another replica is no report")
+	assert.Equal(t, a.core.cfg.replica, replica)
 }

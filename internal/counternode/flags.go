@@ -35,6 +35,7 @@ func ParseFlags(name string, args []string, stderr io.Writer) (Config, error) {
 	var cfg Config
 	var peers, seeds, seedDNS, level string
 	var tlsConfig ringactor.TLSConfig
+	defaults := ringactor.DefaultConfig()
 	fs.StringVar(&cfg.Ring, "ring", DefaultRing, "ring name, the same on every member")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:0", "host:port to listen on (port 0: a free port, printed on the ready line)")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "host:port the other members reach this one at, if not the listen address")
@@ -42,10 +43,10 @@ func ParseFlags(name string, args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&peers, "peers", "", "comma-separated host:port of members to add at start")
 	fs.StringVar(&seeds, "seeds", "", "comma-separated host:port of members to join, at start and later until joined (members may start in any order)")
 	fs.StringVar(&seedDNS, "seed-dns", "", "comma-separated name:port whose A/AAAA records are members to join, looked up until joined (a Kubernetes headless service)")
-	fs.DurationVar(&cfg.GossipInterval, "gossip", time.Second, "gossip interval")
-	fs.DurationVar(&cfg.ProbeInterval, "probe-interval", time.Second, "probe interval")
-	fs.DurationVar(&cfg.ProbeTimeout, "probe-timeout", time.Second, "probe timeout: a member that does not answer for this long is down")
-	fs.DurationVar(&cfg.RejoinInterval, "rejoin", time.Second, "how often to gossip to a member that is down, so it can come back")
+	fs.DurationVar(&cfg.GossipInterval, "gossip", defaults.GossipInterval, "anti-entropy interval: a digest to a random member")
+	fs.DurationVar(&cfg.ProbeInterval, "probe-interval", defaults.ProbeInterval, "probe interval")
+	fs.DurationVar(&cfg.ProbeTimeout, "probe-timeout", defaults.ProbeTimeout, "probe timeout: a member that does not answer for this long is down")
+	fs.DurationVar(&cfg.RejoinInterval, "rejoin", defaults.RejoinInterval, "how often to gossip to a member that is down, so it can come back")
 	fs.DurationVar(&cfg.InitTimeout, "init-timeout", 500*time.Millisecond, "how long a restarted member waits for its persisted ring to answer")
 	fs.DurationVar(&cfg.CommandTimeout, "command-timeout", DefaultCommandTimeout, "bound on each command's request to the ring")
 	fs.StringVar(&level, "log-level", "info", "log level on stderr: debug, info, warn or error")
