@@ -95,44 +95,58 @@ func combineDigest(membershipHash uint64, payload []byte) uint64 {
 	return 1
 }
 
-// onGossipTick is the anti-entropy round: a digest to one random up member.
-// Neighbours compare digests more often, on every probe (a ping to the
-// successor carries one); the random rounds are what mixes the ring, so
-// that a repair does not creep round it one neighbour per probe interval.
+// onGossipTick is the anti-entropy round: a ping, with this member's digest,
+// to a random up member other than the successor (which the probe ticks
+// ping). A receiver whose digest differs answers with its state (push-pull,
+// see onPing). Neighbours compare digests more often, on every probe; the
+// random rounds are what mixes the ring, so that a repair does not creep
+// round it one neighbour per probe interval, and what probes a member that
+// no live predecessor does (see probe.go).
 func (c *ringCore) onGossipTick() {
 	if c.payloadMaybeTouched {
 		c.payloadMaybeTouched, c.gossipCache, c.payloadBytes = false, nil, nil
 	}
 	c.prunePass()
-	target, ok := c.randomUpOther("")
+	successor, _ := c.successor()
+	target, ok := c.randomUpOther(successor)
 	if !ok {
 		return
 	}
-	d := c.digest()
-	if d == 0 {
-		c.sendGossip(target, false)
+	if c.digest() == 0 {
+		c.sendGossip(target, false) // logs and counts why there is no digest
 		return
 	}
-	c.stats.DigestsSent++
-	c.send(target, &messages.Digest{Ring: c.cfg.ring, From: c.cfg.self, Digest: d, Replica: string(c.cfg.replica)})
+	if !c.probes.probing(target, probeCheck) {
+		c.probe(target, probeCheck)
+	}
 }
 
 // onDigest answers another member's digest with this member's state when
 // they differ (the other side answers in turn if it holds what this one
-// lacks).
+// lacks). Members now send their digest on pings; a Digest still comes
+// from members of earlier versions during a rolling upgrade.
 func (c *ringCore) onDigest(d *messages.Digest) {
 	c.stats.DigestsReceived++
 	if !c.acceptFrom("digest", d.GetRing(), d.GetFrom()) {
 		return
 	}
-	from := d.GetFrom()
-	c.noteReport(from, d.GetReplica(), d.GetDigest())
+	c.noteReport(d.GetFrom(), d.GetReplica(), d.GetDigest())
+	c.answerDigest(d.GetFrom(), d.GetDigest())
+}
+
+// answerDigest is the receiving side of an anti-entropy round, on a ping
+// or a Digest from member from: a member believed down, or not in the node
+// set here, is greeted (it must hear this member's membership whatever the
+// digests say); any other gets this member's state if the digests differ
+// for a reason anti-entropy must repair. A member believed down is pinged
+// too (heardFrom), and its answer brings it back up.
+func (c *ringCore) answerDigest(from string, digest uint64) {
 	firstContact := !c.alive[from]
 	c.heardFrom(from)
 	switch {
 	case firstContact || !c.nodeSet.Contains(from):
 		c.greet(from, false)
-	case c.lastingMismatch(from, d.GetDigest()):
+	case c.lastingMismatch(from, digest):
 		c.sendGossip(from, false)
 	}
 }

@@ -13,9 +13,13 @@ import (
 //
 // Each interval a member pings its successor in the sorted up set, so every
 // up member is probed by one live member every interval and the detection
-// time has a bound. It pings no one else: a second, random target (SWIM's)
-// found some hangs sooner but none later than that bound, and at 64
-// members its ping and Ack doubled the ring's steady cost.
+// time has a bound. Each GossipInterval it also pings one random up member
+// (SWIM's random target; the ping is the anti-entropy round too): members
+// whose up sets differ, say one that believes another down over a cut
+// link, may leave a member with no live predecessor to probe it, and the
+// random pings still reach it. A random ping every probe interval, as
+// SWIM sends, found no hang later than the successor's bound and at 64
+// members doubled the ring's steady cost.
 // A ping unanswered for half the probe timeout is retried through other
 // members (indirect probe); unanswered at the full timeout, and with nothing
 // heard from the target since the ping, the target is declared down here
@@ -29,8 +33,9 @@ import (
 // A target that gets a verdict about itself answers with its gossip, and the
 // verdict's sender pings it back up.
 //
-// Cost: one ping and one Ack per member per interval, whatever the ring's
-// size, plus a few messages per member per failure.
+// Cost: one ping and one Ack per member per probe interval and per gossip
+// interval, whatever the ring's size, plus a few messages per member per
+// failure.
 
 // probeKind says what a ping is for.
 type probeKind int
@@ -109,8 +114,16 @@ func (c *ringCore) awaitsAnswer(seq uint64) bool {
 // heardSince reports whether target spoke after ping seq was sent.
 func (p *prober) heardSince(target string, seq uint64) bool { return p.heard[target] >= seq }
 
-// probe pings target and schedules the ping's deadlines.
-func (c *ringCore) probe(target string, kind probeKind) {
+// probe pings target and schedules the ping's deadlines. The ping carries
+// this member's replica ID whole (see probeSuccessor).
+func (c *ringCore) probe(target string, kind probeKind) { c.ping(target, kind, false) }
+
+// probeSuccessor is the probe tick's ping of the successor: the one member
+// that gets a ping from this one every interval gets the replica ID whole
+// on one ping in replicaEvery only, and a tag of it on the others.
+func (c *ringCore) probeSuccessor(target string) { c.ping(target, probeCheck, true) }
+
+func (c *ringCore) ping(target string, kind probeKind, tagged bool) {
 	seq := c.probes.start(pendingProbe{target: target, kind: kind})
 	c.stats.ProbesSent++
 	c.stats.DigestsSent++
@@ -119,10 +132,10 @@ func (c *ringCore) probe(target string, kind probeKind) {
 		digest = c.digest()
 	}
 	ping := &messages.Ping{Ring: c.cfg.ring, From: c.cfg.self, Seq: seq, Digest: digest}
-	if seq%replicaEvery == 1 {
-		ping.Replica = string(c.cfg.replica)
-	} else {
+	if tagged && c.probeTicks%replicaEvery != 1 {
 		ping.ReplicaTag = replicaTag(c.cfg.replica)
+	} else {
+		ping.Replica = string(c.cfg.replica)
 	}
 	c.send(target, ping)
 	switch kind {
@@ -163,7 +176,7 @@ func (c *ringCore) onProbeTick() {
 	c.expireLazy()
 	successor, ok := c.successor()
 	if ok && !c.probes.probing(successor, probeCheck) { // else still waiting for the last verdict
-		c.probe(successor, probeCheck)
+		c.probeSuccessor(successor)
 	}
 }
 
@@ -259,15 +272,15 @@ func (c *ringCore) onPing(p *messages.Ping) {
 	}
 	c.noteReport(p.GetFrom(), c.pingReplica(p), p.GetDigest())
 	c.send(p.GetFrom(), &messages.Ack{Ring: c.cfg.ring, From: c.cfg.self, Seq: p.GetSeq()})
-	c.heardFrom(p.GetFrom())
-	if d := p.GetDigest(); d != 0 {
-		// The probe is also an anti-entropy round (push-pull: the sender
-		// answers this gossip if it holds what this member lacks).
-		c.stats.DigestsReceived++
-		if c.nodeSet.Contains(p.GetFrom()) && c.lastingMismatch(p.GetFrom(), d) {
-			c.sendGossip(p.GetFrom(), false)
-		}
+	d := p.GetDigest()
+	if d == 0 { // a relayed ping, or its sender is receiving a large state
+		c.heardFrom(p.GetFrom())
+		return
 	}
+	// The probe is also an anti-entropy round (push-pull: the sender
+	// answers this member's gossip if it holds what this member lacks).
+	c.stats.DigestsReceived++
+	c.answerDigest(p.GetFrom(), d)
 }
 
 // onPingRequest probes a target on another member's behalf.

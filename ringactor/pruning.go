@@ -127,12 +127,13 @@ func ticksOf(d, interval time.Duration) uint64 {
 	return uint64((d + interval - 1) / interval)
 }
 
-// replicaEvery is how often a member's probes carry its replica ID whole:
-// one in replicaEvery (those whose sequence number is 1 modulo it, the
-// first of its life among them); the others carry replicaTag. A member
-// that starts to be pinged by a new predecessor (or lost what it knew)
-// learns the replica after about replicaEvery probe intervals, or sooner
-// from a Digest or gossip, which always carry it whole.
+// replicaEvery is how often a member's pings to its successor carry its
+// replica ID whole: at one probe tick in replicaEvery (the first of its
+// life among them); the others carry replicaTag. Every other ping (the
+// random ones of the gossip ticks, and those that revive or confirm), a
+// Digest and gossip carry it whole. A member that starts to be pinged by a
+// new predecessor (or lost what it knew) learns its replica within
+// replicaEvery probe intervals.
 const replicaEvery = 8
 
 // replicaTag is the 64-bit FNV-1a hash of a replica ID, never 0 (0 is no

@@ -680,3 +680,24 @@ func TestProbesReportTheReplicaByTag(t *testing.T) {
 	assert.Equal(t, tick, after, "a tag of another replica is no report")
 	assert.Equal(t, a.core.cfg.replica, replica)
 }
+
+// The gossip tick's ping goes to a member other than the successor (which
+// the probe ticks ping) and carries the replica whole: it is how reports
+// reach members other than the successor.
+func TestGossipTickPingsAnotherMemberWithTheReplica(t *testing.T) {
+	net, all := convergedRing(t, 3, 9)
+	a := net.members[all[0]]
+	successor, ok := a.core.successor()
+	require.True(t, ok)
+	for range 5 {
+		a.core.onGossipTick()
+		eff := a.core.takeEffects()
+		require.Len(t, eff.sends, 1)
+		p, ok := eff.sends[0].msg.(*messages.Ping)
+		require.True(t, ok, "the anti-entropy round is a ping")
+		assert.NotEqual(t, successor, eff.sends[0].to)
+		assert.Equal(t, string(a.core.cfg.replica), p.GetReplica())
+		assert.Equal(t, a.core.digest(), p.GetDigest())
+		delete(a.core.probes.pending, p.GetSeq())
+	}
+}

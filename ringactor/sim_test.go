@@ -578,3 +578,28 @@ func TestSimFalseVerdictIsNotTakenOnTrust(t *testing.T) {
 		}
 	}
 }
+
+// A member believes another down over a cut link while the rest see it up:
+// that member, the hung one's predecessor, no longer probes it. The random
+// pings of the gossip rounds still find the hang.
+func TestSimHangFoundWhenItsPredecessorBelievesItDown(t *testing.T) {
+	net, all := bootstrap(t, 4, 21)
+	net.roundsUntil(50, "membership", func() bool {
+		return net.allLive(func(m *simMember) bool { return slices.Equal(m.core.upNodes(), all) })
+	})
+	a, b := net.members[all[0]], net.members[all[1]]
+	net.setCut([]string{a.node}, []string{b.node}, true)
+	a.core.onDown(b.node, "the test cut its link")
+	net.collect(a)
+	net.round()
+	require.Equal(t, without(all, b.node), a.core.upNodes(), "a believes b down")
+	for _, node := range all[2:] {
+		require.Equal(t, all, net.members[node].core.upNodes(), "%s sees b up", node)
+	}
+
+	b.hung = true
+	rounds := net.roundsUntil(20, "b down everywhere", func() bool {
+		return net.allLive(func(m *simMember) bool { return !slices.Contains(m.core.upNodes(), b.node) })
+	})
+	t.Logf("b, probed by no predecessor, seen down after %d rounds", rounds)
+}
