@@ -19,7 +19,9 @@
 //     HandleRingChange (memberlist: NotifyLeave) took it down;
 //   - hang: a member stops answering and keeps its connections; the same;
 //   - steady: bytes sent per member per second and CPU per member with
-//     nothing changing, for each payload size (-payload);
+//     nothing changing: right after the cluster formed (idle), and at rest
+//     (the ring: for each payload size (-payload), after the detection
+//     figures; memberlist: after the join figure);
 //   - update: bytes sent per member, and time, for one small change to the
 //     largest payload, until every member has it;
 //   - calls: Call and Cast through a ring actor beside a bare Proto.Actor
@@ -124,7 +126,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.store, "store", storeMemory, "where ring members persist: memory (a persistence.MemoryStore each: the commit pipeline runs, no disk) or file (the default store in a data directory, which with -durability disk must keep the payload)")
 	fs.IntVar(&cfg.pushFanout, "push-fanout", defaults.PushFanout, "the ring's eager push fanout (0: no eager push)")
 	fs.IntVar(&cfg.pushHops, "push-hops", defaults.PushHops, "how many times the ring passes a pushed delta on")
-	fs.DurationVar(&cfg.window, "window", 3*time.Second, "how long each steady-state cost is measured")
+	fs.DurationVar(&cfg.window, "window", 2*defaults.GossipInterval, "how long each steady-state cost is measured (default two of the ring's gossip intervals, so that every member's random round is counted as often as it happens)")
 	fs.IntVar(&cfg.calls, "calls", 20000, "local calls (and casts) per call figure and repetition; a tenth of it remote")
 	fs.DurationVar(&cfg.deadline, "deadline", 60*time.Second, "the longest any awaited condition may take before the bench fails")
 	maxHeap := fs.Int("max-heap-mib", 4096, "stop the bench when the heap outgrows this many MiB (a cluster whose queues run away must not take the machine down)")
@@ -322,7 +324,7 @@ func printHeader(out io.Writer, cfg config) {
 	fmt.Fprintln(out, "bytes: what each member writes to its sockets, counted in its own connections (ring and protoactor-cluster: gRPC transport credentials that wrap every dialed and accepted connection; memberlist: a Transport wrapping NetTransport, UDP payloads plus TCP stream bytes); IP/TCP/UDP headers not counted")
 	fmt.Fprintln(out, "crash: ring: every connection of the member closed at once, then its remote and actor system shut down; memberlist: Shutdown without Leave")
 	fmt.Fprintln(out, "hang: ring: the ring actor blocked in a callback (the remote keeps its connections); memberlist: its transport drops all packets and holds incoming streams unread")
-	fmt.Fprintf(out, "steady: over %v after every member has the payload; CPU: this process's user+system time ÷ N\n", cfg.window)
+	fmt.Fprintf(out, "steady: over %v; idle: right after the cluster formed; at rest: ring, after the detection figures, once every member has the payload; memberlist, after the join figure (* beside a payload size); CPU: this process's user+system time ÷ N\n", cfg.window)
 }
 
 func durabilityName(d ringactor.Durability) string {

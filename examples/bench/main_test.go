@@ -99,6 +99,11 @@ func TestTableShowsRatioAndPeersIdleCost(t *testing.T) {
 	rs.writeTable(&out, []string{"ring", "memberlist"}, []int{4})
 	assert.Regexp(t, `dissemination\s+ms\s+10\.0\s+40\.0\s+0\.25`, out.String())
 	assert.Regexp(t, `1 MiB payload\s+B/s\s+2000\s+1000 \*\s+2\b`, out.String())
+
+	rs.add("memberlist", 4, restFigure, unitBytesPerS, 500)
+	out.Reset()
+	rs.writeTable(&out, []string{"ring", "memberlist"}, []int{4})
+	assert.Regexp(t, `1 MiB payload\s+B/s\s+2000\s+500 \*\s+4\b`, out.String(), "the peer's cost at rest, when measured")
 }
 
 func TestWireCountsWhatIsWrittenAndKillClosesEverything(t *testing.T) {

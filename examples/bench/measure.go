@@ -137,6 +137,12 @@ func measureMemberlist(cfg config, rs *results, system string, gossip time.Durat
 	}
 	record("join", unitMillis, millis(d))
 
+	// At rest: the joins, the change and its broadcasts are over, as they
+	// are when the ring's payload figures are taken.
+	b, cpu = steady(cfg.window, n, c.sent)
+	record(restFigure, unitBytesPerS, b)
+	record("steady CPU per member, at rest", unitCPU, cpu)
+
 	victim := 1 + rep%(n-1)
 	first, last, err := c.crash(victim)
 	if err != nil {

@@ -99,9 +99,14 @@ func (rs *results) writeJSON(w io.Writer) error {
 	return nil
 }
 
-// idleFigure is the peers' steady cost, shown beside each of the ring's
-// payload sizes: the peers share no payload.
+// idleFigure is the steady cost right after a cluster formed, while the
+// last joins may still travel.
 const idleFigure = "steady bytes/s per member, idle"
+
+// restFigure is a peer's steady cost once its cluster is at rest (after the
+// dissemination and join figures), shown beside each of the ring's payload
+// sizes, which are measured at rest too: the peers share no payload.
+const restFigure = "steady bytes/s per member, at rest"
 
 // writeTable prints, for each N, one row per figure: the first system's
 // median and range, then each other system's and the first's ratio to it.
@@ -133,11 +138,15 @@ func (rs *results) writeTable(w io.Writer, systems []string, ns []int) {
 			row := []string{f, string(r.unit), cell(r)}
 			for _, s := range systems[1:] {
 				peer, mark := rs.get(s, n, f), ""
-				// A peer that shares no payload stands with its idle cost
-				// beside each payload size; the ring's own security
-				// settings share one, and measure the idle cost only.
+				// A peer that shares no payload stands with its cost at
+				// rest (or, not measured, its idle cost) beside each
+				// payload size; the ring's own security settings share
+				// one, and measure the idle cost only.
 				if peer == nil && strings.HasPrefix(f, "steady bytes/s") && !strings.HasPrefix(s, systemRing) {
-					peer, mark = rs.get(s, n, idleFigure), " *"
+					peer, mark = rs.get(s, n, restFigure), " *"
+					if peer == nil {
+						peer = rs.get(s, n, idleFigure)
+					}
 				}
 				if peer == nil {
 					row = append(row, "—", "")
