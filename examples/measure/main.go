@@ -268,11 +268,21 @@ func (r *ring) waitDownEvents(idx, marks []int, start time.Time, victim int, mea
 	return nil
 }
 
-// waitAllUp polls until every member has every member up.
+// waitAllUp polls until every member has finished its start and has every
+// member up. A member that has not printed its init ring change yet (it
+// waits up to the init timeout for its persisted members to answer) would
+// report a member that dies now in that notice, not as a ring change that
+// takes the member down, and the next measure would wait for it in vain.
 func (r *ring) waitAllUp() error {
 	want := slices.Clone(r.addrs)
 	slices.Sort(want)
+	isInit := func(e counternode.Event) bool {
+		return e.Event == counternode.EventRingChange && e.Fields["reason"] == string(ringactor.ReasonInit)
+	}
 	return r.waitEach(indexes(len(r.members)), func(i int) (bool, error) {
+		if !slices.ContainsFunc(r.members[i].Events(), isInit) {
+			return false, nil
+		}
 		up, err := r.members[i].Nodes("up", deadline)
 		return slices.Equal(up, want), err
 	})
