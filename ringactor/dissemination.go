@@ -16,13 +16,15 @@ import (
 //     ring the change as a delta.
 //  2. The shell makes the batch's deltas durable (one sync) and only then
 //     lets the replies and the push leave (durable.go).
-//  3. pushDelta sends the batch's delta at once to PushFanout random up
-//     members; a member whose state it changes passes it on (onDelta) while
-//     hops remain, so a change reaches everyone in a few network hops. A
-//     member forwards a delta once at most: the second copy changes nothing.
-//  4. Anti-entropy repairs what a push missed: each gossip interval a member
-//     sends a Digest (a hash of its state) to one random up member; only
-//     when the digests differ does state travel, push-pull (onDigest and
+//  3. pushDelta sends the batch's delta at once to PushFanout up members
+//     (the successor and random ones); a member whose state it changes
+//     passes it on (onDelta) while hops remain, so a change reaches
+//     everyone in a few network hops. A member forwards a delta once at
+//     most: the second copy changes nothing.
+//  4. Anti-entropy repairs what a push missed: a member's pings carry a
+//     digest (a hash of its state), to its successor each probe interval
+//     and to one random up member each gossip interval; only when the
+//     digests differ does state travel, push-pull (answerDigest and
 //     mergeGossip's answer), so the steady cost does not depend on the
 //     payload's size.
 
