@@ -14,15 +14,17 @@ import (
 // what you need through Options; every duration must be positive.
 type Config struct {
 	// GossipInterval is the time between two anti-entropy rounds of the
-	// member with a random up member: a digest of its state (a hash of its
-	// node set, forced-down set and payload) goes to it, and state travels,
-	// both ways, only when the digests differ. Neighbours compare more
-	// often: every probe (ProbeInterval) carries the digest to the member's
-	// successor. Changes wait for neither: they are pushed at once
-	// (PushFanout); the rounds repair what a push missed, and the random
-	// ones spread a repair across the ring in O(log N) rounds. Default 5 s:
-	// a digest costs about 140 bytes on the wire, and with one every second
-	// it was a third of an idle member's traffic.
+	// member with a random up member: a ping carrying a digest of its state
+	// (a hash of its node set, forced-down set and payload) goes to it, and
+	// state travels, both ways, only when the digests differ. The ping is
+	// also a probe, so a member that no live predecessor probes (up sets
+	// that differ) is still probed. Neighbours compare more often: every
+	// probe of the successor (ProbeInterval) carries the digest. Changes
+	// wait for neither: they are pushed at once (PushFanout); the rounds
+	// repair what a push missed, and the random ones spread a repair across
+	// the ring in O(log N) rounds. Default 5 s: a round costs a ping and an
+	// Ack, about 245 bytes on the wire, and at one a second the rounds were
+	// half of an idle member's traffic.
 	GossipInterval time.Duration
 
 	// PushFanout is how many up members a change of the payload (or of
