@@ -42,9 +42,10 @@ const (
 )
 
 // hangBound is the documented bound on every member seeing a hung member
-// down: the prober's verdict after a probe interval and a probe timeout,
-// then each member's own check of it, half a probe timeout.
-const hangBound = probeInterval + probeTimeout + probeTimeout/2
+// down: its watcher's wait for a heartbeat (a probe interval and a
+// quarter), the verdict of the ping that follows (a probe timeout), then
+// each member's own check of it, half a probe timeout.
+const hangBound = probeInterval + probeInterval/4 + probeTimeout + probeTimeout/2
 
 const ringName = "itest"
 

@@ -9,9 +9,10 @@ import (
 )
 
 // partitionBound is how long a side may take to see the whole other side
-// down: each member probes its successor in the sorted up set and one
-// random member, so the two members of the other side can be found one
-// after the other (one hang bound each), plus slack.
+// down: each member watches its successor in the sorted up set (its
+// heartbeats) and pings one random member, so the two members of the
+// other side can be found one after the other (one hang bound each), plus
+// slack.
 const partitionBound = 2*hangBound + slack
 
 // TestPartition runs two members on each side of a network link, in

@@ -558,7 +558,10 @@ type Ping struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Ring  string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
 	From  string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	Seq   uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	// seq numbers the probe that the Ack names. 0 makes the ping a
+	// heartbeat, which a member sends its predecessor each probe interval
+	// and which wants no Ack.
+	Seq uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
 	// digest is the sender's state digest (see Digest), so that probing and
 	// anti-entropy share messages: a receiver whose digest differs answers
 	// with its gossip as well as the Ack. 0 on relayed pings.

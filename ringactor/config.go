@@ -17,9 +17,9 @@ type Config struct {
 	// member with a random up member: a ping carrying a digest of its state
 	// (a hash of its node set, forced-down set and payload) goes to it, and
 	// state travels, both ways, only when the digests differ. The ping is
-	// also a probe, so a member that no live predecessor probes (up sets
+	// also a probe, so a member that no live predecessor watches (up sets
 	// that differ) is still probed. Neighbours compare more often: every
-	// probe of the successor (ProbeInterval) carries the digest. Changes
+	// heartbeat to the predecessor (ProbeInterval) carries the digest. Changes
 	// wait for neither: they are pushed at once (PushFanout); the rounds
 	// repair what a push missed, and the random ones spread a repair across
 	// the ring in O(log N) rounds. Default 5 s: a round costs a ping and an
@@ -117,9 +117,11 @@ type Config struct {
 	// pruning-marker-time-to-live.
 	PruneMarkTTL time.Duration
 
-	// ProbeInterval is how often the member probes other members to find
-	// those that hang without closing their connections: each interval it
-	// pings its successor in the sorted up set. Default 1 s.
+	// ProbeInterval is how often the member shows it is alive, to find
+	// members that hang without closing their connections: each interval
+	// it sends a heartbeat to its predecessor in the sorted up set, which
+	// pings it (a probe) when the heartbeat is ProbeInterval/4 late.
+	// Default 1 s.
 	ProbeInterval time.Duration
 
 	// ProbeTimeout is how long a probe may go unanswered before the member
@@ -128,7 +130,7 @@ type Config struct {
 	// so one slow link does not bring a member down; the others check the
 	// verdict with a ping of their own that may go unanswered for half of it.
 	// A member that hangs is seen down by every other member within
-	// ProbeInterval + 1.5 × ProbeTimeout (2.5 s with the defaults), plus as
+	// 1.25 × ProbeInterval + 1.5 × ProbeTimeout (2.75 s with the defaults), plus as
 	// much again for each adjacent member in the sorted up set that hangs
 	// with it. A verdict is postponed while this member's own process is
 	// starved of CPU (a goroutine waited a tenth of ProbeTimeout to run),

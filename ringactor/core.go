@@ -58,7 +58,7 @@ type outbound struct {
 	msg proto.Message
 }
 
-// probePhase names the two deadlines of a probe.
+// probePhase names the deadlines of a probe.
 type probePhase int
 
 const (
@@ -69,7 +69,14 @@ const (
 	// phaseConfirm: the deadline of a ping that checks another member's
 	// verdict, half the probe timeout after the verdict arrived.
 	phaseConfirm
+	// phaseHeartbeat: the end of a wait for the successor's heartbeat, a
+	// probe interval and a quarter after the last one.
+	phaseHeartbeat
 )
+
+// verdict reports whether a deadline of phase may end in a verdict (and so
+// is postponed while this member's process is starved).
+func (p probePhase) verdict() bool { return p == phaseFinal || p == phaseConfirm }
 
 // probeTimer asks the shell to call onProbeTimer(seq, phase) when phase's
 // deadline has passed.
@@ -695,6 +702,7 @@ func (c *ringCore) settle(reason Reason) {
 	}
 	old := c.up
 	c.up = up
+	c.watchNewSuccessor(old)
 	if c.initDone {
 		c.out.ringChanges = append(c.out.ringChanges, RingChange{Old: old, New: slices.Clone(up), Ring: c.cfg.ring, Reason: reason})
 		c.stats.RingChanges++

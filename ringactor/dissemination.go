@@ -21,12 +21,12 @@ import (
 //     passes it on (onDelta) while hops remain, so a change reaches
 //     everyone in a few network hops. A member forwards a delta once at
 //     most: the second copy changes nothing.
-//  4. Anti-entropy repairs what a push missed: a member's pings carry a
-//     digest (a hash of its state), to its successor each probe interval
-//     and to one random up member each gossip interval; only when the
-//     digests differ does state travel, push-pull (answerDigest and
-//     mergeGossip's answer), so the steady cost does not depend on the
-//     payload's size.
+//  4. Anti-entropy repairs what a push missed: a member's heartbeats and
+//     pings carry a digest (a hash of its state), to its predecessor each
+//     probe interval and to one random up member each gossip interval;
+//     only when the digests differ does state travel, push-pull
+//     (answerDigest and mergeGossip's answer), so the steady cost does not
+//     depend on the payload's size.
 
 // crcTable is the table of the state digest.
 var crcTable = crc64.MakeTable(crc64.ECMA)
@@ -98,8 +98,8 @@ func combineDigest(membershipHash uint64, payload []byte) uint64 {
 }
 
 // onGossipTick is the anti-entropy round: a ping, with this member's digest,
-// to a random up member other than the successor (which the probe ticks
-// ping). A receiver whose digest differs answers with its state (push-pull,
+// to a random up member other than the predecessor (which gets this
+// member's heartbeat, with the digest, each probe interval). A receiver whose digest differs answers with its state (push-pull,
 // see onPing). Neighbours compare digests more often, on every probe; the
 // random rounds are what mixes the ring, so that a repair does not creep
 // round it one neighbour per probe interval, and what probes a member that
@@ -109,8 +109,8 @@ func (c *ringCore) onGossipTick() {
 		c.payloadMaybeTouched, c.gossipCache, c.payloadBytes = false, nil, nil
 	}
 	c.prunePass()
-	successor, _ := c.successor()
-	target, ok := c.randomUpOther(successor)
+	predecessor, _ := c.neighbour(-1)
+	target, ok := c.randomUpOther(predecessor)
 	if !ok {
 		return
 	}

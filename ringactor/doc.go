@@ -110,9 +110,10 @@
 // Then the batch's delta is pushed at once to PushFanout up members (the
 // member's successor and random ones), who pass it on while it is news to
 // them: a change reaches every member
-// in a few network hops. Anti-entropy repairs what a push missed: every
-// probe carries a digest of its sender's state to its successor (each
-// ProbeInterval), and a Digest goes to a random member each GossipInterval;
+// in a few network hops. Anti-entropy repairs what a push missed: a
+// heartbeat carries a digest of its sender's state to its predecessor
+// (each ProbeInterval), and a ping with it goes to a random member each
+// GossipInterval;
 // a receiver whose digest differs answers with its state, and the sender
 // answers in turn if it holds what the receiver lacks (push-pull). State travels only where digests differ,
 // so an idle ring's cost does not depend on the payload's size. A state
@@ -151,15 +152,17 @@
 // A member's death is seen three ways. A process that ends or closes its
 // connections is reported by Proto.Actor's remote watch within
 // milliseconds. A process that hangs (stopped, or cut off by a partition)
-// is found by probes: every ProbeInterval each member pings its successor
-// in the sorted up set, so each member is probed by one other; a ping
+// is found by heartbeats and probes: every ProbeInterval each member sends
+// a heartbeat to its predecessor in the sorted up set, so each member is
+// watched by one other, which pings it when a heartbeat is a quarter of
+// ProbeInterval late; a ping
 // unanswered after half of ProbeTimeout is retried through IndirectChecks other members,
 // and one unanswered after ProbeTimeout gets its target declared down here.
 // The verdict goes to every up member, which checks it with a ping of its
 // own and takes the target down if that goes unanswered for half of
 // ProbeTimeout: a member whose own pings were lost cannot bring a healthy
 // one down elsewhere. So a hung member leaves every up set within
-// ProbeInterval + 1.5 × ProbeTimeout (2.5 s with the defaults). A member seen down
+// 1.25 × ProbeInterval + 1.5 × ProbeTimeout (2.75 s with the defaults). A member seen down
 // is back up once it answers a ping sent after it was seen down: any
 // message from it triggers one, and every RejoinInterval each member
 // gossips to one member it believes down, asking for an answer, so a

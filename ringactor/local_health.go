@@ -76,11 +76,14 @@ func (h *localHealth) starved(waitsThen uint64, due, now time.Time) bool {
 // armProbeDeadline arms d, a deadline of one of the core's probes.
 func (a *ringActor[P]) armProbeDeadline(d *probeDeadline) {
 	delay := a.cfg.ProbeTimeout
-	if d.phase == phaseIndirect || d.phase == phaseConfirm {
+	switch d.phase {
+	case phaseIndirect, phaseConfirm:
 		delay /= 2
+	case phaseHeartbeat:
+		delay = a.cfg.ProbeInterval + a.cfg.ProbeInterval/4
 	}
 	d.due = time.Now().Add(delay)
-	if d.phase != phaseIndirect { // a verdict may follow: note the process's health
+	if d.phase.verdict() { // a verdict may follow: note the process's health
 		d.slowWaits = a.health.slowWaits()
 	}
 	a.timers.once(delay, d)
@@ -90,7 +93,7 @@ func (a *ringActor[P]) armProbeDeadline(d *probeDeadline) {
 // verdict that the process's starvation since it was armed makes
 // unreliable.
 func (a *ringActor[P]) postponeVerdict(d *probeDeadline) bool {
-	if d.phase == phaseIndirect || d.postponed >= maxVerdictPostpones || !a.core.awaitsAnswer(d.seq) {
+	if !d.phase.verdict() || d.postponed >= maxVerdictPostpones || !a.core.awaitsAnswer(d.seq) {
 		return false
 	}
 	if !a.health.starved(d.slowWaits, d.due, time.Now()) {

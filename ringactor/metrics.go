@@ -56,7 +56,8 @@ var (
 	// that waits for a slow disk or for write acks (seconds).
 	latencyBuckets = []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 	// detectionBuckets span a watch notice (ms) to a hang found by probes
-	// (ProbeInterval + 1.5 × ProbeTimeout: 2.5 s by default) and more.
+	// (1.25 × ProbeInterval + 1.5 × ProbeTimeout: 2.75 s by default) and
+	// more.
 	detectionBuckets = []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7.5, 10, 15, 30, 60}
 )
 
@@ -73,8 +74,8 @@ type ringMetrics struct {
 	up       int
 	observed bool // stats were published at least once
 
-	// lastAck is when each up member last answered a probe; the actor's
-	// goroutine only.
+	// lastAck is when each up member last answered a probe or sent a
+	// heartbeat; the actor's goroutine only.
 	lastAck map[string]time.Time
 }
 
@@ -123,7 +124,7 @@ func newRingMetrics(provider metric.MeterProvider, ring, node string, log *slog.
 	}
 	m.callDuration = histogram("genserverring.call.duration", "Time from a call's arrival at the ring actor to its reply, the wait for durability and write acks included.", latencyBuckets)
 	m.syncDuration = histogram("genserverring.persistence.sync.duration", "Time of a group commit's append and sync of the payload log.", latencyBuckets)
-	m.detectionTime = histogram("genserverring.detection.time", "Time from a member's last answer to a probe to this member seeing it down.", detectionBuckets)
+	m.detectionTime = histogram("genserverring.detection.time", "Time from a member's last heartbeat or answer to a probe to this member seeing it down.", detectionBuckets)
 
 	type observation struct {
 		instrument metric.Int64Observable
@@ -221,12 +222,28 @@ func (m *ringMetrics) stop() {
 	m.registration = nil
 }
 
-// heard notes when a member of c's node set answered a probe (msg is an
-// Ack), the start of the time to detect its death. Others are not kept,
-// so that Acks naming made-up senders cannot grow the map.
+// heard notes when a member of c's node set answered a probe or sent a
+// heartbeat (msg is an Ack, or a Ping with seq 0), the start of the time to
+// detect its death. Others are not kept, so that messages naming made-up
+// senders cannot grow the map.
 func (m *ringMetrics) heard(c *ringCore, msg any) {
-	if ack, ok := msg.(*messages.Ack); ok && m != nil && c.nodeSet.Contains(ack.GetFrom()) {
-		m.lastAck[ack.GetFrom()] = time.Now()
+	if m == nil {
+		return
+	}
+	var from string
+	switch msg := msg.(type) {
+	case *messages.Ack:
+		from = msg.GetFrom()
+	case *messages.Ping:
+		if msg.GetSeq() != 0 || msg.GetPayloadType() != "" {
+			return
+		}
+		from = msg.GetFrom()
+	default:
+		return
+	}
+	if c.nodeSet.Contains(from) {
+		m.lastAck[from] = time.Now()
 	}
 }
 

@@ -174,8 +174,8 @@ func TestMetricsOfARing(t *testing.T) {
 	p = meter.collect(t)
 	detectedA, secondsA := p.histogram("genserverring.detection.time", a.node)
 	detectedB, secondsB := p.histogram("genserverring.detection.time", b.node)
-	// c is the successor of a or of b in the sorted up set, so at least
-	// one of them probed it each interval.
+	// c is the successor of a or of b in the sorted up set, so it sent at
+	// least one of them a heartbeat each interval.
 	require.NotZero(t, detectedA+detectedB, "the time to detect c's death is recorded")
 	assert.Less(t, secondsA+secondsB, float64(detectedA+detectedB)*2.0, "a watch notice within a probe interval of the last answer")
 	_, reported = p.value("genserverring.members.up", c.node)
@@ -258,7 +258,7 @@ func TestStatsOfAMemberInAnotherProcess(t *testing.T) {
 	require.Eventually(t, func() bool {
 		stats, err := remote.Stats(context.Background())
 		require.NoError(t, err)
-		return stats.MessagesReceived > 0 && stats.BytesReceived > 0 && stats.MessagesSent > 0 && stats.ProbeAcks > 0 && stats.StateChanges > 0
+		return stats.MessagesReceived > 0 && stats.BytesReceived > 0 && stats.MessagesSent > 0 && stats.HeartbeatsReceived > 0 && stats.StateChanges > 0
 	}, waitFor, tick, "the peer's own counters: it heard from this member and merged its increment")
 	local := m.stats(t)
 	assert.NotZero(t, local.MessagesSent)

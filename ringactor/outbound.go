@@ -36,14 +36,15 @@ const DefaultMaxUnanswered = DefaultMaxQueued
 // MaxUnanswered of this member's messages (plus what the transport keeps
 // waiting while it connects, maxPending), however long it stays stopped.
 //
-// Why a live peer is not silenced: a member answers every Ping with an Ack
-// and probes and gossips on its own, so it sends something back. Its own
+// Why a live peer is not silenced: a member answers every Ping (but a
+// heartbeat) with an Ack and heartbeats, probes and gossips on its own, so
+// it sends something back. Its own
 // traffic alone may be rare for one peer (in a ring of 64 members, each
 // picks a given one about every 30 probe and gossip rounds) while this
 // member pushes many deltas to it (every batch of changes in a small
 // ring). So when a node's count reaches half the limit, the member asks it
-// for an answer: the shell sends it a Ping of seq 0, which belongs to no
-// probe (its Ack is taken only as a sign of life). A live peer that reads
+// for an answer: the shell sends it a Ping of seq askAnswerSeq, which
+// belongs to no probe (its Ack is taken only as a sign of life). A live peer that reads
 // its input answers within its round trip, long before this member has
 // sent it another half limit (4096 messages by default); one that does
 // not keep up with that is behind in any case, and what is dropped meanwhile
@@ -155,10 +156,15 @@ func (a *ringActor[P]) sendPeer(ctx actor.Context, node string, msg proto.Messag
 	}
 	a.hand(ctx, node, msg)
 	if grant == creditAskAnswer && a.credit.take(node) != creditRefused {
-		// Seq 0 belongs to no probe: the Ack only restores the credit.
-		a.hand(ctx, node, &messages.Ping{Ring: a.name, From: a.view.self})
+		a.hand(ctx, node, &messages.Ping{Ring: a.name, From: a.view.self, Seq: askAnswerSeq})
 	}
 }
+
+// askAnswerSeq is the seq of the Ping that asks a peer for an answer. It
+// belongs to no probe (their seqs count up from 1 and never reach it) and
+// to no join (joinSeqBit), so its Ack only restores the credit; seq 0 is
+// a heartbeat, which is not answered.
+const askAnswerSeq uint64 = 1 << 62
 
 // hand seals msg and gives it to the transport; a message the boundary
 // does not send gives its credit back.

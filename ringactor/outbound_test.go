@@ -152,12 +152,15 @@ func TestRefusedConnectionsTakeNoCredit(t *testing.T) {
 	assert.Zero(t, local.stats(t).DroppedOutbound)
 }
 
-// requireSendsWithoutDrops waits until m has sent four times limit more
-// messages and checks that it dropped none for want of credit meanwhile:
-// its peer answers again.
+// requireSendsWithoutDrops has m send four times limit more messages, its
+// heartbeats and the pushes of changes it makes meanwhile, and checks that
+// it dropped none for want of credit: its peer answers again.
 func requireSendsWithoutDrops(t *testing.T, m *member, limit uint64, why string) {
 	t.Helper()
 	after := m.stats(t)
-	require.Eventually(t, func() bool { return m.stats(t).MessagesSent >= after.MessagesSent+4*limit }, waitFor, tick)
+	require.Eventually(t, func() bool {
+		_, err := m.client.Call(within(time.Second), incr{1}) // pushed to the peer
+		return err == nil && m.stats(t).MessagesSent >= after.MessagesSent+4*limit
+	}, waitFor, tick)
 	assert.Equal(t, after.DroppedOutbound, m.stats(t).DroppedOutbound, why)
 }

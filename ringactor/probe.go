@@ -9,17 +9,28 @@ import (
 
 // Probing finds members that hang without closing their connections (a
 // stopped process, a cut link), which Proto.Actor's watch never reports.
-// It follows SWIM (Das et al., 2002) with two changes.
+// It follows SWIM (Das et al., 2002) with three changes.
 //
-// Each interval a member pings its successor in the sorted up set, so every
-// up member is probed by one live member every interval and the detection
-// time has a bound. Each GossipInterval it also pings one random up member
-// (SWIM's random target; the ping is the anti-entropy round too): members
-// whose up sets differ, say one that believes another down over a cut
-// link, may leave a member with no live predecessor to probe it, and the
-// random pings still reach it. A random ping every probe interval, as
-// SWIM sends, found no hang later than the successor's bound and at 64
-// members doubled the ring's steady cost.
+// Each member watches its successor in the sorted up set, so every up member
+// is watched by one live member and the detection time has a bound. The
+// watched member does the talking: each probe interval it sends a heartbeat
+// (a ping that wants no answer, with its digest) to its predecessor. A
+// heartbeat late by a quarter of the interval makes the watcher ping the
+// successor, and the ping is SWIM's probe from there on. One message per
+// member per interval instead of SWIM's ping and Ack: the ring's steady cost
+// is mostly these messages. A successor that does not heartbeat to this
+// member (its up set differs, or it runs an older version that pings
+// instead) is pinged each time its heartbeat is late, which is SWIM's probe
+// a quarter interval slower.
+//
+// Each GossipInterval a member also pings one random up member (SWIM's
+// random target; the ping is the anti-entropy round too): members whose up
+// sets differ, say one that believes another down over a cut link, may
+// leave a member with no live watcher, and the random pings still reach it.
+// A random ping every probe interval, as SWIM sends, found no hang later
+// than the successor's bound and at 64 members doubled the ring's steady
+// cost.
+//
 // A ping unanswered for half the probe timeout is retried through other
 // members (indirect probe); unanswered at the full timeout, and with nothing
 // heard from the target since the ping, the target is declared down here
@@ -33,9 +44,9 @@ import (
 // A target that gets a verdict about itself answers with its gossip, and the
 // verdict's sender pings it back up.
 //
-// Cost: one ping and one Ack per member per probe interval and per gossip
-// interval, whatever the ring's size, plus a few messages per member per
-// failure.
+// Cost: one heartbeat per member per probe interval, one ping and one Ack
+// per member per gossip interval, whatever the ring's size, plus a few
+// messages per member per failure.
 
 // probeKind says what a ping is for.
 type probeKind int
@@ -52,6 +63,9 @@ const (
 	// probeRelay: an indirect probe on another member's behalf; the Ack is
 	// forwarded to it.
 	probeRelay
+	// probeAwait: no ping, a wait for the successor's next heartbeat; if
+	// none comes in time, the successor is pinged (probeCheck).
+	probeAwait
 )
 
 // pendingProbe is a ping awaiting its Ack.
@@ -105,6 +119,15 @@ func (p *prober) forget(target string) {
 	}
 }
 
+// forgetKind drops the pending probes of kind to target.
+func (p *prober) forgetKind(target string, kind probeKind) {
+	for seq, probe := range p.pending {
+		if probe.target == target && probe.kind == kind {
+			delete(p.pending, seq)
+		}
+	}
+}
+
 // awaitsAnswer reports whether ping seq is still unanswered.
 func (c *ringCore) awaitsAnswer(seq uint64) bool {
 	_, ok := c.probes.pending[seq]
@@ -115,17 +138,33 @@ func (c *ringCore) awaitsAnswer(seq uint64) bool {
 func (p *prober) heardSince(target string, seq uint64) bool { return p.heard[target] >= seq }
 
 // probe pings target and schedules the ping's deadlines. The ping carries
-// this member's replica ID whole (see probeSuccessor).
-func (c *ringCore) probe(target string, kind probeKind) { c.ping(target, kind, false) }
-
-// probeSuccessor is the probe tick's ping of the successor: the one member
-// that gets a ping from this one every interval gets the replica ID whole
-// on one ping in replicaEvery only, and a tag of it on the others.
-func (c *ringCore) probeSuccessor(target string) { c.ping(target, probeCheck, true) }
-
-func (c *ringCore) ping(target string, kind probeKind, tagged bool) {
+// this member's replica ID whole (see heartbeat).
+func (c *ringCore) probe(target string, kind probeKind) {
 	seq := c.probes.start(pendingProbe{target: target, kind: kind})
 	c.stats.ProbesSent++
+	c.send(target, c.pingMessage(seq, false))
+	switch kind {
+	case probeCheck:
+		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseIndirect}, probeTimer{seq, phaseFinal})
+	case probeConfirm:
+		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseConfirm})
+	default:
+		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseFinal})
+	}
+}
+
+// heartbeat is the probe tick's message to the predecessor, a ping with seq
+// 0 that wants no Ack. The one member that gets a heartbeat from this one
+// every interval gets the replica ID whole on one heartbeat in replicaEvery
+// only, and a tag of it on the others.
+func (c *ringCore) heartbeat(predecessor string) {
+	c.stats.HeartbeatsSent++
+	c.send(predecessor, c.pingMessage(0, true))
+}
+
+// pingMessage is a ping with this member's digest and replica (or, tagged,
+// mostly its tag).
+func (c *ringCore) pingMessage(seq uint64, tagged bool) *messages.Ping {
 	c.stats.DigestsSent++
 	var digest uint64
 	if !c.receiving() { // else no member should start another transfer here
@@ -137,14 +176,23 @@ func (c *ringCore) ping(target string, kind probeKind, tagged bool) {
 	} else {
 		ping.Replica = string(c.cfg.replica)
 	}
-	c.send(target, ping)
-	switch kind {
-	case probeCheck:
-		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseIndirect}, probeTimer{seq, phaseFinal})
-	case probeConfirm:
-		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseConfirm})
-	default:
-		c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseFinal})
+	return ping
+}
+
+// awaitHeartbeat waits for successor's next heartbeat, for ProbeInterval
+// and a quarter more (phaseHeartbeat), in place of an earlier wait.
+func (c *ringCore) awaitHeartbeat(successor string) {
+	c.probes.forgetKind(successor, probeAwait)
+	seq := c.probes.start(pendingProbe{target: successor, kind: probeAwait})
+	c.out.probeTimers = append(c.out.probeTimers, probeTimer{seq, phaseHeartbeat})
+}
+
+// onHeartbeat takes a heartbeat from node: from the successor, it starts
+// the wait for the next one.
+func (c *ringCore) onHeartbeat(node string) {
+	c.stats.HeartbeatsReceived++
+	if successor, ok := c.successor(); ok && successor == node {
+		c.awaitHeartbeat(node)
 	}
 }
 
@@ -170,23 +218,47 @@ func (c *ringCore) onDown(node, why string) {
 	c.settle(ReasonNodeDown)
 }
 
-// onProbeTick starts this interval's probes.
+// onProbeTick sends this interval's heartbeat, and starts waiting for the
+// successor's if nothing is under way for it (a new successor).
 func (c *ringCore) onProbeTick() {
 	c.probeTicks++
 	c.expireLazy()
+	if predecessor, ok := c.neighbour(-1); ok {
+		c.heartbeat(predecessor)
+	}
 	successor, ok := c.successor()
-	if ok && !c.probes.probing(successor, probeCheck) { // else still waiting for the last verdict
-		c.probeSuccessor(successor)
+	if ok && !c.probes.probing(successor, probeAwait, probeCheck) { // else a wait or a verdict is under way
+		c.awaitHeartbeat(successor)
 	}
 }
 
-// successor is the next member after self in the sorted up set.
-func (c *ringCore) successor() (string, bool) {
+// watchNewSuccessor pings the successor at once when the up set, which was
+// old, gives this member a new one: waiting a probe interval for the
+// heartbeat of a member that may not know this one yet (it joined, or came
+// back up) would let a hang right after go unseen for that much longer. Its
+// Ack starts the wait for its heartbeats.
+func (c *ringCore) watchNewSuccessor(old []string) {
+	successor, ok := c.successor()
+	if !ok || c.probes.probing(successor, probeCheck) {
+		return
+	}
+	if i := slices.Index(old, c.cfg.self); i >= 0 && len(old) > 1 && old[(i+1)%len(old)] == successor {
+		return // the same successor
+	}
+	c.probe(successor, probeCheck)
+}
+
+// successor is the next member after self in the sorted up set: the one
+// this member watches.
+func (c *ringCore) successor() (string, bool) { return c.neighbour(1) }
+
+// neighbour is the member step places after self in the sorted up set.
+func (c *ringCore) neighbour(step int) (string, bool) {
 	if len(c.up) < 2 {
 		return "", false
 	}
 	i := slices.Index(c.up, c.cfg.self)
-	return c.up[(i+1)%len(c.up)], true
+	return c.up[((i+step)%len(c.up)+len(c.up))%len(c.up)], true
 }
 
 // onProbeTimer handles a probe's deadline.
@@ -196,6 +268,17 @@ func (c *ringCore) onProbeTimer(seq uint64, phase probePhase) {
 		return // answered in time, or forgotten
 	}
 	switch {
+	case probe.kind == probeAwait:
+		// The successor's heartbeat is late: ping it. A wait for a
+		// member that is no longer the successor ends with nothing done.
+		delete(c.probes.pending, seq)
+		if successor, ok := c.successor(); !ok || successor != probe.target {
+			return
+		}
+		c.stats.HeartbeatsLate++
+		if !c.probes.probing(probe.target, probeCheck) {
+			c.probe(probe.target, probeCheck)
+		}
 	case probe.kind == probeCheck && phase == phaseIndirect:
 		c.stats.ProbeSuspects++
 		c.askIndirect(seq, probe.target)
@@ -271,7 +354,11 @@ func (c *ringCore) onPing(p *messages.Ping) {
 		return
 	}
 	c.noteReport(p.GetFrom(), c.pingReplica(p), p.GetDigest())
-	c.send(p.GetFrom(), &messages.Ack{Ring: c.cfg.ring, From: c.cfg.self, Seq: p.GetSeq()})
+	if p.GetSeq() == 0 {
+		c.onHeartbeat(p.GetFrom())
+	} else {
+		c.send(p.GetFrom(), &messages.Ack{Ring: c.cfg.ring, From: c.cfg.self, Seq: p.GetSeq()})
+	}
 	d := p.GetDigest()
 	if d == 0 { // a relayed ping, or its sender is receiving a large state
 		c.heardFrom(p.GetFrom())
@@ -308,7 +395,7 @@ func (c *ringCore) onAck(a *messages.Ack) {
 		return
 	}
 	probe, ok := c.probes.pending[a.GetSeq()]
-	if !ok || probe.target != a.GetFrom() {
+	if !ok || probe.target != a.GetFrom() || probe.kind == probeAwait {
 		return
 	}
 	delete(c.probes.pending, a.GetSeq())
@@ -317,6 +404,11 @@ func (c *ringCore) onAck(a *messages.Ack) {
 		return
 	}
 	c.stats.ProbeAcks++
+	if successor, ok := c.successor(); ok && successor == a.GetFrom() && !c.probes.probing(successor, probeAwait) {
+		// A successor that does not heartbeat here is watched by a ping
+		// each time the wait for its heartbeat ends.
+		c.awaitHeartbeat(successor)
+	}
 	if !c.alive[a.GetFrom()] {
 		c.log.Debug("member up", slog.String("member", a.GetFrom()), slog.String("why", "answered a ping"))
 		c.alive[a.GetFrom()] = true

@@ -617,10 +617,10 @@ func TestSimMemberNotYetAddedNeverPrunes(t *testing.T) {
 	assert.Empty(t, lone.payload.Pruned())
 }
 
-// A probe carries its sender's replica whole once in replicaEvery pings
+// A heartbeat carries its sender's replica whole once in replicaEvery
 // and a tag of it otherwise; a tag counts as a report only if it matches
 // the replica the sender last reported whole.
-func TestProbesReportTheReplicaByTag(t *testing.T) {
+func TestHeartbeatsReportTheReplicaByTag(t *testing.T) {
 	net, all := convergedRing(t, 2, 7)
 	a, b := net.members[all[0]], withPruning(net.members[all[1]], 5, 50)
 	ping := func() *messages.Ping {
@@ -629,8 +629,8 @@ func TestProbesReportTheReplicaByTag(t *testing.T) {
 		eff := a.core.takeEffects()
 		require.Len(t, eff.sends, 1)
 		p, ok := eff.sends[0].msg.(*messages.Ping)
-		require.True(t, ok, "a probe tick sends a ping to the successor")
-		delete(a.core.probes.pending, p.GetSeq()) // answered, as far as the next tick cares
+		require.True(t, ok, "a probe tick sends a heartbeat to the predecessor")
+		require.Zero(t, p.GetSeq(), "a heartbeat wants no Ack")
 		return p
 	}
 	reportTick := func() (uint64, crdt.ReplicaID) {
@@ -647,7 +647,7 @@ func TestProbesReportTheReplicaByTag(t *testing.T) {
 	assert.Empty(t, replica, "a tag before the replica was heard whole is no report")
 
 	first := ping()
-	assert.Equal(t, string(a.core.cfg.replica), first.GetReplica(), "the first ping of a life carries the replica whole")
+	assert.Equal(t, string(a.core.cfg.replica), first.GetReplica(), "the first heartbeat of a life carries the replica whole")
 	assert.Zero(t, first.GetReplicaTag())
 	b.core.onPing(first)
 	tick, replica := reportTick()
@@ -665,11 +665,11 @@ func TestProbesReportTheReplicaByTag(t *testing.T) {
 		}
 		b.core.onPing(p)
 		next, replica := reportTick()
-		assert.Greater(t, next, tick, "ping %d counts as a report", i)
+		assert.Greater(t, next, tick, "heartbeat %d counts as a report", i)
 		assert.Equal(t, a.core.cfg.replica, replica)
 		tick = next
 	}
-	assert.Equal(t, 1, whole, "one ping in replicaEvery after the first carries the replica whole")
+	assert.Equal(t, 1, whole, "one heartbeat in replicaEvery after the first carries the replica whole")
 
 	// A new life of the member (another replica) is no report of the old
 	// one until its replica arrives whole.
@@ -681,13 +681,13 @@ func TestProbesReportTheReplicaByTag(t *testing.T) {
 	assert.Equal(t, a.core.cfg.replica, replica)
 }
 
-// The gossip tick's ping goes to a member other than the successor (which
-// the probe ticks ping) and carries the replica whole: it is how reports
-// reach members other than the successor.
+// The gossip tick's ping goes to a member other than the predecessor
+// (which gets the heartbeats) and carries the replica whole: it is how
+// reports reach members other than the predecessor.
 func TestGossipTickPingsAnotherMemberWithTheReplica(t *testing.T) {
 	net, all := convergedRing(t, 3, 9)
 	a := net.members[all[0]]
-	successor, ok := a.core.successor()
+	predecessor, ok := a.core.neighbour(-1)
 	require.True(t, ok)
 	for range 5 {
 		a.core.onGossipTick()
@@ -695,7 +695,7 @@ func TestGossipTickPingsAnotherMemberWithTheReplica(t *testing.T) {
 		require.Len(t, eff.sends, 1)
 		p, ok := eff.sends[0].msg.(*messages.Ping)
 		require.True(t, ok, "the anti-entropy round is a ping")
-		assert.NotEqual(t, successor, eff.sends[0].to)
+		assert.NotEqual(t, predecessor, eff.sends[0].to)
 		assert.Equal(t, string(a.core.cfg.replica), p.GetReplica())
 		assert.Equal(t, a.core.digest(), p.GetDigest())
 		delete(a.core.probes.pending, p.GetSeq())

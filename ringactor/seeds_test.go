@@ -116,8 +116,8 @@ func TestSeedDNSFindsMembersAsTheyComeUp(t *testing.T) {
 	require.Eventually(t, func() bool { return logFor(t).count("seeds are no longer tried") == 1 }, waitFor, tick)
 	// Two probe intervals (each longer than SeedRetryMax) pass: no round.
 	lookups = resolver.count()
-	probes := a.stats(t).ProbesSent
-	require.Eventually(t, func() bool { return a.stats(t).ProbesSent >= probes+2 }, waitFor, tick)
+	heartbeats := a.stats(t).HeartbeatsSent
+	require.Eventually(t, func() bool { return a.stats(t).HeartbeatsSent >= heartbeats+2 }, waitFor, tick)
 	assert.Equal(t, lookups, resolver.count(), "no lookups once joined")
 }
 

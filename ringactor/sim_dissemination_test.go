@@ -76,7 +76,8 @@ func convergedRing(t testing.TB, size int, seed uint64) (*simNet, []string) {
 		}
 		core.initDone = true
 		core.settle(ReasonInit)
-		core.takeEffects() // the watches of a converged ring
+		core.takeEffects()        // the watches of a converged ring
+		core.probes = newProber() // and its first ping of the successor, answered
 		net.members[node] = &simMember{node: node, core: core, payload: core.payload.(*counterPayload), watches: map[string]bool{}}
 		net.order = append(net.order, node)
 	}

@@ -50,8 +50,11 @@ type simNet struct {
 	members map[string]*simMember
 	order   []string
 	cut     map[[2]string]bool
-	queue   []simEnvelope
-	sent    int
+	// lose, if set, drops the messages it returns true for, as a cut
+	// drops those of a link.
+	lose  func(simEnvelope) bool
+	queue []simEnvelope
+	sent  int
 }
 
 type simEnvelope struct {
@@ -114,7 +117,7 @@ func (n *simNet) deliver() {
 		env := n.queue[0]
 		n.queue = n.queue[1:]
 		to, ok := n.live(env.to)
-		if !ok || n.cut[[2]string{env.from, env.to}] {
+		if !ok || n.cut[[2]string{env.from, env.to}] || (n.lose != nil && n.lose(env)) {
 			continue
 		}
 		n.sent++
@@ -135,13 +138,24 @@ func (n *simNet) each(f func(*simMember)) {
 	}
 }
 
-// round is one gossip interval: gossip, rejoin, probe, deliver, then the
-// probes' deadlines in time order (indirect checks, verdicts, and the
-// confirmations of the verdicts by the members that got them).
+// round is one gossip interval: gossip, rejoin, probe (heartbeats),
+// deliver, then the deadlines in time order: the ends of the waits for
+// heartbeats armed in earlier rounds (a wait lasts a round and a quarter, so
+// the heartbeats of this round's ticks have come), then the probes'
+// indirect checks, verdicts, and the confirmations of the verdicts by the
+// members that got them.
 func (n *simNet) round() {
+	due := map[*simMember][]probeTimer{}
+	n.each(func(m *simMember) { due[m] = m.take(phaseHeartbeat) })
 	n.each(func(m *simMember) { m.core.onGossipTick() })
 	n.each(func(m *simMember) { m.core.onRejoinTick() })
 	n.each(func(m *simMember) { m.core.onProbeTick() })
+	n.deliver()
+	n.each(func(m *simMember) {
+		for _, timer := range due[m] {
+			m.core.onProbeTimer(timer.seq, timer.phase)
+		}
+	})
 	n.deliver()
 	for _, phase := range []probePhase{phaseIndirect, phaseFinal, phaseConfirm} {
 		n.each(func(m *simMember) { m.fire(phase) })
@@ -151,15 +165,23 @@ func (n *simNet) round() {
 
 // fire runs the member's probe deadlines of phase (the caller collects).
 func (m *simMember) fire(phase probePhase) {
-	timers := m.timers
-	m.timers = nil
-	for _, timer := range timers {
+	for _, timer := range m.take(phase) {
+		m.core.onProbeTimer(timer.seq, phase)
+	}
+}
+
+// take removes the member's deadlines of phase and returns them.
+func (m *simMember) take(phase probePhase) []probeTimer {
+	var taken, kept []probeTimer
+	for _, timer := range m.timers {
 		if timer.phase == phase {
-			m.core.onProbeTimer(timer.seq, phase)
+			taken = append(taken, timer)
 		} else {
-			m.timers = append(m.timers, timer)
+			kept = append(kept, timer)
 		}
 	}
+	m.timers = kept
+	return taken
 }
 
 // crash ends a member; its watchers get a watch notice.
@@ -557,7 +579,7 @@ func TestSimFalseVerdictIsNotTakenOnTrust(t *testing.T) {
 	s.core.onProbeTick()
 	net.collect(s)
 	net.deliver()
-	for _, phase := range []probePhase{phaseIndirect, phaseFinal} {
+	for _, phase := range []probePhase{phaseHeartbeat, phaseIndirect, phaseFinal} {
 		if phase == phaseFinal {
 			net.setCut([]string{s.node}, without(all, s.node), false)
 		}

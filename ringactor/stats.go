@@ -42,6 +42,11 @@ type Stats struct {
 	// ProbesSent counts direct probes; ProbeFailures the members this one
 	// declared down because they did not answer.
 	ProbesSent, ProbeFailures uint64
+	// HeartbeatsSent counts heartbeats sent to the predecessor (one per
+	// probe interval) and HeartbeatsReceived those received; HeartbeatsLate
+	// the waits for the successor's heartbeat that ended without one, each
+	// followed by a ping.
+	HeartbeatsSent, HeartbeatsReceived, HeartbeatsLate uint64
 	// ProbeAcks counts answers to this member's own probes; ProbeSuspects
 	// the probes unanswered at half of ProbeTimeout, for which other
 	// members were asked to probe the target.
