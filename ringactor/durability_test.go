@@ -219,9 +219,10 @@ func TestDurabilityNoneTakesANewReplicaEachLife(t *testing.T) {
 }
 
 func TestPushReachesEveryMemberWithoutAntiEntropy(t *testing.T) {
-	// An hour between anti-entropy rounds and probes (which carry digests):
-	// only the push can carry it. Each
-	// member adds every other one, so membership needs no rounds either.
+	// An hour between anti-entropy rounds and heartbeats (which carry
+	// digests): only the push can carry it. Each member adds every other
+	// one, so membership needs no rounds either. (A member pings each new
+	// successor, with a digest, while the ring forms: before the change.)
 	var members []*member
 	var nodes []string
 	for range 4 {
@@ -237,14 +238,19 @@ func TestPushReachesEveryMemberWithoutAntiEntropy(t *testing.T) {
 	for _, m := range members {
 		require.Eventually(t, func() bool { return slices.Equal(m.up(t), all) }, waitFor, tick)
 	}
+	before := make([]Stats, len(members))
+	for i, m := range members {
+		before[i] = m.stats(t)
+	}
 	_, err := members[2].client.Call(within(time.Second), incr{4})
 	require.NoError(t, err)
 	for _, m := range members {
 		require.Eventually(t, func() bool { return m.value(t) == 4 }, waitFor, tick)
 	}
-	for _, m := range members {
+	for i, m := range members {
 		stats := m.stats(t)
-		assert.Zero(t, stats.DigestsSent, "no anti-entropy round ran")
+		assert.Equal(t, before[i].DigestsSent, stats.DigestsSent, "no anti-entropy round ran")
+		assert.Equal(t, before[i].GossipSent, stats.GossipSent, "no state went but by push")
 		assert.NotZero(t, stats.DeltasReceived+stats.DeltasSent)
 	}
 }
