@@ -965,7 +965,7 @@ func (*CRDTValue_Map) isCRDTValue_Value() {}
 type MapEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Kind  CRDTKind               `protobuf:"varint,2,opt,name=kind,proto3,enum=genserverring.messages.CRDTKind" json:"kind,omitempty"`
+	Kind  CRDTKind               `protobuf:"varint,2,opt,name=kind,proto3,enum=gsring.CRDTKind" json:"kind,omitempty"`
 	// The dots in full. Encoders of package crdt write dot_refs instead;
 	// decoders accept both (see ORSetEntry).
 	Dots  []*Dot     `protobuf:"bytes,3,rep,name=dots,proto3" json:"dots,omitempty"`
@@ -1111,69 +1111,69 @@ var File_crdt_proto protoreflect.FileDescriptor
 const file_crdt_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"crdt.proto\x12\x16genserverring.messages\"9\n" +
+	"crdt.proto\x12\x06gsring\"9\n" +
 	"\x03Dot\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\tR\areplica\x12\x18\n" +
 	"\acounter\x18\x02 \x01(\x04R\acounter\"9\n" +
 	"\tPruneMark\x12\x18\n" +
 	"\aremoved\x18\x01 \x01(\tR\aremoved\x12\x12\n" +
-	"\x04into\x18\x02 \x01(\tR\x04into\"z\n" +
-	"\x06VClock\x125\n" +
-	"\aentries\x18\x01 \x03(\v2\x1b.genserverring.messages.DotR\aentries\x129\n" +
-	"\x06pruned\x18\x02 \x03(\v2!.genserverring.messages.PruneMarkR\x06pruned\"x\n" +
-	"\rCausalContext\x124\n" +
-	"\x05clock\x18\x01 \x01(\v2\x1e.genserverring.messages.VClockR\x05clock\x121\n" +
-	"\x05cloud\x18\x02 \x03(\v2\x1b.genserverring.messages.DotR\x05cloud\"r\n" +
+	"\x04into\x18\x02 \x01(\tR\x04into\"Z\n" +
+	"\x06VClock\x12%\n" +
+	"\aentries\x18\x01 \x03(\v2\v.gsring.DotR\aentries\x12)\n" +
+	"\x06pruned\x18\x02 \x03(\v2\x11.gsring.PruneMarkR\x06pruned\"X\n" +
+	"\rCausalContext\x12$\n" +
+	"\x05clock\x18\x01 \x01(\v2\x0e.gsring.VClockR\x05clock\x12!\n" +
+	"\x05cloud\x18\x02 \x03(\v2\v.gsring.DotR\x05cloud\"b\n" +
 	"\n" +
 	"ORSetEntry\x12\x18\n" +
-	"\aelement\x18\x01 \x01(\fR\aelement\x12/\n" +
-	"\x04dots\x18\x02 \x03(\v2\x1b.genserverring.messages.DotR\x04dots\x12\x19\n" +
-	"\bdot_refs\x18\x03 \x03(\x04R\adotRefs\"\xa2\x01\n" +
-	"\x05ORSet\x12?\n" +
-	"\acontext\x18\x01 \x01(\v2%.genserverring.messages.CausalContextR\acontext\x12<\n" +
-	"\aentries\x18\x02 \x03(\v2\".genserverring.messages.ORSetEntryR\aentries\x12\x1a\n" +
-	"\breplicas\x18\x03 \x03(\tR\breplicas\"x\n" +
-	"\bGCounter\x121\n" +
-	"\x05slots\x18\x01 \x03(\v2\x1b.genserverring.messages.DotR\x05slots\x129\n" +
-	"\x06pruned\x18\x02 \x03(\v2!.genserverring.messages.PruneMarkR\x06pruned\"s\n" +
-	"\tPNCounter\x122\n" +
-	"\x03inc\x18\x01 \x01(\v2 .genserverring.messages.GCounterR\x03inc\x122\n" +
-	"\x03dec\x18\x02 \x01(\v2 .genserverring.messages.GCounterR\x03dec\"m\n" +
+	"\aelement\x18\x01 \x01(\fR\aelement\x12\x1f\n" +
+	"\x04dots\x18\x02 \x03(\v2\v.gsring.DotR\x04dots\x12\x19\n" +
+	"\bdot_refs\x18\x03 \x03(\x04R\adotRefs\"\x82\x01\n" +
+	"\x05ORSet\x12/\n" +
+	"\acontext\x18\x01 \x01(\v2\x15.gsring.CausalContextR\acontext\x12,\n" +
+	"\aentries\x18\x02 \x03(\v2\x12.gsring.ORSetEntryR\aentries\x12\x1a\n" +
+	"\breplicas\x18\x03 \x03(\tR\breplicas\"X\n" +
+	"\bGCounter\x12!\n" +
+	"\x05slots\x18\x01 \x03(\v2\v.gsring.DotR\x05slots\x12)\n" +
+	"\x06pruned\x18\x02 \x03(\v2\x11.gsring.PruneMarkR\x06pruned\"S\n" +
+	"\tPNCounter\x12\"\n" +
+	"\x03inc\x18\x01 \x01(\v2\x10.gsring.GCounterR\x03inc\x12\"\n" +
+	"\x03dec\x18\x02 \x01(\v2\x10.gsring.GCounterR\x03dec\"m\n" +
 	"\vLWWRegister\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12\x18\n" +
 	"\areplica\x18\x03 \x01(\tR\areplica\x12\x10\n" +
-	"\x03set\x18\x04 \x01(\bR\x03set\"V\n" +
-	"\x0fMVRegisterEntry\x12-\n" +
-	"\x03dot\x18\x01 \x01(\v2\x1b.genserverring.messages.DotR\x03dot\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value\"\x90\x01\n" +
+	"\x03set\x18\x04 \x01(\bR\x03set\"F\n" +
+	"\x0fMVRegisterEntry\x12\x1d\n" +
+	"\x03dot\x18\x01 \x01(\v2\v.gsring.DotR\x03dot\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"p\n" +
 	"\n" +
-	"MVRegister\x12?\n" +
-	"\acontext\x18\x01 \x01(\v2%.genserverring.messages.CausalContextR\acontext\x12A\n" +
-	"\aentries\x18\x02 \x03(\v2'.genserverring.messages.MVRegisterEntryR\aentries\"x\n" +
-	"\x04Flag\x12?\n" +
-	"\acontext\x18\x01 \x01(\v2%.genserverring.messages.CausalContextR\acontext\x12/\n" +
-	"\x04dots\x18\x02 \x03(\v2\x1b.genserverring.messages.DotR\x04dots\"\x82\x04\n" +
-	"\tCRDTValue\x125\n" +
-	"\x05orset\x18\x01 \x01(\v2\x1d.genserverring.messages.ORSetH\x00R\x05orset\x12>\n" +
-	"\bgcounter\x18\x02 \x01(\v2 .genserverring.messages.GCounterH\x00R\bgcounter\x12A\n" +
-	"\tpncounter\x18\x03 \x01(\v2!.genserverring.messages.PNCounterH\x00R\tpncounter\x12H\n" +
-	"\flww_register\x18\x04 \x01(\v2#.genserverring.messages.LWWRegisterH\x00R\vlwwRegister\x12E\n" +
-	"\vmv_register\x18\x05 \x01(\v2\".genserverring.messages.MVRegisterH\x00R\n" +
-	"mvRegister\x127\n" +
-	"\aew_flag\x18\x06 \x01(\v2\x1c.genserverring.messages.FlagH\x00R\x06ewFlag\x127\n" +
-	"\adw_flag\x18\a \x01(\v2\x1c.genserverring.messages.FlagH\x00R\x06dwFlag\x12/\n" +
-	"\x03map\x18\b \x01(\v2\x1b.genserverring.messages.MapH\x00R\x03mapB\a\n" +
-	"\x05value\"\xd9\x01\n" +
+	"MVRegister\x12/\n" +
+	"\acontext\x18\x01 \x01(\v2\x15.gsring.CausalContextR\acontext\x121\n" +
+	"\aentries\x18\x02 \x03(\v2\x17.gsring.MVRegisterEntryR\aentries\"X\n" +
+	"\x04Flag\x12/\n" +
+	"\acontext\x18\x01 \x01(\v2\x15.gsring.CausalContextR\acontext\x12\x1f\n" +
+	"\x04dots\x18\x02 \x03(\v2\v.gsring.DotR\x04dots\"\x82\x03\n" +
+	"\tCRDTValue\x12%\n" +
+	"\x05orset\x18\x01 \x01(\v2\r.gsring.ORSetH\x00R\x05orset\x12.\n" +
+	"\bgcounter\x18\x02 \x01(\v2\x10.gsring.GCounterH\x00R\bgcounter\x121\n" +
+	"\tpncounter\x18\x03 \x01(\v2\x11.gsring.PNCounterH\x00R\tpncounter\x128\n" +
+	"\flww_register\x18\x04 \x01(\v2\x13.gsring.LWWRegisterH\x00R\vlwwRegister\x125\n" +
+	"\vmv_register\x18\x05 \x01(\v2\x12.gsring.MVRegisterH\x00R\n" +
+	"mvRegister\x12'\n" +
+	"\aew_flag\x18\x06 \x01(\v2\f.gsring.FlagH\x00R\x06ewFlag\x12'\n" +
+	"\adw_flag\x18\a \x01(\v2\f.gsring.FlagH\x00R\x06dwFlag\x12\x1f\n" +
+	"\x03map\x18\b \x01(\v2\v.gsring.MapH\x00R\x03mapB\a\n" +
+	"\x05value\"\xa9\x01\n" +
 	"\bMapEntry\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x124\n" +
-	"\x04kind\x18\x02 \x01(\x0e2 .genserverring.messages.CRDTKindR\x04kind\x12/\n" +
-	"\x04dots\x18\x03 \x03(\v2\x1b.genserverring.messages.DotR\x04dots\x127\n" +
-	"\x05value\x18\x04 \x01(\v2!.genserverring.messages.CRDTValueR\x05value\x12\x19\n" +
-	"\bdot_refs\x18\x05 \x03(\x04R\adotRefs\"\x9e\x01\n" +
-	"\x03Map\x12?\n" +
-	"\acontext\x18\x01 \x01(\v2%.genserverring.messages.CausalContextR\acontext\x12:\n" +
-	"\aentries\x18\x02 \x03(\v2 .genserverring.messages.MapEntryR\aentries\x12\x1a\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12$\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x10.gsring.CRDTKindR\x04kind\x12\x1f\n" +
+	"\x04dots\x18\x03 \x03(\v2\v.gsring.DotR\x04dots\x12'\n" +
+	"\x05value\x18\x04 \x01(\v2\x11.gsring.CRDTValueR\x05value\x12\x19\n" +
+	"\bdot_refs\x18\x05 \x03(\x04R\adotRefs\"~\n" +
+	"\x03Map\x12/\n" +
+	"\acontext\x18\x01 \x01(\v2\x15.gsring.CausalContextR\acontext\x12*\n" +
+	"\aentries\x18\x02 \x03(\v2\x10.gsring.MapEntryR\aentries\x12\x1a\n" +
 	"\breplicas\x18\x03 \x03(\tR\breplicas*\xe3\x01\n" +
 	"\bCRDTKind\x12\x19\n" +
 	"\x15CRDT_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
@@ -1201,53 +1201,53 @@ func file_crdt_proto_rawDescGZIP() []byte {
 var file_crdt_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_crdt_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_crdt_proto_goTypes = []any{
-	(CRDTKind)(0),           // 0: genserverring.messages.CRDTKind
-	(*Dot)(nil),             // 1: genserverring.messages.Dot
-	(*PruneMark)(nil),       // 2: genserverring.messages.PruneMark
-	(*VClock)(nil),          // 3: genserverring.messages.VClock
-	(*CausalContext)(nil),   // 4: genserverring.messages.CausalContext
-	(*ORSetEntry)(nil),      // 5: genserverring.messages.ORSetEntry
-	(*ORSet)(nil),           // 6: genserverring.messages.ORSet
-	(*GCounter)(nil),        // 7: genserverring.messages.GCounter
-	(*PNCounter)(nil),       // 8: genserverring.messages.PNCounter
-	(*LWWRegister)(nil),     // 9: genserverring.messages.LWWRegister
-	(*MVRegisterEntry)(nil), // 10: genserverring.messages.MVRegisterEntry
-	(*MVRegister)(nil),      // 11: genserverring.messages.MVRegister
-	(*Flag)(nil),            // 12: genserverring.messages.Flag
-	(*CRDTValue)(nil),       // 13: genserverring.messages.CRDTValue
-	(*MapEntry)(nil),        // 14: genserverring.messages.MapEntry
-	(*Map)(nil),             // 15: genserverring.messages.Map
+	(CRDTKind)(0),           // 0: gsring.CRDTKind
+	(*Dot)(nil),             // 1: gsring.Dot
+	(*PruneMark)(nil),       // 2: gsring.PruneMark
+	(*VClock)(nil),          // 3: gsring.VClock
+	(*CausalContext)(nil),   // 4: gsring.CausalContext
+	(*ORSetEntry)(nil),      // 5: gsring.ORSetEntry
+	(*ORSet)(nil),           // 6: gsring.ORSet
+	(*GCounter)(nil),        // 7: gsring.GCounter
+	(*PNCounter)(nil),       // 8: gsring.PNCounter
+	(*LWWRegister)(nil),     // 9: gsring.LWWRegister
+	(*MVRegisterEntry)(nil), // 10: gsring.MVRegisterEntry
+	(*MVRegister)(nil),      // 11: gsring.MVRegister
+	(*Flag)(nil),            // 12: gsring.Flag
+	(*CRDTValue)(nil),       // 13: gsring.CRDTValue
+	(*MapEntry)(nil),        // 14: gsring.MapEntry
+	(*Map)(nil),             // 15: gsring.Map
 }
 var file_crdt_proto_depIdxs = []int32{
-	1,  // 0: genserverring.messages.VClock.entries:type_name -> genserverring.messages.Dot
-	2,  // 1: genserverring.messages.VClock.pruned:type_name -> genserverring.messages.PruneMark
-	3,  // 2: genserverring.messages.CausalContext.clock:type_name -> genserverring.messages.VClock
-	1,  // 3: genserverring.messages.CausalContext.cloud:type_name -> genserverring.messages.Dot
-	1,  // 4: genserverring.messages.ORSetEntry.dots:type_name -> genserverring.messages.Dot
-	4,  // 5: genserverring.messages.ORSet.context:type_name -> genserverring.messages.CausalContext
-	5,  // 6: genserverring.messages.ORSet.entries:type_name -> genserverring.messages.ORSetEntry
-	1,  // 7: genserverring.messages.GCounter.slots:type_name -> genserverring.messages.Dot
-	2,  // 8: genserverring.messages.GCounter.pruned:type_name -> genserverring.messages.PruneMark
-	7,  // 9: genserverring.messages.PNCounter.inc:type_name -> genserverring.messages.GCounter
-	7,  // 10: genserverring.messages.PNCounter.dec:type_name -> genserverring.messages.GCounter
-	1,  // 11: genserverring.messages.MVRegisterEntry.dot:type_name -> genserverring.messages.Dot
-	4,  // 12: genserverring.messages.MVRegister.context:type_name -> genserverring.messages.CausalContext
-	10, // 13: genserverring.messages.MVRegister.entries:type_name -> genserverring.messages.MVRegisterEntry
-	4,  // 14: genserverring.messages.Flag.context:type_name -> genserverring.messages.CausalContext
-	1,  // 15: genserverring.messages.Flag.dots:type_name -> genserverring.messages.Dot
-	6,  // 16: genserverring.messages.CRDTValue.orset:type_name -> genserverring.messages.ORSet
-	7,  // 17: genserverring.messages.CRDTValue.gcounter:type_name -> genserverring.messages.GCounter
-	8,  // 18: genserverring.messages.CRDTValue.pncounter:type_name -> genserverring.messages.PNCounter
-	9,  // 19: genserverring.messages.CRDTValue.lww_register:type_name -> genserverring.messages.LWWRegister
-	11, // 20: genserverring.messages.CRDTValue.mv_register:type_name -> genserverring.messages.MVRegister
-	12, // 21: genserverring.messages.CRDTValue.ew_flag:type_name -> genserverring.messages.Flag
-	12, // 22: genserverring.messages.CRDTValue.dw_flag:type_name -> genserverring.messages.Flag
-	15, // 23: genserverring.messages.CRDTValue.map:type_name -> genserverring.messages.Map
-	0,  // 24: genserverring.messages.MapEntry.kind:type_name -> genserverring.messages.CRDTKind
-	1,  // 25: genserverring.messages.MapEntry.dots:type_name -> genserverring.messages.Dot
-	13, // 26: genserverring.messages.MapEntry.value:type_name -> genserverring.messages.CRDTValue
-	4,  // 27: genserverring.messages.Map.context:type_name -> genserverring.messages.CausalContext
-	14, // 28: genserverring.messages.Map.entries:type_name -> genserverring.messages.MapEntry
+	1,  // 0: gsring.VClock.entries:type_name -> gsring.Dot
+	2,  // 1: gsring.VClock.pruned:type_name -> gsring.PruneMark
+	3,  // 2: gsring.CausalContext.clock:type_name -> gsring.VClock
+	1,  // 3: gsring.CausalContext.cloud:type_name -> gsring.Dot
+	1,  // 4: gsring.ORSetEntry.dots:type_name -> gsring.Dot
+	4,  // 5: gsring.ORSet.context:type_name -> gsring.CausalContext
+	5,  // 6: gsring.ORSet.entries:type_name -> gsring.ORSetEntry
+	1,  // 7: gsring.GCounter.slots:type_name -> gsring.Dot
+	2,  // 8: gsring.GCounter.pruned:type_name -> gsring.PruneMark
+	7,  // 9: gsring.PNCounter.inc:type_name -> gsring.GCounter
+	7,  // 10: gsring.PNCounter.dec:type_name -> gsring.GCounter
+	1,  // 11: gsring.MVRegisterEntry.dot:type_name -> gsring.Dot
+	4,  // 12: gsring.MVRegister.context:type_name -> gsring.CausalContext
+	10, // 13: gsring.MVRegister.entries:type_name -> gsring.MVRegisterEntry
+	4,  // 14: gsring.Flag.context:type_name -> gsring.CausalContext
+	1,  // 15: gsring.Flag.dots:type_name -> gsring.Dot
+	6,  // 16: gsring.CRDTValue.orset:type_name -> gsring.ORSet
+	7,  // 17: gsring.CRDTValue.gcounter:type_name -> gsring.GCounter
+	8,  // 18: gsring.CRDTValue.pncounter:type_name -> gsring.PNCounter
+	9,  // 19: gsring.CRDTValue.lww_register:type_name -> gsring.LWWRegister
+	11, // 20: gsring.CRDTValue.mv_register:type_name -> gsring.MVRegister
+	12, // 21: gsring.CRDTValue.ew_flag:type_name -> gsring.Flag
+	12, // 22: gsring.CRDTValue.dw_flag:type_name -> gsring.Flag
+	15, // 23: gsring.CRDTValue.map:type_name -> gsring.Map
+	0,  // 24: gsring.MapEntry.kind:type_name -> gsring.CRDTKind
+	1,  // 25: gsring.MapEntry.dots:type_name -> gsring.Dot
+	13, // 26: gsring.MapEntry.value:type_name -> gsring.CRDTValue
+	4,  // 27: gsring.Map.context:type_name -> gsring.CausalContext
+	14, // 28: gsring.Map.entries:type_name -> gsring.MapEntry
 	29, // [29:29] is the sub-list for method output_type
 	29, // [29:29] is the sub-list for method input_type
 	29, // [29:29] is the sub-list for extension type_name

@@ -254,17 +254,17 @@ var File_persist_proto protoreflect.FileDescriptor
 
 const file_persist_proto_rawDesc = "" +
 	"\n" +
-	"\rpersist.proto\x12\x16genserverring.messages\x1a\n" +
+	"\rpersist.proto\x12\x06gsring\x1a\n" +
 	"crdt.proto\"]\n" +
 	"\bRingFile\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x16\n" +
 	"\x06crc32c\x18\x02 \x01(\aR\x06crc32c\x12\x12\n" +
-	"\x04body\x18\x03 \x01(\fR\x04body\"\xea\x01\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\"\xca\x01\n" +
 	"\rPersistedRing\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
-	"\x04self\x18\x02 \x01(\tR\x04self\x128\n" +
-	"\bnode_set\x18\x03 \x01(\v2\x1d.genserverring.messages.ORSetR\anodeSet\x12>\n" +
-	"\vforced_down\x18\x04 \x01(\v2\x1d.genserverring.messages.ORSetR\n" +
+	"\x04self\x18\x02 \x01(\tR\x04self\x12(\n" +
+	"\bnode_set\x18\x03 \x01(\v2\r.gsring.ORSetR\anodeSet\x12.\n" +
+	"\vforced_down\x18\x04 \x01(\v2\r.gsring.ORSetR\n" +
 	"forcedDown\x12\x1d\n" +
 	"\n" +
 	"unix_nanos\x18\x05 \x01(\x03R\tunixNanos\x12\x18\n" +
@@ -288,14 +288,14 @@ func file_persist_proto_rawDescGZIP() []byte {
 
 var file_persist_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_persist_proto_goTypes = []any{
-	(*RingFile)(nil),      // 0: genserverring.messages.RingFile
-	(*PersistedRing)(nil), // 1: genserverring.messages.PersistedRing
-	(*SnapshotFile)(nil),  // 2: genserverring.messages.SnapshotFile
-	(*ORSet)(nil),         // 3: genserverring.messages.ORSet
+	(*RingFile)(nil),      // 0: gsring.RingFile
+	(*PersistedRing)(nil), // 1: gsring.PersistedRing
+	(*SnapshotFile)(nil),  // 2: gsring.SnapshotFile
+	(*ORSet)(nil),         // 3: gsring.ORSet
 }
 var file_persist_proto_depIdxs = []int32{
-	3, // 0: genserverring.messages.PersistedRing.node_set:type_name -> genserverring.messages.ORSet
-	3, // 1: genserverring.messages.PersistedRing.forced_down:type_name -> genserverring.messages.ORSet
+	3, // 0: gsring.PersistedRing.node_set:type_name -> gsring.ORSet
+	3, // 1: gsring.PersistedRing.forced_down:type_name -> gsring.ORSet
 	2, // [2:2] is the sub-list for method output_type
 	2, // [2:2] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name

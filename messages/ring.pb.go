@@ -1672,14 +1672,14 @@ var File_ring_proto protoreflect.FileDescriptor
 const file_ring_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"ring.proto\x12\x16genserverring.messages\x1a\x19google/protobuf/any.proto\x1a\n" +
-	"crdt.proto\"\xf0\x03\n" +
+	"ring.proto\x12\x06gsring\x1a\x19google/protobuf/any.proto\x1a\n" +
+	"crdt.proto\"\xd0\x03\n" +
 	"\x06Gossip\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
-	"\areplica\x18\x03 \x01(\tR\areplica\x128\n" +
-	"\bnode_set\x18\x04 \x01(\v2\x1d.genserverring.messages.ORSetR\anodeSet\x12>\n" +
-	"\vforced_down\x18\x05 \x01(\v2\x1d.genserverring.messages.ORSetR\n" +
+	"\areplica\x18\x03 \x01(\tR\areplica\x12(\n" +
+	"\bnode_set\x18\x04 \x01(\v2\r.gsring.ORSetR\anodeSet\x12.\n" +
+	"\vforced_down\x18\x05 \x01(\v2\r.gsring.ORSetR\n" +
 	"forcedDown\x12\x18\n" +
 	"\apayload\x18\x06 \x01(\fR\apayload\x12'\n" +
 	"\x0freply_requested\x18\a \x01(\bR\x0ereplyRequested\x12\x16\n" +
@@ -1768,10 +1768,10 @@ const file_ring_proto_rawDesc = "" +
 	"\verror_codes\x18\x03 \x03(\tR\n" +
 	"errorCodes\"\x1d\n" +
 	"\x05Nodes\x12\x14\n" +
-	"\x05nodes\x18\x01 \x03(\tR\x05nodes\"\x97\x01\n" +
+	"\x05nodes\x18\x01 \x03(\tR\x05nodes\"\x87\x01\n" +
 	"\n" +
-	"StatsReply\x12L\n" +
-	"\bcounters\x18\x01 \x03(\v20.genserverring.messages.StatsReply.CountersEntryR\bcounters\x1a;\n" +
+	"StatsReply\x12<\n" +
+	"\bcounters\x18\x01 \x03(\v2 .gsring.StatsReply.CountersEntryR\bcounters\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"7\n" +
@@ -1801,44 +1801,44 @@ func file_ring_proto_rawDescGZIP() []byte {
 
 var file_ring_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ring_proto_goTypes = []any{
-	(*Gossip)(nil),      // 0: genserverring.messages.Gossip
-	(*Delta)(nil),       // 1: genserverring.messages.Delta
-	(*StateChunk)(nil),  // 2: genserverring.messages.StateChunk
-	(*DeltaAck)(nil),    // 3: genserverring.messages.DeltaAck
-	(*Digest)(nil),      // 4: genserverring.messages.Digest
-	(*Ping)(nil),        // 5: genserverring.messages.Ping
-	(*Ack)(nil),         // 6: genserverring.messages.Ack
-	(*PingRequest)(nil), // 7: genserverring.messages.PingRequest
-	(*NodeDown)(nil),    // 8: genserverring.messages.NodeDown
-	(*AddNode)(nil),     // 9: genserverring.messages.AddNode
-	(*DelNode)(nil),     // 10: genserverring.messages.DelNode
-	(*ForceDown)(nil),   // 11: genserverring.messages.ForceDown
-	(*UnforceDown)(nil), // 12: genserverring.messages.UnforceDown
-	(*GetAll)(nil),      // 13: genserverring.messages.GetAll
-	(*GetUp)(nil),       // 14: genserverring.messages.GetUp
-	(*GetStats)(nil),    // 15: genserverring.messages.GetStats
-	(*StopRing)(nil),    // 16: genserverring.messages.StopRing
-	(*LocalStop)(nil),   // 17: genserverring.messages.LocalStop
-	(*StopMember)(nil),  // 18: genserverring.messages.StopMember
-	(*OpReply)(nil),     // 19: genserverring.messages.OpReply
-	(*Nodes)(nil),       // 20: genserverring.messages.Nodes
-	(*StatsReply)(nil),  // 21: genserverring.messages.StatsReply
-	(*CallRequest)(nil), // 22: genserverring.messages.CallRequest
-	(*CallReply)(nil),   // 23: genserverring.messages.CallReply
-	(*CastRequest)(nil), // 24: genserverring.messages.CastRequest
-	(*CastBatch)(nil),   // 25: genserverring.messages.CastBatch
-	nil,                 // 26: genserverring.messages.StatsReply.CountersEntry
-	(*ORSet)(nil),       // 27: genserverring.messages.ORSet
+	(*Gossip)(nil),      // 0: gsring.Gossip
+	(*Delta)(nil),       // 1: gsring.Delta
+	(*StateChunk)(nil),  // 2: gsring.StateChunk
+	(*DeltaAck)(nil),    // 3: gsring.DeltaAck
+	(*Digest)(nil),      // 4: gsring.Digest
+	(*Ping)(nil),        // 5: gsring.Ping
+	(*Ack)(nil),         // 6: gsring.Ack
+	(*PingRequest)(nil), // 7: gsring.PingRequest
+	(*NodeDown)(nil),    // 8: gsring.NodeDown
+	(*AddNode)(nil),     // 9: gsring.AddNode
+	(*DelNode)(nil),     // 10: gsring.DelNode
+	(*ForceDown)(nil),   // 11: gsring.ForceDown
+	(*UnforceDown)(nil), // 12: gsring.UnforceDown
+	(*GetAll)(nil),      // 13: gsring.GetAll
+	(*GetUp)(nil),       // 14: gsring.GetUp
+	(*GetStats)(nil),    // 15: gsring.GetStats
+	(*StopRing)(nil),    // 16: gsring.StopRing
+	(*LocalStop)(nil),   // 17: gsring.LocalStop
+	(*StopMember)(nil),  // 18: gsring.StopMember
+	(*OpReply)(nil),     // 19: gsring.OpReply
+	(*Nodes)(nil),       // 20: gsring.Nodes
+	(*StatsReply)(nil),  // 21: gsring.StatsReply
+	(*CallRequest)(nil), // 22: gsring.CallRequest
+	(*CallReply)(nil),   // 23: gsring.CallReply
+	(*CastRequest)(nil), // 24: gsring.CastRequest
+	(*CastBatch)(nil),   // 25: gsring.CastBatch
+	nil,                 // 26: gsring.StatsReply.CountersEntry
+	(*ORSet)(nil),       // 27: gsring.ORSet
 	(*anypb.Any)(nil),   // 28: google.protobuf.Any
 }
 var file_ring_proto_depIdxs = []int32{
-	27, // 0: genserverring.messages.Gossip.node_set:type_name -> genserverring.messages.ORSet
-	27, // 1: genserverring.messages.Gossip.forced_down:type_name -> genserverring.messages.ORSet
-	26, // 2: genserverring.messages.StatsReply.counters:type_name -> genserverring.messages.StatsReply.CountersEntry
-	28, // 3: genserverring.messages.CallRequest.body:type_name -> google.protobuf.Any
-	28, // 4: genserverring.messages.CallReply.body:type_name -> google.protobuf.Any
-	28, // 5: genserverring.messages.CastRequest.body:type_name -> google.protobuf.Any
-	28, // 6: genserverring.messages.CastBatch.bodies:type_name -> google.protobuf.Any
+	27, // 0: gsring.Gossip.node_set:type_name -> gsring.ORSet
+	27, // 1: gsring.Gossip.forced_down:type_name -> gsring.ORSet
+	26, // 2: gsring.StatsReply.counters:type_name -> gsring.StatsReply.CountersEntry
+	28, // 3: gsring.CallRequest.body:type_name -> google.protobuf.Any
+	28, // 4: gsring.CallReply.body:type_name -> google.protobuf.Any
+	28, // 5: gsring.CastRequest.body:type_name -> google.protobuf.Any
+	28, // 6: gsring.CastBatch.bodies:type_name -> google.protobuf.Any
 	7,  // [7:7] is the sub-list for method output_type
 	7,  // [7:7] is the sub-list for method input_type
 	7,  // [7:7] is the sub-list for extension type_name

@@ -49,7 +49,7 @@ type Sealed struct {
 	// refuses a message whose nonce it has seen.
 	Nonce []byte `protobuf:"bytes,5,opt,name=nonce,proto3" json:"nonce,omitempty"`
 	// type is the full protobuf name of the inner message, e.g.
-	// "genserverring.messages.Gossip".
+	// "gsring.Gossip".
 	Type string `protobuf:"bytes,6,opt,name=type,proto3" json:"type,omitempty"`
 	// body is the inner message, protobuf-encoded, encrypted, with the tag.
 	Body          []byte `protobuf:"bytes,7,opt,name=body,proto3" json:"body,omitempty"`
@@ -140,7 +140,7 @@ var File_security_proto protoreflect.FileDescriptor
 
 const file_security_proto_rawDesc = "" +
 	"\n" +
-	"\x0esecurity.proto\x12\x16genserverring.messages\"\xa4\x01\n" +
+	"\x0esecurity.proto\x12\x06gsring\"\xa4\x01\n" +
 	"\x06Sealed\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x15\n" +
@@ -165,7 +165,7 @@ func file_security_proto_rawDescGZIP() []byte {
 
 var file_security_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
 var file_security_proto_goTypes = []any{
-	(*Sealed)(nil), // 0: genserverring.messages.Sealed
+	(*Sealed)(nil), // 0: gsring.Sealed
 }
 var file_security_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type

@@ -65,7 +65,7 @@ func FuzzOpenSealed(f *testing.F) {
 func FuzzScreenBatch(f *testing.F) {
 	registerRing("fuzzring", true, 0)
 	seed := &remote.MessageBatch{
-		TypeNames: []string{"actor.Stop", "actor.Terminated", "genserverring.messages.Gossip"},
+		TypeNames: []string{"actor.Stop", "actor.Terminated", "gsring.Gossip"},
 		Targets:   nil,
 		Envelopes: []*remote.MessageEnvelope{{TypeId: 0, Target: 0}, {TypeId: 1, Target: 0, MessageData: []byte{10, 3, 1, 2, 3}}, {TypeId: 5, Target: -1}},
 	}

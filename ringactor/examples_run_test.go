@@ -216,9 +216,9 @@ func (g Greeter) HandleInfo(_ *ringactor.Context[*crdt.PNCounter], msg any) { g.
 //     the answer is the reply itself, or a messages.CallReply when there
 //     is none: Error and ErrorCodes (the wire codes of the sentinels the
 //     error wraps) when the call failed, an empty one when HandleCall
-//     replied nil. A message of the ring's own package
-//     (genserverring.messages) goes inside a messages.CallRequest, packed
-//     in an anypb.Any, so that it is not taken for the ring's request.
+//     replied nil. A message of the ring's own package (gsring) goes
+//     inside a messages.CallRequest, packed in an anypb.Any, so that it is
+//     not taken for the ring's request.
 //   - A cast is a messages.CastRequest, sent with Send.
 //   - Any other message, and a message sent with Send, reaches HandleInfo.
 //
