@@ -127,12 +127,12 @@ func ticksOf(d, interval time.Duration) uint64 {
 	return uint64((d + interval - 1) / interval)
 }
 
-// replicaEvery is how often a member's pings to its successor carry its
-// replica ID whole: at one probe tick in replicaEvery (the first of its
-// life among them); the others carry replicaTag. Every other ping (the
-// random ones of the gossip ticks, and those that revive or confirm), a
-// Digest and gossip carry it whole. A member that starts to be pinged by a
-// new predecessor (or lost what it knew) learns its replica within
+// replicaEvery is how often a member's heartbeats to its predecessor carry
+// its replica ID whole: at one probe tick in replicaEvery (the first of its
+// life among them); the others carry replicaTag. Every ping (the random
+// ones of the gossip ticks, and those that check, revive or confirm), a
+// Digest and gossip carry it whole. A member that starts to get heartbeats
+// from a new successor (or lost what it knew) learns its replica within
 // replicaEvery probe intervals.
 const replicaEvery = 8
 
