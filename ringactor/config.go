@@ -19,12 +19,12 @@ type Config struct {
 	// state travels, both ways, only when the digests differ. The ping is
 	// also a probe, so a member that no live predecessor watches (up sets
 	// that differ) is still probed. Neighbours compare more often: every
-	// heartbeat to the predecessor (ProbeInterval) carries the digest. Changes
-	// wait for neither: they are pushed at once (PushFanout); the rounds
-	// repair what a push missed, and the random ones spread a repair across
-	// the ring in O(log N) rounds. Default 5 s: a round costs a ping and an
-	// Ack, about 245 bytes on the wire, and at one a second the rounds were
-	// half of an idle member's traffic.
+	// heartbeat to the predecessor (ProbeInterval) carries the digest.
+	// Changes wait for neither: they are pushed at once (PushFanout); the
+	// rounds repair what a push missed, and the random ones spread a repair
+	// across the ring in O(log N) rounds. Default 5 s: a round costs a ping
+	// and an Ack, about 215 bytes on the wire, and at one a second the
+	// rounds would cost more than the heartbeats.
 	GossipInterval time.Duration
 
 	// PushFanout is how many up members a change of the payload (or of

@@ -68,7 +68,8 @@ const (
 	probeAwait
 )
 
-// pendingProbe is a ping awaiting its Ack.
+// pendingProbe is a ping awaiting its Ack, or (probeAwait) a wait for a
+// heartbeat.
 type pendingProbe struct {
 	target string
 	kind   probeKind
@@ -78,7 +79,8 @@ type pendingProbe struct {
 	relaySeq uint64
 }
 
-// prober holds the pings in flight.
+// prober holds the pings in flight and the wait for the successor's
+// heartbeat.
 type prober struct {
 	nextSeq uint64
 	pending map[uint64]pendingProbe
