@@ -99,8 +99,9 @@ func combineDigest(membershipHash uint64, payload []byte) uint64 {
 
 // onGossipTick is the anti-entropy round: a ping, with this member's digest,
 // to a random up member other than the predecessor (which gets this
-// member's heartbeat, with the digest, each probe interval). A receiver whose digest differs answers with its state (push-pull,
-// see onPing). Neighbours compare digests more often, on every probe; the
+// member's heartbeat, with the digest, each probe interval). A receiver
+// whose digest differs answers with its state (push-pull, see onPing).
+// Neighbours compare digests more often, on every heartbeat; the
 // random rounds are what mixes the ring, so that a repair does not creep
 // round it one neighbour per probe interval, and what probes a member that
 // no live predecessor does (see probe.go).

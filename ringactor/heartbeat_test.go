@@ -10,8 +10,8 @@ import (
 	"github.com/genserverring/genserverring-go/messages"
 )
 
-// isHeartbeat reports whether env is a heartbeat from one member to another.
-func isHeartbeat(env simEnvelope, from, to string) bool {
+// heartbeatBetween reports whether env is a heartbeat from one member to another.
+func heartbeatBetween(env simEnvelope, from, to string) bool {
 	p, ok := env.msg.(*messages.Ping)
 	return ok && p.GetSeq() == 0 && env.from == from && env.to == to
 }
@@ -53,7 +53,7 @@ func TestSimSteadyRingSendsOneHeartbeatPerMemberAndInterval(t *testing.T) {
 func TestSimSuccessorWithoutHeartbeatsIsWatchedByPings(t *testing.T) {
 	net, all := convergedRing(t, 5, 32)
 	a, b := net.members[all[0]], net.members[all[1]]
-	net.lose = func(env simEnvelope) bool { return isHeartbeat(env, b.node, a.node) }
+	net.lose = func(env simEnvelope) bool { return heartbeatBetween(env, b.node, a.node) }
 	for range 10 {
 		net.round()
 		require.True(t, net.allLive(func(m *simMember) bool { return slices.Equal(m.core.upNodes(), all) }))

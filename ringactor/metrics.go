@@ -235,7 +235,7 @@ func (m *ringMetrics) heard(c *ringCore, msg any) {
 	case *messages.Ack:
 		from = msg.GetFrom()
 	case *messages.Ping:
-		if msg.GetSeq() != 0 || msg.GetPayloadType() != "" {
+		if !isHeartbeat(msg) {
 			return
 		}
 		from = msg.GetFrom()

@@ -244,7 +244,7 @@ func (c *ringCore) watchNewSuccessor(old []string) {
 	if !ok || c.probes.probing(successor, probeCheck) {
 		return
 	}
-	if i := slices.Index(old, c.cfg.self); i >= 0 && len(old) > 1 && old[(i+1)%len(old)] == successor {
+	if before, had := neighbourIn(old, c.cfg.self, 1); had && before == successor {
 		return // the same successor
 	}
 	c.probe(successor, probeCheck)
@@ -255,13 +255,21 @@ func (c *ringCore) watchNewSuccessor(old []string) {
 func (c *ringCore) successor() (string, bool) { return c.neighbour(1) }
 
 // neighbour is the member step places after self in the sorted up set.
-func (c *ringCore) neighbour(step int) (string, bool) {
-	if len(c.up) < 2 {
+func (c *ringCore) neighbour(step int) (string, bool) { return neighbourIn(c.up, c.cfg.self, step) }
+
+// neighbourIn is the member step places after self in up, a sorted up set;
+// none if up holds no other member, or not self.
+func neighbourIn(up []string, self string, step int) (string, bool) {
+	i := slices.Index(up, self)
+	if i < 0 || len(up) < 2 {
 		return "", false
 	}
-	i := slices.Index(c.up, c.cfg.self)
-	return c.up[((i+step)%len(c.up)+len(c.up))%len(c.up)], true
+	return up[((i+step)%len(up)+len(up))%len(up)], true
 }
+
+// isHeartbeat reports whether p is a heartbeat: seq 0, and not a join
+// handshake.
+func isHeartbeat(p *messages.Ping) bool { return p.GetSeq() == 0 && p.GetPayloadType() == "" }
 
 // onProbeTimer handles a probe's deadline.
 func (c *ringCore) onProbeTimer(seq uint64, phase probePhase) {
@@ -356,7 +364,7 @@ func (c *ringCore) onPing(p *messages.Ping) {
 		return
 	}
 	c.noteReport(p.GetFrom(), c.pingReplica(p), p.GetDigest())
-	if p.GetSeq() == 0 {
+	if isHeartbeat(p) {
 		c.onHeartbeat(p.GetFrom())
 	} else {
 		c.send(p.GetFrom(), &messages.Ack{Ring: c.cfg.ring, From: c.cfg.self, Seq: p.GetSeq()})
