@@ -702,6 +702,14 @@ func (c *ringCore) settle(reason Reason) {
 	}
 	old := c.up
 	c.up = up
+	for _, node := range old {
+		if !slices.Contains(up, node) {
+			// A ping in flight to a member that left the up set proves
+			// nothing when it comes back: its Ack was dropped if the
+			// member was forced down meanwhile.
+			c.probes.forget(node)
+		}
+	}
 	c.watchNewSuccessor(old)
 	if c.initDone {
 		c.out.ringChanges = append(c.out.ringChanges, RingChange{Old: old, New: slices.Clone(up), Ring: c.cfg.ring, Reason: reason})
